@@ -1,0 +1,119 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "qr3-webhookd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "qr3-webhookd", targets: ["qr3-webhookd"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, reached through module maps and small non-variadic shims.
+        .systemLibrary(
+            name: "CQR3Curl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CQR3OpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // Pure domain: events, canonical JSON, signing, retry and lease rules. No I/O.
+        .target(
+            name: "WebhookCore",
+            dependencies: ["CQR3OpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        // Storage: the WebhookStore seam and its SQLite implementation, migrations.
+        .target(
+            name: "WebhookStorage",
+            dependencies: [
+                "WebhookCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Delivery: the libcurl multi client that sends signed requests.
+        .target(
+            name: "WebhookDelivery",
+            dependencies: [
+                "WebhookCore",
+                "CQR3Curl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon: ingest and delivery services, configuration, lifecycle.
+        .target(
+            name: "WebhookDaemon",
+            dependencies: [
+                "WebhookCore",
+                "WebhookStorage",
+                "WebhookDelivery",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The thin command line.
+        .executableTarget(
+            name: "qr3-webhookd",
+            dependencies: [
+                "WebhookCore",
+                "WebhookStorage",
+                "WebhookDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Test support: real HTTP receivers on 127.0.0.1, temporary databases, daemon processes.
+        .target(
+            name: "WebhookTestSupport",
+            dependencies: [
+                "WebhookCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebhookCoreTests",
+            dependencies: ["WebhookCore", "WebhookTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebhookStorageTests",
+            dependencies: ["WebhookCore", "WebhookStorage", "WebhookTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebhookDeliveryTests",
+            dependencies: ["WebhookCore", "WebhookDelivery", "WebhookTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "WebhookCore", "WebhookStorage", "WebhookDaemon", "WebhookTestSupport", "qr3-webhookd",
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
