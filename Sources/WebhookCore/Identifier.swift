@@ -17,6 +17,25 @@ public enum Identifier {
         return make(prefix, length: length, using: &generator)
     }
 
+    /// A new identifier whose first characters encode `time`, so ids sort (and index) by creation.
+    ///
+    /// Eight base-62 characters of milliseconds, then `length - 8` random characters.
+    public static func makeOrdered(_ prefix: String, at time: Timestamp, length: Int = 20) -> String {
+        var bytes = Array(prefix.utf8)
+        var clock = UInt64(max(0, time.milliseconds))
+        var encoded = [UInt8](repeating: alphabet[0], count: 8)
+        for index in stride(from: 7, through: 0, by: -1) {
+            encoded[index] = alphabet[Int(clock % 62)]
+            clock /= 62
+        }
+        bytes.append(contentsOf: encoded)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<(length - 8) {
+            bytes.append(alphabet[Int(generator.next(upperBound: UInt8(alphabet.count)))])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// A new identifier drawn from `generator`, for reproducible tests.
     public static func make(
         _ prefix: String,

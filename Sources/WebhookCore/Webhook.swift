@@ -1,0 +1,88 @@
+/// A customer's endpoint and what it subscribes to.
+public struct Webhook: Sendable, Hashable {
+    /// The public id, `wh_` and 20 random characters.
+    public var id: String
+    /// The workspace that owns the webhook; only that workspace sees it.
+    public var workspaceID: String
+    /// Where events are POSTed (http or https).
+    public var url: String
+    /// The event types delivered to it.
+    public var events: EventSubscription
+    /// The HMAC-SHA256 key requests are signed with. Never logged.
+    public var secret: String
+    /// False once disabled, by hand or after too many consecutive failures.
+    public var isActive: Bool
+    /// Failed attempts since the last success.
+    public var consecutiveFailures: Int
+    /// Why the webhook was disabled, when it is.
+    public var disabledReason: String?
+    /// When the webhook was disabled, when it is.
+    public var disabledAt: Timestamp?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public init(
+        id: String,
+        workspaceID: String,
+        url: String,
+        events: EventSubscription,
+        secret: String,
+        isActive: Bool = true,
+        consecutiveFailures: Int = 0,
+        disabledReason: String? = nil,
+        disabledAt: Timestamp? = nil,
+        createdAt: Timestamp,
+        updatedAt: Timestamp
+    ) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.url = url
+        self.events = events
+        self.secret = secret
+        self.isActive = isActive
+        self.consecutiveFailures = consecutiveFailures
+        self.disabledReason = disabledReason
+        self.disabledAt = disabledAt
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// The secret's first four characters and "…", safe to show after creation.
+    public var secretHint: String { Self.hint(for: secret) }
+
+    /// The hint for `secret`: its first four characters and "…".
+    public static func hint(for secret: String) -> String {
+        String(secret.prefix(4)) + "…"
+    }
+}
+
+/// What a caller gives to create a webhook; validated by ``WebhookValidation``.
+public struct NewWebhook: Sendable, Hashable {
+    public var workspaceID: String
+    public var url: String
+    public var events: EventSubscription
+    public var secret: String
+
+    public init(workspaceID: String, url: String, events: EventSubscription, secret: String) {
+        self.workspaceID = workspaceID
+        self.url = url
+        self.events = events
+        self.secret = secret
+    }
+}
+
+/// Changes to a webhook; `nil` fields stay as they are.
+public struct WebhookChanges: Sendable, Hashable {
+    public var url: String?
+    public var events: EventSubscription?
+    public var secret: String?
+    /// Setting true re-activates the webhook, resets its failure count and resumes its paused jobs.
+    public var isActive: Bool?
+
+    public init(url: String? = nil, events: EventSubscription? = nil, secret: String? = nil, isActive: Bool? = nil) {
+        self.url = url
+        self.events = events
+        self.secret = secret
+        self.isActive = isActive
+    }
+}

@@ -1,0 +1,57 @@
+import GRDB
+
+/// One numbered schema change from `migrations/`, applied once and recorded.
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let sql: String
+}
+
+/// Applies the embedded migrations in order and refuses databases from newer versions.
+enum Migrator {
+    /// The newest schema version this binary knows.
+    static var latestVersion: Int { Migration.embedded.map(\.version).max() ?? 0 }
+
+    /// Brings the schema up to date; returns the names of the migrations applied now.
+    ///
+    /// - Throws: ``StorageError`` when the database was written by a newer qr3-webhookd.
+    static func migrate(_ writer: some DatabaseWriter) throws -> [String] {
+        try writer.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version    INTEGER PRIMARY KEY,
+                        name       TEXT    NOT NULL,
+                        applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                    )
+                    """
+            )
+            let applied = try Set(Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
+            if let newest = applied.max(), newest > latestVersion {
+                throw StorageError(
+                    "the database has schema version \(newest), written by a newer qr3-webhookd; this binary "
+                        + "knows versions up to \(latestVersion). Run the newer binary, or restore a backup."
+                )
+            }
+            var names: [String] = []
+            for migration in Migration.embedded.sorted(by: { $0.version < $1.version })
+            where !applied.contains(migration.version) {
+                try db.execute(sql: migration.sql)
+                try db.execute(
+                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    arguments: [migration.version, migration.name]
+                )
+                names.append(migration.name)
+            }
+            return names
+        }
+    }
+
+    /// The schema version a database is at (0 for a new file).
+    static func currentVersion(_ reader: some DatabaseReader) throws -> Int {
+        try reader.read { db in
+            guard try db.tableExists("schema_migrations") else { return 0 }
+            return try Int.fetchOne(db, sql: "SELECT MAX(version) FROM schema_migrations") ?? 0
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import GRDB
+import WebhookCore
+
+extension SQLiteWebhookStore {
+    public func claim(owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp) async throws
+        -> [ClaimedJob]
+    {
+        guard limit > 0 else { return [] }
+        let leaseMs = lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000
+        let expiry = now.milliseconds + leaseMs
+        return try await write { db in
+            // Live claims per webhook, of every owner: a webhook at its cap is skipped, so one
+            // slow endpoint cannot take every slot or hide the jobs queued behind its own.
+            var busy: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT webhook_id, COUNT(*) AS n FROM jobs
+                    WHERE lease_owner IS NOT NULL AND lease_expires_at > ? GROUP BY webhook_id
+                    """,
+                arguments: [now.milliseconds]
+            ) {
+                busy[row["webhook_id"]] = row["n"]
+            }
+            let saturated = busy.filter { $0.value >= perWebhookLimit }.map(\.key)
+            let candidates = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, webhook_id FROM jobs INDEXED BY jobs_due
+                    WHERE state = 'pending' AND available_at <= ?1
+                      AND webhook_id NOT IN (SELECT value FROM json_each(?2))
+                    ORDER BY available_at LIMIT ?3
+                    """,
+                arguments: [now.milliseconds, JSONDecoderLite.encode(saturated), limit * 4]
+            )
+            var chosen: [Int64] = []
+            chosen.reserveCapacity(limit)
+            for row in candidates {
+                let webhookID: String = row["webhook_id"]
+                let inFlight = busy[webhookID, default: 0]
+                guard inFlight < perWebhookLimit else { continue }
+                busy[webhookID] = inFlight + 1
+                chosen.append(row["id"])
+                if chosen.count == limit { break }
+            }
+            guard !chosen.isEmpty else { return [] }
+            let ids = "[" + chosen.map(String.init).joined(separator: ",") + "]"
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET lease_owner = ?1, lease_expires_at = ?2, available_at = ?2,
+                        lease_token = lease_token + 1, updated_at = ?3
+                    WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'pending'
+                    """,
+                arguments: [owner, expiry, now.milliseconds, ids]
+            )
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
+                        e.type, e.payload, e.created_at
+                    FROM jobs j JOIN webhooks w ON w.id = j.webhook_id JOIN events e ON e.id = j.event_id
+                    WHERE j.id IN (SELECT value FROM json_each(?1)) AND j.lease_owner = ?2
+                    """,
+                arguments: [ids, owner]
+            ).map { row in
+                let payload: Data = row["payload"]
+                return ClaimedJob(
+                    jobID: row["id"],
+                    leaseToken: row["lease_token"],
+                    attempt: (row["attempts"] as Int) + 1,
+                    webhookID: row["webhook_id"],
+                    url: row["url"],
+                    secret: row["secret"],
+                    eventID: row["event_id"],
+                    eventType: row["type"],
+                    payload: [UInt8](payload),
+                    eventCreatedAt: Timestamp(milliseconds: row["created_at"])
+                )
+            }
+        }
+    }
+
+    public func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws
+        -> RecordReport
+    {
+        guard !results.isEmpty else { return RecordReport() }
+        return try await write { db in
+            var report = RecordReport()
+            report.deliveryIDs.reserveCapacity(results.count)
+            let current = try db.cachedStatement(
+                sql: "SELECT 1 FROM jobs WHERE id = ? AND lease_token = ? AND state = 'pending' AND lease_owner IS NOT NULL"
+            )
+            let countSuccess = try db.cachedStatement(
+                sql: "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0"
+            )
+            let countFailure = try db.cachedStatement(
+                sql: """
+                    UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?
+                    RETURNING consecutive_failures, is_active
+                    """
+            )
+            let isActive = try db.cachedStatement(sql: "SELECT is_active FROM webhooks WHERE id = ?")
+            let finish = try db.cachedStatement(
+                sql: """
+                    UPDATE jobs SET state = ?2, attempts = ?3, available_at = ?4, lease_owner = NULL,
+                        lease_expires_at = NULL, updated_at = ?5
+                    WHERE id = ?1
+                    """
+            )
+            let log = try db.cachedStatement(
+                sql: """
+                    INSERT INTO attempts (id, job_id, webhook_id, event_id, event_type, attempt, status, status_code,
+                        response_time_ms, failure_class, response_excerpt, next_retry_at, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+            for result in results {
+                let job = result.job
+                guard try Bool.fetchOne(current, arguments: [job.jobID, job.leaseToken]) != nil else {
+                    report.staleResults.append(job)
+                    report.deliveryIDs.append(nil)
+                    continue
+                }
+                let finishedAt = result.finishedAt
+                var active = true
+                if result.outcome.isSuccess {
+                    try countSuccess.execute(arguments: [job.webhookID])
+                } else if let row = try Row.fetchOne(countFailure, arguments: [job.webhookID]) {
+                    let failures: Int = row[0]
+                    active = row[1]
+                    if active, failures >= disableAfter {
+                        try Self.deactivate(
+                            db,
+                            webhookID: job.webhookID,
+                            reason: "\(failures) consecutive failed attempts",
+                            now: finishedAt
+                        )
+                        report.disabledWebhooks.append(job.webhookID)
+                        active = false
+                    }
+                }
+                if result.outcome.isSuccess == false, active {
+                    active = try Bool.fetchOne(isActive, arguments: [job.webhookID]) ?? false
+                }
+                let decision = policy.decide(attempt: job.attempt, outcome: result.outcome, now: finishedAt)
+                var nextRetry: Int64?
+                switch decision {
+                case .delivered:
+                    try finish.execute(arguments: [
+                        job.jobID, "delivered", job.attempt, finishedAt.milliseconds, finishedAt.milliseconds,
+                    ])
+                case .retry(let at):
+                    nextRetry = active ? at.milliseconds : nil
+                    try finish.execute(arguments: [
+                        job.jobID, active ? "pending" : "paused", job.attempt, at.milliseconds, finishedAt.milliseconds,
+                    ])
+                case .giveUp:
+                    report.finallyFailed.append(job)
+                    try finish.execute(arguments: [
+                        job.jobID, "failed", job.attempt, finishedAt.milliseconds, finishedAt.milliseconds,
+                    ])
+                }
+                let deliveryID = Identifier.makeOrdered(Identifier.delivery, at: finishedAt)
+                let outcome = result.outcome
+                try log.execute(arguments: [
+                    deliveryID, job.jobID, job.webhookID, job.eventID, job.eventType, job.attempt,
+                    outcome.isSuccess ? "success" : "failed", outcome.statusCode, outcome.responseTimeMs,
+                    outcome.failure?.rawValue, outcome.excerpt, nextRetry, finishedAt.milliseconds,
+                ])
+                report.deliveryIDs.append(deliveryID)
+            }
+            return report
+        }
+    }
+
+    public func release(_ jobs: [ClaimedJob], now: Timestamp) async throws {
+        guard !jobs.isEmpty else { return }
+        try await write { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?3, updated_at = ?3
+                    WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'
+                    """
+            )
+            for job in jobs {
+                try statement.execute(arguments: [job.jobID, job.leaseToken, now.milliseconds])
+            }
+        }
+    }
+
+    public func nextDueTime() async throws -> Timestamp? {
+        try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT MIN(available_at) FROM jobs WHERE state = 'pending'")
+                .map(Timestamp.init(milliseconds:))
+        }
+    }
+
+    public func retryJob(webhookID: String, eventID: String, workspaceID: String?, now: Timestamp) async throws
+        -> Bool
+    {
+        try await write { db in
+            guard try Self.fetchWebhook(db, id: webhookID, workspaceID: workspaceID) != nil else { return false }
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'pending', available_at = ?3, updated_at = ?3
+                    WHERE webhook_id = ?1 AND event_id = ?2 AND lease_owner IS NULL
+                      AND state IN ('pending', 'delivered', 'failed', 'paused')
+                    """,
+                arguments: [webhookID, eventID, now.milliseconds]
+            )
+            if db.changesCount == 1 { return true }
+            // Already in flight: it is being sent right now, which is what was asked.
+            return try Bool.fetchOne(
+                db,
+                sql: "SELECT 1 FROM jobs WHERE webhook_id = ? AND event_id = ? AND lease_owner IS NOT NULL",
+                arguments: [webhookID, eventID]
+            ) != nil
+        }
+    }
+}

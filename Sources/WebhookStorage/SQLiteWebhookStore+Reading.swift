@@ -1,0 +1,126 @@
+import GRDB
+import WebhookCore
+
+extension SQLiteWebhookStore {
+    static func attempt(from row: Row) -> DeliveryAttempt {
+        let next: Int64? = row["next_retry_at"]
+        let failure: String? = row["failure_class"]
+        return DeliveryAttempt(
+            id: row["id"],
+            webhookID: row["webhook_id"],
+            eventID: row["event_id"],
+            eventType: row["event_type"],
+            attempt: row["attempt"],
+            succeeded: (row["status"] as String) == "success",
+            statusCode: row["status_code"],
+            responseTimeMs: row["response_time_ms"],
+            failure: failure.map { FailureClass(rawValue: $0) ?? .other },
+            responseExcerpt: row["response_excerpt"],
+            nextRetryAt: next.map(Timestamp.init(milliseconds:)),
+            createdAt: Timestamp(milliseconds: row["created_at"])
+        )
+    }
+
+    public func deliveries(_ query: DeliveryQuery) async throws -> Page<DeliveryAttempt> {
+        try await read { db in
+            guard try Self.fetchWebhook(db, id: query.webhookID, workspaceID: query.workspaceID) != nil else {
+                return Page(items: [], hasMore: false)
+            }
+            var before = Int64.max
+            if let cursor = query.startingAfter {
+                guard
+                    let seq = try Int64.fetchOne(
+                        db,
+                        sql: "SELECT seq FROM attempts WHERE id = ? AND webhook_id = ?",
+                        arguments: [cursor, query.webhookID]
+                    )
+                else {
+                    throw StoreQueryError.unknownCursor(cursor)
+                }
+                before = seq
+            }
+            let status: String? = query.succeeded.map { $0 ? "success" : "failed" }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM attempts
+                    WHERE webhook_id = ?1 AND seq < ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)
+                    ORDER BY seq DESC LIMIT ?5
+                    """,
+                arguments: [query.webhookID, before, status, query.eventType, query.limit + 1]
+            )
+            return Page(items: rows.prefix(query.limit).map(Self.attempt(from:)), hasMore: rows.count > query.limit)
+        }
+    }
+
+    public func delivery(id: String, webhookID: String, workspaceID: String?) async throws -> DeliveryAttempt? {
+        try await read { db in
+            guard try Self.fetchWebhook(db, id: webhookID, workspaceID: workspaceID) != nil else { return nil }
+            return try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM attempts WHERE id = ? AND webhook_id = ?",
+                arguments: [id, webhookID]
+            ).map(Self.attempt(from:))
+        }
+    }
+
+    public func stats(now: Timestamp) async throws -> QueueStats {
+        try await read { db in
+            var stats = QueueStats()
+            stats.outboxBacklog = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0
+            if let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT
+                        COUNT(*) FILTER (WHERE lease_owner IS NULL) AS pending,
+                        COUNT(*) FILTER (WHERE available_at <= ?1) AS due,
+                        COUNT(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > ?1) AS in_flight,
+                        MIN(available_at) FILTER (WHERE available_at <= ?1) AS oldest_due
+                    FROM jobs WHERE state = 'pending'
+                    """,
+                arguments: [now.milliseconds]
+            ) {
+                stats.pending = row["pending"]
+                stats.due = row["due"]
+                stats.inFlight = row["in_flight"]
+                if let oldest: Int64 = row["oldest_due"] { stats.oldestDueAgeMs = max(0, now.milliseconds - oldest) }
+            }
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT state, COUNT(*) AS n FROM jobs WHERE state <> 'pending' GROUP BY state"
+            ) {
+                let count: Int = row["n"]
+                switch row["state"] as String {
+                case "delivered": stats.delivered = count
+                case "failed": stats.failed = count
+                case "paused": stats.paused = count
+                default: break
+                }
+            }
+            stats.rejectedEvents = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rejected_events") ?? 0
+            if let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FILTER (WHERE is_active = 1) AS active, COUNT(*) FILTER (WHERE is_active = 0) AS disabled
+                    FROM webhooks WHERE deleted_at IS NULL
+                    """
+            ) {
+                stats.activeWebhooks = row["active"]
+                stats.disabledWebhooks = row["disabled"]
+            }
+            return stats
+        }
+    }
+}
+
+/// A read the store cannot answer because its input names nothing.
+public enum StoreQueryError: Error, Sendable, CustomStringConvertible {
+    /// A pagination cursor that is not an item of the list.
+    case unknownCursor(String)
+
+    public var description: String {
+        switch self {
+        case .unknownCursor(let cursor): "starting_after \(cursor) is not an item of this list"
+        }
+    }
+}

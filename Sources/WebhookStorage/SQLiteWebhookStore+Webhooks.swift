@@ -1,0 +1,171 @@
+import GRDB
+import WebhookCore
+
+extension SQLiteWebhookStore {
+    static let webhookColumns = """
+        id, workspace_id, url, events, secret, is_active, consecutive_failures, disabled_reason, disabled_at,
+        created_at, updated_at
+        """
+
+    static func webhook(from row: Row) throws -> Webhook {
+        let eventsJSON: String = row["events"]
+        guard let names = try? JSONDecoderLite.stringArray(eventsJSON) else {
+            throw StorageError("webhook \(row["id"] as String) has unreadable events \(eventsJSON)")
+        }
+        let disabledAt: Int64? = row["disabled_at"]
+        return Webhook(
+            id: row["id"],
+            workspaceID: row["workspace_id"],
+            url: row["url"],
+            events: EventSubscription(trusted: names),
+            secret: row["secret"],
+            isActive: row["is_active"],
+            consecutiveFailures: row["consecutive_failures"],
+            disabledReason: row["disabled_reason"],
+            disabledAt: disabledAt.map(Timestamp.init(milliseconds:)),
+            createdAt: Timestamp(milliseconds: row["created_at"]),
+            updatedAt: Timestamp(milliseconds: row["updated_at"])
+        )
+    }
+
+    static func fetchWebhook(_ db: Database, id: String, workspaceID: String?) throws -> Webhook? {
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT \(webhookColumns) FROM webhooks
+                WHERE id = ? AND deleted_at IS NULL AND (?2 IS NULL OR workspace_id = ?2)
+                """,
+            arguments: [id, workspaceID]
+        )
+        return try row.map(webhook(from:))
+    }
+
+    public func createWebhook(_ new: NewWebhook, now: Timestamp) async throws -> Webhook {
+        let webhook = Webhook(
+            id: Identifier.make(Identifier.webhook),
+            workspaceID: new.workspaceID,
+            url: new.url,
+            events: new.events,
+            secret: new.secret,
+            createdAt: now,
+            updatedAt: now
+        )
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO webhooks (id, workspace_id, url, events, secret, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    webhook.id, webhook.workspaceID, webhook.url, JSONDecoderLite.encode(webhook.events.names),
+                    webhook.secret, now.milliseconds, now.milliseconds,
+                ]
+            )
+        }
+        return webhook
+    }
+
+    public func webhook(id: String, workspaceID: String?) async throws -> Webhook? {
+        try await read { db in try Self.fetchWebhook(db, id: id, workspaceID: workspaceID) }
+    }
+
+    public func listWebhooks(workspaceID: String?, limit: Int, startingAfter: String?) async throws -> Page<Webhook> {
+        try await read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.webhookColumns) FROM webhooks
+                    WHERE deleted_at IS NULL AND (?1 IS NULL OR workspace_id = ?1) AND (?2 IS NULL OR id > ?2)
+                    ORDER BY id LIMIT ?3
+                    """,
+                arguments: [workspaceID, startingAfter, limit + 1]
+            )
+            let webhooks = try rows.prefix(limit).map(Self.webhook(from:))
+            return Page(items: webhooks, hasMore: rows.count > limit)
+        }
+    }
+
+    public func updateWebhook(id: String, workspaceID: String?, changes: WebhookChanges, now: Timestamp) async throws
+        -> Webhook?
+    {
+        try await write { db in
+            guard let current = try Self.fetchWebhook(db, id: id, workspaceID: workspaceID) else { return nil }
+            if let url = changes.url {
+                try db.execute(sql: "UPDATE webhooks SET url = ? WHERE id = ?", arguments: [url, id])
+            }
+            if let events = changes.events {
+                try db.execute(
+                    sql: "UPDATE webhooks SET events = ? WHERE id = ?",
+                    arguments: [JSONDecoderLite.encode(events.names), id]
+                )
+            }
+            if let secret = changes.secret {
+                try db.execute(sql: "UPDATE webhooks SET secret = ? WHERE id = ?", arguments: [secret, id])
+            }
+            if let active = changes.isActive, active != current.isActive {
+                if active {
+                    try Self.activate(db, webhookID: id, now: now)
+                } else {
+                    try Self.deactivate(db, webhookID: id, reason: "disabled by hand", now: now)
+                }
+            }
+            try db.execute(sql: "UPDATE webhooks SET updated_at = ? WHERE id = ?", arguments: [now.milliseconds, id])
+            return try Self.fetchWebhook(db, id: id, workspaceID: workspaceID)
+        }
+    }
+
+    /// Re-activates a webhook: failure count reset, paused jobs due now.
+    static func activate(_ db: Database, webhookID: String, now: Timestamp) throws {
+        try db.execute(
+            sql: """
+                UPDATE webhooks SET is_active = 1, consecutive_failures = 0, disabled_reason = NULL, disabled_at = NULL,
+                    updated_at = ?2
+                WHERE id = ?1
+                """,
+            arguments: [webhookID, now.milliseconds]
+        )
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = 'pending', available_at = ?2, updated_at = ?2
+                WHERE webhook_id = ?1 AND state = 'paused'
+                """,
+            arguments: [webhookID, now.milliseconds]
+        )
+    }
+
+    /// Disables a webhook and pauses its queued jobs; jobs in flight finish and are paused after.
+    static func deactivate(_ db: Database, webhookID: String, reason: String, now: Timestamp) throws {
+        try db.execute(
+            sql: """
+                UPDATE webhooks SET is_active = 0, disabled_reason = ?2, disabled_at = ?3, updated_at = ?3
+                WHERE id = ?1
+                """,
+            arguments: [webhookID, reason, now.milliseconds]
+        )
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = 'paused', updated_at = ?2
+                WHERE webhook_id = ?1 AND state = 'pending' AND lease_owner IS NULL
+                """,
+            arguments: [webhookID, now.milliseconds]
+        )
+    }
+
+    public func deleteWebhook(id: String, workspaceID: String?, now: Timestamp) async throws -> Bool {
+        try await write { db in
+            guard try Self.fetchWebhook(db, id: id, workspaceID: workspaceID) != nil else { return false }
+            try db.execute(
+                sql: "UPDATE webhooks SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
+                arguments: [id, now.milliseconds]
+            )
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
+                    WHERE webhook_id = ?1 AND state IN ('pending', 'paused')
+                    """,
+                arguments: [id, now.milliseconds]
+            )
+            return true
+        }
+    }
+}

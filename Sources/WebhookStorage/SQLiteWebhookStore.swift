@@ -1,0 +1,123 @@
+import GRDB
+import Synchronization
+import Logging
+import WebhookCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The SQLite implementation of ``WebhookStore``: one database file in WAL mode.
+///
+/// Durability: connections use `synchronous = NORMAL` in WAL mode. A crash of the process (even
+/// `kill -9`) loses nothing that was committed. A power loss or kernel crash can roll back the
+/// last transactions since the latest WAL sync; because the WAL is replayed in order, that only
+/// returns the database to an earlier consistent state: an event ingested again, or an attempt
+/// made again (a duplicate delivery), never a lost event whose producer committed with
+/// `synchronous = FULL`.
+///
+/// Every write is an `IMMEDIATE` transaction (GRDB's default for writes) with a busy timeout,
+/// so several processes can share the file.
+public final class SQLiteWebhookStore: WebhookStore {
+    /// The database connections.
+    let pool: DatabasePool
+    /// The database file's path.
+    public let path: String
+    let logger: Logger
+    /// How many writes found the database busy past the busy timeout and were tried again.
+    public let busyRetries = Atomic<Int>(0)
+
+    /// Settings of the SQLite connections.
+    public struct Options: Sendable {
+        /// How long a write waits for another process's lock before SQLITE_BUSY.
+        public var busyTimeout: Duration = .seconds(5)
+        /// The `synchronous` pragma: `NORMAL` (the default, see the type's notes) or `FULL`.
+        public var synchronous: String = "NORMAL"
+        /// Apply pending migrations when opening; `false` refuses an out-of-date schema instead.
+        public var migrate: Bool = true
+
+        public init() {}
+    }
+
+    /// Opens (creating when missing, readable by its owner only) and migrates the database at `path`.
+    public init(path: String, options: Options = Options(), logger: Logger = Logger(label: "qr3.storage")) throws {
+        self.path = path
+        self.logger = logger
+        try Self.createPrivately(path)
+        var configuration = Configuration()
+        let timeout = Double(options.busyTimeout.components.seconds)
+            + Double(options.busyTimeout.components.attoseconds) / 1e18
+        configuration.busyMode = .timeout(timeout)
+        configuration.journalMode = .wal
+        configuration.label = "qr3-webhookd"
+        let synchronous = options.synchronous.uppercased()
+        guard ["OFF", "NORMAL", "FULL", "EXTRA"].contains(synchronous) else {
+            throw StorageError("synchronous must be one of OFF, NORMAL, FULL, EXTRA, not \(options.synchronous)")
+        }
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StorageError("cannot open the database \(path): \(error)")
+        }
+        if options.migrate {
+            let applied = try Migrator.migrate(pool)
+            for name in applied {
+                logger.info("Applied database migration", metadata: ["migration": "\(name)", "database": "\(path)"])
+            }
+        } else {
+            let version = try Migrator.currentVersion(pool)
+            guard version == Migrator.latestVersion else {
+                throw StorageError(
+                    "the database \(path) is at schema version \(version), this binary needs "
+                        + "\(Migrator.latestVersion); run `qr3-webhookd migrate`"
+                )
+            }
+        }
+    }
+
+    /// The schema version this binary creates.
+    public static var schemaVersion: Int { Migrator.latestVersion }
+
+    /// Creates the file with mode 0600 when it does not exist, so other users cannot read secrets.
+    private static func createPrivately(_ path: String) throws {
+        let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+        } else if errno != EEXIST {
+            let reason = String(cString: strerror(errno))
+            throw StorageError("cannot create the database file \(path): \(reason)")
+        }
+    }
+
+    /// Runs `body` in a write transaction, retrying with back-off while the database is busy.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        var delayMs = 5
+        var attempt = 1
+        while true {
+            do {
+                return try await pool.write(body)
+            } catch let error as DatabaseError
+                where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && attempt < 8
+            {
+                busyRetries.add(1, ordering: .relaxed)
+                logger.warning("Database busy, retrying", metadata: ["attempt": "\(attempt)", "delay_ms": "\(delayMs)"])
+                try await Task.sleep(for: .milliseconds(delayMs))
+                delayMs = min(delayMs * 2, 500)
+                attempt += 1
+            }
+        }
+    }
+
+    /// Runs `body` on a reader connection.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its lines ("ok" when sound).
+    public func integrityCheck() async throws -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+}

@@ -1,0 +1,227 @@
+import WebhookCore
+
+/// A job claimed for delivery, with everything needed to send it.
+public struct ClaimedJob: Sendable, Hashable {
+    public var jobID: Int64
+    /// The fencing token of this claim; the result is written only if it still matches.
+    public var leaseToken: Int64
+    /// The attempt this claim makes (1 for the first).
+    public var attempt: Int
+    public var webhookID: String
+    public var url: String
+    /// The webhook's signing secret. Never logged.
+    public var secret: String
+    public var eventID: String
+    public var eventType: String
+    /// The exact body to sign and send.
+    public var payload: [UInt8]
+    /// When the producer created the event, for end-to-end latency.
+    public var eventCreatedAt: Timestamp
+
+    public init(
+        jobID: Int64,
+        leaseToken: Int64,
+        attempt: Int,
+        webhookID: String,
+        url: String,
+        secret: String,
+        eventID: String,
+        eventType: String,
+        payload: [UInt8],
+        eventCreatedAt: Timestamp
+    ) {
+        self.jobID = jobID
+        self.leaseToken = leaseToken
+        self.attempt = attempt
+        self.webhookID = webhookID
+        self.url = url
+        self.secret = secret
+        self.eventID = eventID
+        self.eventType = eventType
+        self.payload = payload
+        self.eventCreatedAt = eventCreatedAt
+    }
+}
+
+/// The result of one attempt, to be recorded against its claim.
+public struct AttemptResult: Sendable, Hashable {
+    public var job: ClaimedJob
+    public var outcome: DeliveryOutcome
+    /// When the attempt ended.
+    public var finishedAt: Timestamp
+
+    public init(job: ClaimedJob, outcome: DeliveryOutcome, finishedAt: Timestamp) {
+        self.job = job
+        self.outcome = outcome
+        self.finishedAt = finishedAt
+    }
+}
+
+/// What recording a batch of results changed.
+public struct RecordReport: Sendable, Hashable {
+    /// Attempts written to the log, with their new `whd_` ids, in input order (nil for stale ones).
+    public var deliveryIDs: [String?] = []
+    /// Results dropped because their lease was lost (another worker took the job).
+    public var staleResults: [ClaimedJob] = []
+    /// Webhooks disabled by this batch for too many consecutive failures.
+    public var disabledWebhooks: [String] = []
+    /// Jobs that failed for good in this batch.
+    public var finallyFailed: [ClaimedJob] = []
+
+    public init() {}
+}
+
+/// What one pass over the outbox did.
+public struct IngestReport: Sendable, Hashable {
+    /// Events accepted and fanned out.
+    public var events: Int = 0
+    /// Jobs created by the fan-out.
+    public var jobs: Int = 0
+    /// Rows whose event id had been seen before; dropped as duplicates.
+    public var duplicates: Int = 0
+    /// Rows set aside, with their reasons.
+    public var rejected: [RejectedEvent] = []
+
+    public init() {}
+
+    /// Whether the pass found any row at all.
+    public var isEmpty: Bool { events == 0 && duplicates == 0 && rejected.isEmpty }
+}
+
+/// An outbox row set aside, with the reason.
+public struct RejectedEvent: Sendable, Hashable {
+    public var sequence: Int64
+    public var eventID: String?
+    public var workspaceID: String?
+    public var type: String?
+    public var reason: String
+    public var createdAt: Timestamp
+    public var rejectedAt: Timestamp
+
+    public init(
+        sequence: Int64,
+        eventID: String?,
+        workspaceID: String?,
+        type: String?,
+        reason: String,
+        createdAt: Timestamp,
+        rejectedAt: Timestamp
+    ) {
+        self.sequence = sequence
+        self.eventID = eventID
+        self.workspaceID = workspaceID
+        self.type = type
+        self.reason = reason
+        self.createdAt = createdAt
+        self.rejectedAt = rejectedAt
+    }
+}
+
+/// One row of the delivery log.
+public struct DeliveryAttempt: Sendable, Hashable {
+    /// `whd_` id.
+    public var id: String
+    public var webhookID: String
+    public var eventID: String
+    public var eventType: String
+    public var attempt: Int
+    public var succeeded: Bool
+    public var statusCode: Int?
+    public var responseTimeMs: Int
+    public var failure: FailureClass?
+    public var responseExcerpt: String
+    /// When the next attempt of this job is scheduled, if this one failed and another follows.
+    public var nextRetryAt: Timestamp?
+    public var createdAt: Timestamp
+
+    public init(
+        id: String,
+        webhookID: String,
+        eventID: String,
+        eventType: String,
+        attempt: Int,
+        succeeded: Bool,
+        statusCode: Int?,
+        responseTimeMs: Int,
+        failure: FailureClass?,
+        responseExcerpt: String,
+        nextRetryAt: Timestamp?,
+        createdAt: Timestamp
+    ) {
+        self.id = id
+        self.webhookID = webhookID
+        self.eventID = eventID
+        self.eventType = eventType
+        self.attempt = attempt
+        self.succeeded = succeeded
+        self.statusCode = statusCode
+        self.responseTimeMs = responseTimeMs
+        self.failure = failure
+        self.responseExcerpt = responseExcerpt
+        self.nextRetryAt = nextRetryAt
+        self.createdAt = createdAt
+    }
+}
+
+/// Filters and position for reading the delivery log, newest first.
+public struct DeliveryQuery: Sendable, Hashable {
+    public var webhookID: String
+    /// Only this workspace's webhook; `nil` for operators' tools.
+    public var workspaceID: String?
+    public var limit: Int
+    /// Continue after this `whd_` id (exclusive), going older.
+    public var startingAfter: String?
+    /// Only successes (`true`) or failures (`false`).
+    public var succeeded: Bool?
+    public var eventType: String?
+
+    public init(
+        webhookID: String,
+        workspaceID: String? = nil,
+        limit: Int = 50,
+        startingAfter: String? = nil,
+        succeeded: Bool? = nil,
+        eventType: String? = nil
+    ) {
+        self.webhookID = webhookID
+        self.workspaceID = workspaceID
+        self.limit = limit
+        self.startingAfter = startingAfter
+        self.succeeded = succeeded
+        self.eventType = eventType
+    }
+}
+
+/// A page of a list and whether more follow.
+public struct Page<Element: Sendable & Hashable>: Sendable, Hashable {
+    public var items: [Element]
+    public var hasMore: Bool
+
+    public init(items: [Element], hasMore: Bool) {
+        self.items = items
+        self.hasMore = hasMore
+    }
+}
+
+/// The state of the queue, for `status`, metrics and the service status line.
+public struct QueueStats: Sendable, Hashable {
+    /// Outbox rows not yet taken in.
+    public var outboxBacklog: Int = 0
+    /// Jobs waiting for an attempt (due now or later), not counting those in flight.
+    public var pending: Int = 0
+    /// Pending jobs whose time has come.
+    public var due: Int = 0
+    /// Jobs claimed under a live lease.
+    public var inFlight: Int = 0
+    /// Age of the oldest due job, in milliseconds (0 when none is due).
+    public var oldestDueAgeMs: Int64 = 0
+    /// Jobs of disabled webhooks, kept for a replay.
+    public var paused: Int = 0
+    public var delivered: Int = 0
+    public var failed: Int = 0
+    public var rejectedEvents: Int = 0
+    public var activeWebhooks: Int = 0
+    public var disabledWebhooks: Int = 0
+
+    public init() {}
+}

@@ -1,0 +1,59 @@
+import WebhookCore
+
+/// Everything the daemon, the API and the CLI need from storage.
+///
+/// This protocol is the seam between the daemon and its database: the SQLite implementation is
+/// ``SQLiteWebhookStore``; a PostgreSQL one (claims with `FOR UPDATE SKIP LOCKED`) fills the same
+/// contract. Every write is one transaction. Workspace-scoped calls treat a webhook of another
+/// workspace exactly like a missing one.
+public protocol WebhookStore: Sendable {
+    // MARK: Webhooks
+
+    /// Stores a new webhook (already validated) and returns it with its new id.
+    func createWebhook(_ webhook: NewWebhook, now: Timestamp) async throws -> Webhook
+    /// The webhook `id`, if it exists, is not deleted and belongs to `workspaceID` (any when nil).
+    func webhook(id: String, workspaceID: String?) async throws -> Webhook?
+    /// Webhooks ordered by id, after `startingAfter` (exclusive).
+    func listWebhooks(workspaceID: String?, limit: Int, startingAfter: String?) async throws -> Page<Webhook>
+    /// Applies `changes`; re-activating resets the failure count and resumes paused jobs.
+    func updateWebhook(id: String, workspaceID: String?, changes: WebhookChanges, now: Timestamp) async throws
+        -> Webhook?
+    /// Deletes the webhook; its queued jobs are cancelled. False when there was no such webhook.
+    func deleteWebhook(id: String, workspaceID: String?, now: Timestamp) async throws -> Bool
+
+    // MARK: Events
+
+    /// Adds an event to the outbox, as a producer's INSERT would. Returns the outbox sequence.
+    func enqueue(_ row: OutboxRow) async throws -> Int64
+    /// Takes up to `limit` outbox rows in order: valid ones are fanned out to matching webhooks,
+    /// invalid ones set aside with a reason, all in one transaction.
+    func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport
+    /// Outbox rows set aside, newest first.
+    func rejectedEvents(limit: Int) async throws -> [RejectedEvent]
+
+    // MARK: Jobs
+
+    /// Claims up to `limit` due jobs for `owner` under a lease until `now + lease`, taking at most
+    /// `perWebhookLimit` jobs in flight per webhook (counting live claims of every owner).
+    func claim(owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp) async throws
+        -> [ClaimedJob]
+    /// Records attempts: the log, each job's next state and each webhook's failure count, in one
+    /// transaction. Results whose lease token no longer matches are dropped and reported stale.
+    func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws -> RecordReport
+    /// Hands claims back unattempted, due at once, so another worker need not wait for the lease.
+    func release(_ jobs: [ClaimedJob], now: Timestamp) async throws
+    /// The earliest time a pending job becomes due (or its lease expires), if any.
+    func nextDueTime() async throws -> Timestamp?
+    /// Makes one job of `webhookID` for `eventID` due now again (a manual retry).
+    /// Returns false when there is no such job in that workspace.
+    func retryJob(webhookID: String, eventID: String, workspaceID: String?, now: Timestamp) async throws -> Bool
+
+    // MARK: Reading
+
+    /// The delivery log of one webhook, newest first.
+    func deliveries(_ query: DeliveryQuery) async throws -> Page<DeliveryAttempt>
+    /// One attempt by its `whd_` id, within the webhook (and workspace, when given).
+    func delivery(id: String, webhookID: String, workspaceID: String?) async throws -> DeliveryAttempt?
+    /// Counts for `status`, metrics and the service status line.
+    func stats(now: Timestamp) async throws -> QueueStats
+}

@@ -1,0 +1,213 @@
+import Testing
+import WebhookCore
+import WebhookStorage
+
+@Suite struct JobTests {
+    let t0 = Timestamp(milliseconds: 10_000)
+
+    func queued(_ database: TestDatabase, events: Int, webhooks: Int = 1) async throws -> [Webhook] {
+        var created: [Webhook] = []
+        for _ in 0..<webhooks { created.append(try await database.webhook()) }
+        for _ in 0..<events { try await database.emit() }
+        _ = try await database.ingest(now: t0)
+        return created
+    }
+
+    @Test func aClaimIsExclusiveUntilItsLeaseExpires() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        _ = try await queued(database, events: 3)
+        let first = try await database.store.claim(owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0)
+        #expect(first.count == 3)
+        let second = try await database.store.claim(
+            owner: "b", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0.adding(seconds: 29)
+        )
+        #expect(second.isEmpty)
+        let stats = try await database.store.stats(now: t0.adding(seconds: 1))
+        #expect(stats.inFlight == 3)
+        // Worker a hangs: after the lease, b takes the jobs again (at-least-once).
+        let reclaimed = try await database.store.claim(
+            owner: "b", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0.adding(seconds: 31)
+        )
+        #expect(Set(reclaimed.map(\.jobID)) == Set(first.map(\.jobID)))
+        #expect(reclaimed.allSatisfy { $0.attempt == 1 })
+        #expect(zip(reclaimed.sorted { $0.jobID < $1.jobID }, first.sorted { $0.jobID < $1.jobID })
+            .allSatisfy { $0.leaseToken > $1.leaseToken })
+    }
+
+    @Test func aStaleWorkersResultIsIgnored() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        _ = try await queued(database, events: 1)
+        let stale = try #require(
+            try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(1), now: t0).first
+        )
+        let fresh = try #require(
+            try await database.store.claim(
+                owner: "b", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: t0.adding(seconds: 2)
+            ).first
+        )
+        let late = try await database.store.record(
+            [AttemptResult(job: stale, outcome: .serverError, finishedAt: t0.adding(seconds: 3))],
+            policy: RetryPolicy(), disableAfter: 10
+        )
+        #expect(late.staleResults.map(\.jobID) == [stale.jobID])
+        #expect(late.deliveryIDs == [nil])
+        let current = try await database.store.record(
+            [AttemptResult(job: fresh, outcome: .ok, finishedAt: t0.adding(seconds: 3))],
+            policy: RetryPolicy(), disableAfter: 10
+        )
+        #expect(current.staleResults.isEmpty)
+        let log = try await database.store.deliveries(DeliveryQuery(webhookID: fresh.webhookID))
+        #expect(log.items.count == 1)
+        #expect(log.items.first?.succeeded == true)
+        let webhook = try await database.store.webhook(id: fresh.webhookID, workspaceID: nil)
+        #expect(webhook?.consecutiveFailures == 0)
+    }
+
+    @Test func perWebhookCapLeavesRoomForOthers() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let hooks = try await queued(database, events: 20, webhooks: 2)
+        let first = try await database.store.claim(owner: "a", limit: 100, perWebhookLimit: 4, lease: .seconds(30), now: t0)
+        #expect(first.count == 8)
+        #expect(first.filter { $0.webhookID == hooks[0].id }.count == 4)
+        #expect(first.filter { $0.webhookID == hooks[1].id }.count == 4)
+        // Another owner respects the same cap while the leases live.
+        let second = try await database.store.claim(owner: "b", limit: 100, perWebhookLimit: 4, lease: .seconds(30), now: t0)
+        #expect(second.isEmpty)
+    }
+
+    @Test func aSaturatedWebhookDoesNotHideJobsBehindIt() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let slow = try await database.webhook(events: ["qr.created"])
+        let healthy = try await database.webhook(events: ["qr.scanned"])
+        for _ in 0..<50 { try await database.emit(type: "qr.created") }
+        _ = try await database.ingest(now: t0.adding(seconds: -1))
+        for _ in 0..<5 { try await database.emit(type: "qr.scanned") }
+        _ = try await database.ingest(now: t0)
+        let first = try await database.store.claim(owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        #expect(first.allSatisfy { $0.webhookID == slow.id })
+        let next = try await database.store.claim(owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        #expect(next.count == 2)
+        #expect(next.allSatisfy { $0.webhookID == healthy.id })
+    }
+
+    @Test func retriesFollowTheScheduleThenFail() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        _ = try await queued(database, events: 1)
+        let policy = RetryPolicy(schedule: [0, 60, 300])
+        var now = t0
+        var attempts: [Int] = []
+        for expected in 1...3 {
+            let job = try #require(
+                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: now).first
+            )
+            attempts.append(job.attempt)
+            #expect(job.attempt == expected)
+            let report = try await database.store.record(
+                [AttemptResult(job: job, outcome: .serverError, finishedAt: now)], policy: policy, disableAfter: 10
+            )
+            if expected < 3 {
+                let due = try #require(try await database.store.nextDueTime())
+                #expect(due == now.adding(seconds: policy.schedule[expected]))
+                let early = try await database.store.claim(
+                    owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: due.adding(milliseconds: -1)
+                )
+                #expect(early.isEmpty)
+                now = due
+            } else {
+                #expect(report.finallyFailed.count == 1)
+            }
+        }
+        let log = try await database.store.deliveries(DeliveryQuery(webhookID: try #require(try await database.store.listWebhooks(workspaceID: nil, limit: 1, startingAfter: nil).items.first?.id)))
+        #expect(log.items.map(\.attempt) == [3, 2, 1])
+        #expect(log.items.map { $0.nextRetryAt != nil } == [false, true, true])
+        let stats = try await database.store.stats(now: now)
+        #expect(stats.failed == 1)
+        #expect(stats.pending == 0)
+    }
+
+    @Test func disablesAfterExactlyTenConsecutiveFailures() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let hooks = try await queued(database, events: 12)
+        let policy = RetryPolicy(schedule: [0])
+        for round in 1...12 {
+            let claimed = try await database.store.claim(
+                owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: t0
+            )
+            if round <= 10 {
+                let job = try #require(claimed.first)
+                let report = try await database.store.record(
+                    [AttemptResult(job: job, outcome: .serverError, finishedAt: t0)], policy: policy, disableAfter: 10
+                )
+                let webhook = try #require(try await database.store.webhook(id: hooks[0].id, workspaceID: nil))
+                #expect(webhook.isActive == (round < 10), "after \(round) failures")
+                #expect(report.disabledWebhooks == (round == 10 ? [hooks[0].id] : []))
+            } else {
+                #expect(claimed.isEmpty, "a disabled webhook's jobs are paused")
+            }
+        }
+        let stats = try await database.store.stats(now: t0)
+        #expect(stats.paused == 2)
+        #expect(stats.disabledWebhooks == 1)
+        let disabled = try #require(try await database.store.webhook(id: hooks[0].id, workspaceID: nil))
+        #expect(disabled.disabledReason == "10 consecutive failed attempts")
+        #expect(disabled.disabledAt == t0)
+        // Re-enabling resets the count and resumes the paused jobs.
+        let enabled = try await database.store.updateWebhook(
+            id: hooks[0].id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: t0
+        )
+        #expect(enabled?.isActive == true)
+        #expect(enabled?.consecutiveFailures == 0)
+        let resumed = try await database.store.claim(owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0)
+        #expect(resumed.count == 2)
+    }
+
+    @Test func aSuccessResetsTheCount() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let hooks = try await queued(database, events: 19)
+        let policy = RetryPolicy(schedule: [0])
+        for round in 1...19 {
+            let job = try #require(
+                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: t0).first
+            )
+            let outcome: DeliveryOutcome = round == 9 ? .ok : .serverError
+            _ = try await database.store.record(
+                [AttemptResult(job: job, outcome: outcome, finishedAt: t0)], policy: policy, disableAfter: 10
+            )
+            let webhook = try #require(try await database.store.webhook(id: hooks[0].id, workspaceID: nil))
+            // 8 failures, a success, then 10 failures: only the 19th attempt disables it.
+            #expect(webhook.consecutiveFailures == (round < 9 ? round : round - 9))
+            #expect(webhook.isActive == (round < 19))
+        }
+    }
+
+    @Test func releasedClaimsAreDueAtOnce() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        _ = try await queued(database, events: 2)
+        let claimed = try await database.store.claim(owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        try await database.store.release(claimed, now: t0)
+        let again = try await database.store.claim(owner: "b", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        #expect(again.count == 2)
+        #expect(again.allSatisfy { $0.attempt == 1 })
+    }
+
+    @Test func workspacesSeeOnlyTheirOwnWebhooks() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let mine = try await database.webhook(workspace: "ws_a")
+        _ = try await database.webhook(workspace: "ws_b")
+        #expect(try await database.store.webhook(id: mine.id, workspaceID: "ws_b") == nil)
+        #expect(try await database.store.webhook(id: mine.id, workspaceID: "ws_a") != nil)
+        #expect(try await database.store.listWebhooks(workspaceID: "ws_b", limit: 10, startingAfter: nil).items.count == 1)
+        #expect(try await database.store.deleteWebhook(id: mine.id, workspaceID: "ws_b", now: t0) == false)
+        #expect(try await database.store.deleteWebhook(id: mine.id, workspaceID: "ws_a", now: t0))
+        #expect(try await database.store.webhook(id: mine.id, workspaceID: nil) == nil)
+    }
+}
