@@ -100,7 +100,9 @@ let package = Package(
         ),
         .testTarget(
             name: "WebhookStorageTests",
-            dependencies: ["WebhookCore", "WebhookStorage", "WebhookTestSupport"],
+            dependencies: [
+                "WebhookCore", "WebhookStorage", "WebhookTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -112,6 +114,7 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "WebhookCore", "WebhookStorage", "WebhookDaemon", "WebhookTestSupport", "qr3-webhookd",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,192 @@
+import Foundation
+import Synchronization
+
+/// The real `qr3-webhookd` binary, run as a child process, with its standard error captured.
+///
+/// Tests wait on what the daemon writes (`waitForLog`) or on its exit, never on fixed sleeps.
+public final class DaemonProcess: Sendable {
+    /// The path of the binary built next to the test bundle.
+    public static var executablePath: String {
+        if let override = ProcessInfo.processInfo.environment["QR3_WEBHOOKD_BINARY"] { return override }
+        let bundle = Bundle.main.bundleURL.deletingLastPathComponent()
+        let candidates = [
+            bundle.appendingPathComponent("qr3-webhookd").path,
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("qr3-webhookd").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    private struct Output {
+        var text = ""
+        var exitStatus: Int32?
+        var waiters: [(id: Int, condition: @Sendable (String, Int32?) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
+        var nextWaiter = 0
+    }
+
+    private let process: Process
+    private let output = Mutex(Output())
+    private let stdoutText = Mutex("")
+
+    /// The process id.
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Starts `qr3-webhookd` with `arguments` and extra `environment` variables.
+    public init(arguments: [String], environment: [String: String] = [:]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executablePath)
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") || key == "NOTIFY_SOCKET" || key == "JOURNAL_STREAM" {
+            merged[key] = nil
+        }
+        merged.merge(environment) { $1 }
+        process.environment = merged
+        let errorPipe = Pipe()
+        let outputPipe = Pipe()
+        process.standardError = errorPipe
+        process.standardOutput = outputPipe
+        process.standardInput = FileHandle.nullDevice
+        self.process = process
+        errorPipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            Self.append(String(decoding: data, as: UTF8.self), exit: nil, to: output)
+        }
+        outputPipe.fileHandleForReading.readabilityHandler = { [stdoutText] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            stdoutText.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        process.terminationHandler = { [output] finished in
+            Self.append("", exit: finished.terminationStatus, to: output)
+        }
+        try process.run()
+    }
+
+    private static func append(_ text: String, exit: Int32?, to output: Mutex<Output>) {
+        let ready = output.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.text += text
+            if let exit { state.exitStatus = exit }
+            var ready: [CheckedContinuation<Bool, Never>] = []
+            state.waiters.removeAll { waiter in
+                if waiter.condition(state.text, state.exitStatus) {
+                    ready.append(waiter.continuation)
+                    return true
+                }
+                if state.exitStatus != nil {
+                    ready.append(waiter.continuation)
+                    return true
+                }
+                return false
+            }
+            return ready
+        }
+        for continuation in ready { continuation.resume(returning: true) }
+    }
+
+    /// Everything written to standard error so far.
+    public var log: String { output.withLock { $0.text } }
+
+    /// Everything written to standard output so far.
+    public var standardOutput: String { stdoutText.withLock { $0 } }
+
+    /// Waits until standard error contains `text` (counting `occurrences`), or throws on timeout or exit.
+    public func waitForLog(_ text: String, occurrences: Int = 1, timeout: Duration = .seconds(20)) async throws {
+        let matched = await waitFor(timeout: timeout) { log, _ in
+            log.components(separatedBy: text).count - 1 >= occurrences
+        }
+        guard matched, log.components(separatedBy: text).count - 1 >= occurrences else {
+            throw TestFailure("daemon did not log \"\(text)\" \(occurrences)x within \(timeout); log:\n\(log)")
+        }
+    }
+
+    /// Waits for the process to exit and returns its status; throws on timeout.
+    @discardableResult
+    public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        _ = await waitFor(timeout: timeout) { _, status in status != nil }
+        guard let status = output.withLock({ $0.exitStatus }) else {
+            throw TestFailure("daemon did not exit within \(timeout); log:\n\(log)")
+        }
+        return status
+    }
+
+    private func waitFor(timeout: Duration, _ condition: @escaping @Sendable (String, Int32?) -> Bool) async -> Bool {
+        let id = output.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let now = self.output.withLock { state -> Bool in
+                        if condition(state.text, state.exitStatus) || state.exitStatus != nil { return true }
+                        state.waiters.append((id, condition, continuation))
+                        return false
+                    }
+                    if now { continuation.resume(returning: true) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                let waiter = self.output.withLock { state -> CheckedContinuation<Bool, Never>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index).continuation
+                }
+                waiter?.resume(returning: false)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Sends `signal` (e.g. SIGTERM, SIGKILL) to the process.
+    public func send(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Kills the process if it still runs (for cleanup).
+    public func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A test's own failure with a message.
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// Runs a command line tool to completion and returns its exit status and output.
+public func runTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws
+    -> (status: Int32, stdout: String, stderr: String)
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    var merged = ProcessInfo.processInfo.environment
+    for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") { merged[key] = nil }
+    merged.merge(environment) { $1 }
+    process.environment = merged
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}

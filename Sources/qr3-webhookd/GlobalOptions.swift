@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WebhookDaemon
+import WebhookStorage
+
+let qr3WebhookdVersionString = qr3WebhookdVersion
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The SQLite database file (default: $QR3_WEBHOOKD_DATABASE, else qr3-webhookd.sqlite).",
+            valueName: "path"
+        )
+    )
+    var database: String?
+
+    /// The database path: the flag, else the environment, else the configuration file named by
+    /// `QR3_WEBHOOKD_CONFIG`, else the default.
+    var databasePath: String {
+        if let database { return database }
+        let environment = ProcessInfo.processInfo.environment
+        if let fromEnvironment = environment["QR3_WEBHOOKD_DATABASE"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        if let file = environment["QR3_WEBHOOKD_CONFIG"],
+            let text = try? String(contentsOfFile: file, encoding: .utf8)
+        {
+            var configuration = DaemonConfiguration()
+            if (try? configuration.apply(file: text, path: file)) != nil { return configuration.databasePath }
+        }
+        return DaemonConfiguration.defaultDatabasePath
+    }
+
+    /// Opens (and migrates) the database, turning failures into a clear error.
+    func openStore() throws -> SQLiteWebhookStore {
+        LoggingSystem.bootstrapOnce(level: .warning)
+        do {
+            return try SQLiteWebhookStore(path: databasePath, logger: Logger(label: "qr3-webhookd"))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+extension LoggingSystem {
+    private static let bootstrapped = BootstrapFlag()
+
+    /// Installs the stderr handler once per process.
+    static func bootstrapOnce(level: Logger.Level) {
+        guard bootstrapped.claim() else { return }
+        let prefix = isatty(STDERR_FILENO) == 0
+        LoggingSystem.bootstrap { label in
+            StderrLogHandler(label: label, level: level, prefixPriority: prefix)
+        }
+    }
+}
+
+import Synchronization
+
+/// A flag that can be claimed once.
+final class BootstrapFlag: Sendable {
+    private let claimed = Atomic<Bool>(false)
+
+    func claim() -> Bool {
+        !claimed.exchange(true, ordering: .relaxed)
+    }
+}
+
+/// A failure of a command, printed as `Error: <message>` with a non-zero exit.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}

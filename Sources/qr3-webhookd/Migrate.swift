@@ -1,0 +1,16 @@
+import ArgumentParser
+import WebhookStorage
+
+/// `qr3-webhookd migrate`: bring the database schema up to date.
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create the database or apply pending migrations, then exit (the daemon also does this at start)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let store = try global.openStore()
+        print("database \(store.path) is at schema version \(SQLiteWebhookStore.schemaVersion)")
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WebhookDaemon
+
+/// `qr3-webhookd run`: the daemon itself.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: take events from the outbox and deliver them (stops on SIGTERM or SIGINT).",
+        discussion: """
+            Settings come from, later ones winning: defaults, the file named by --config (or
+            QR3_WEBHOOKD_CONFIG) with `name = value` lines, QR3_WEBHOOKD_<NAME> environment
+            variables, and the flags below.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: ArgumentHelp("A configuration file of `name = value` lines.", valueName: "path"))
+    var config: String?
+
+    @Option(name: .customLong("concurrency"), help: setting("concurrency"))
+    var concurrency: String?
+
+    @Option(name: .customLong("per-webhook-concurrency"), help: setting("per-webhook-concurrency"))
+    var perWebhookConcurrency: String?
+
+    @Option(name: .customLong("connect-timeout"), help: setting("connect-timeout"))
+    var connectTimeout: String?
+
+    @Option(name: .customLong("request-timeout"), help: setting("request-timeout"))
+    var requestTimeout: String?
+
+    @Option(name: .customLong("retry-schedule"), help: setting("retry-schedule"))
+    var retrySchedule: String?
+
+    @Option(name: .customLong("disable-after"), help: setting("disable-after"))
+    var disableAfter: String?
+
+    @Option(name: .customLong("lease"), help: setting("lease"))
+    var lease: String?
+
+    @Option(name: .customLong("drain-timeout"), help: setting("drain-timeout"))
+    var drainTimeout: String?
+
+    @Option(name: .customLong("claim-batch"), help: setting("claim-batch"))
+    var claimBatch: String?
+
+    @Option(name: .customLong("ingest-batch"), help: setting("ingest-batch"))
+    var ingestBatch: String?
+
+    @Option(name: .customLong("max-event-bytes"), help: setting("max-event-bytes"))
+    var maxEventBytes: String?
+
+    @Option(name: .customLong("max-response-bytes"), help: setting("max-response-bytes"))
+    var maxResponseBytes: String?
+
+    @Option(name: .customLong("allow-networks"), help: setting("allow-networks"))
+    var allowNetworks: String?
+
+    @Option(name: .customLong("poll-interval"), help: setting("poll-interval"))
+    var pollInterval: String?
+
+    @Option(name: .customLong("synchronous"), help: setting("synchronous"))
+    var synchronous: String?
+
+    @Option(name: .customLong("log-level"), help: setting("log-level"))
+    var logLevel: String?
+
+    func run() async throws {
+        let configuration = try resolvedConfiguration()
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrapOnce(level: level)
+        var logger = Logger(label: "qr3-webhookd")
+        logger.logLevel = level
+        do {
+            try await Daemon(configuration: configuration, logger: logger).run()
+        } catch let error as DaemonConfiguration.InvalidSetting {
+            throw ValidationError(error.description)
+        } catch {
+            logger.critical("qr3-webhookd cannot run", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+
+    /// Defaults, then the file, the environment and the flags.
+    func resolvedConfiguration() throws -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            if let path = config ?? environment["QR3_WEBHOOKD_CONFIG"] {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw ValidationError("cannot read the configuration file \(path)")
+                }
+                try configuration.apply(file: text, path: path)
+            }
+            try configuration.apply(environment: environment)
+            if let database = global.database { configuration.databasePath = database }
+            for (name, value) in flags {
+                if let value { try configuration.apply(name, value) }
+            }
+            try configuration.validate()
+        } catch let error as DaemonConfiguration.InvalidSetting {
+            throw ValidationError(error.description)
+        }
+        return configuration
+    }
+
+    private var flags: [(String, String?)] {
+        [
+            ("concurrency", concurrency),
+            ("per-webhook-concurrency", perWebhookConcurrency),
+            ("connect-timeout", connectTimeout),
+            ("request-timeout", requestTimeout),
+            ("retry-schedule", retrySchedule),
+            ("disable-after", disableAfter),
+            ("lease", lease),
+            ("drain-timeout", drainTimeout),
+            ("claim-batch", claimBatch),
+            ("ingest-batch", ingestBatch),
+            ("max-event-bytes", maxEventBytes),
+            ("max-response-bytes", maxResponseBytes),
+            ("allow-networks", allowNetworks),
+            ("poll-interval", pollInterval),
+            ("synchronous", synchronous),
+            ("log-level", logLevel),
+        ]
+    }
+}
+
+/// The help line of a setting, from the one table of settings.
+private func setting(_ name: String) -> ArgumentHelp {
+    guard let setting = DaemonConfiguration.settings.first(where: { $0.name == name }) else {
+        return ArgumentHelp()
+    }
+    return ArgumentHelp("\(setting.help) (default: \(setting.defaultValue); env \(setting.environmentName))", valueName: "value")
+}

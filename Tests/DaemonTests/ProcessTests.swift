@@ -1,0 +1,103 @@
+import Foundation
+import Synchronization
+import Testing
+import WebhookCore
+import WebhookTestSupport
+
+@Suite(.timeLimit(.minutes(2))) struct ProcessTests {
+    @Test func sigtermDrainsDeliveriesInFlightAndExitsZero() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .milliseconds(800)) }
+        defer { Task { try? await receiver.shutdown() } }
+        let webhook = try harness.createWebhook(url: receiver.url)
+        let daemon = try await harness.startDaemon()
+        defer { daemon.stop() }
+        try harness.insert(Array(repeating: ("ws_test", "qr.created", "{}"), count: 5))
+        _ = try await receiver.waitForRequests(count: 5)
+        daemon.send(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
+        #expect(daemon.log.contains("Draining deliveries in flight"))
+        let log = try harness.deliveries(webhook)
+        #expect(log.count == 5)
+        #expect(log.allSatisfy { $0["status"] as? String == "success" })
+        #expect(try harness.status()["pending"] as? Int == 0)
+    }
+
+    @Test func anAbandonedClaimIsDeliveredAgainAfterItsLease() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let hang = Hang()
+        let receiver = try await TestReceiver.start { _ in hang.isOn ? .noAnswer : .status(200) }
+        defer { Task { try? await receiver.shutdown() } }
+        let webhook = try harness.createWebhook(url: receiver.url)
+        // The first worker claims the job under a 2 s lease and dies with the request unanswered.
+        let first = try await harness.startDaemon(["--request-timeout", "1", "--lease", "2"])
+        try harness.insert([("ws_test", "qr.created", "{}")], eventIDs: ["evt_abandoned"])
+        _ = try await receiver.waitForRequests(count: 1)
+        let killedAt = ContinuousClock.now
+        first.send(SIGKILL)
+        _ = try await first.waitForExit()
+        hang.isOn = false
+        let second = try await harness.startDaemon()
+        defer { second.stop() }
+        let requests = try await receiver.waitForRequests(count: 2)
+        #expect(requests.map { $0.header("X-QR3-Event-Id") } == ["evt_abandoned", "evt_abandoned"])
+        #expect(requests[1].receivedAt - killedAt > .milliseconds(500), "not before the lease ran out")
+        try await second.waitForLog("Delivered")
+        let log = try harness.deliveries(webhook)
+        #expect(log.count == 1)
+        #expect(log.first?["status"] as? String == "success")
+    }
+
+    @Test func twoDaemonsOnOneDatabaseDeliverEachJobOnce() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start()
+        defer { Task { try? await receiver.shutdown() } }
+        _ = try harness.createWebhook(url: receiver.url)
+        _ = try harness.createWebhook(url: receiver.url, events: "qr.created")
+        let first = try await harness.startDaemon()
+        let second = try await harness.startDaemon()
+        defer { first.stop(); second.stop() }
+        let count = 300
+        try harness.insert(Array(repeating: ("ws_test", "qr.created", "{}"), count: count))
+        let requests = try await receiver.waitForRequests(count: 2 * count, timeout: .seconds(60))
+        let pairs = requests.map { "\($0.header("X-QR3-Webhook-Id") ?? "") \($0.header("X-QR3-Event-Id") ?? "")" }
+        #expect(Set(pairs).count == 2 * count)
+        #expect(pairs.count == 2 * count, "no job was delivered twice")
+        first.send(SIGTERM)
+        second.send(SIGTERM)
+        #expect(try await first.waitForExit() == 0)
+        #expect(try await second.waitForExit() == 0)
+        #expect(receiver.requests.count == 2 * count)
+        let status = try harness.status()
+        #expect(status["delivered"] as? Int == 2 * count)
+        #expect(first.log.contains("Delivered") && second.log.contains("Delivered"), "both daemons took part")
+    }
+
+    @Test func badSettingsAreRefusedWithTheSettingNamed() throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let result = try harness.cli(["run", "--concurrency", "lots"], expectSuccess: false)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("concurrency"))
+        #expect(result.stderr.contains("lots"))
+        let schedule = try harness.cli(["run", "--retry-schedule", "0,soon"], expectSuccess: false)
+        #expect(schedule.status != 0)
+        #expect(schedule.stderr.contains("retry schedule entry \"soon\""))
+        let emit = try harness.cli(["emit", "--workspace", "ws", "--type", "qr.nope", "--data", "{}"], expectSuccess: false)
+        #expect(emit.status != 0)
+        #expect(emit.stderr.contains("not a known event type"))
+    }
+}
+
+/// A switch the receiver's behaviour reads.
+final class Hang: Sendable {
+    private let on = Atomic<Bool>(true)
+
+    var isOn: Bool {
+        get { on.load(ordering: .relaxed) }
+        set { on.store(newValue, ordering: .relaxed) }
+    }
+}
