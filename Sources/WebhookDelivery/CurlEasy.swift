@@ -26,7 +26,7 @@ final class CurlEasy {
     private var excerpt: [UInt8] = []
     private var receivedBytes = 0
     private var stoppedForSize = false
-    private var refusedAddress: String?
+    private var refusedAddresses: [String] = []
 
     /// Creates an easy handle with every option that does not change between requests.
     init(settings: EasySettings) throws(DeliveryClientError) {
@@ -89,7 +89,7 @@ final class CurlEasy {
         excerpt.removeAll(keepingCapacity: true)
         receivedBytes = 0
         stoppedForSize = false
-        refusedAddress = nil
+        refusedAddresses.removeAll(keepingCapacity: true)
         errorBuffer[0] = 0
         startedAt = .now
 
@@ -135,9 +135,10 @@ final class CurlEasy {
         if stoppedForSize {
             failure = .bodyTooLarge
             message = "The response body was larger than \(settings.maximumResponseBytes) bytes; reading stopped there."
-        } else if code == CURLE_COULDNT_CONNECT, let refusedAddress {
+        } else if code == CURLE_COULDNT_CONNECT, !refusedAddresses.isEmpty {
             failure = .blockedAddress
-            message = "Refused to connect to \(refusedAddress): the address policy does not allow this address."
+            let addresses = refusedAddresses.joined(separator: ", ")
+            message = "Refused to connect to \(addresses): the address policy does not allow private, loopback or reserved addresses."
         } else if code == CURLE_OK {
             failure = .network
             message = "The receiver's answer had no HTTP status."
@@ -171,7 +172,8 @@ final class CurlEasy {
         let family = address.pointee.family
         let peer = CurlEasy.ipAddress(of: address)
         guard let peer, settings.addressPolicy.allows(peer) else {
-            refusedAddress = peer.map(String.init(describing:)) ?? "an address of family \(family)"
+            let refused = peer.map(String.init(describing:)) ?? "an address of family \(family)"
+            if !refusedAddresses.contains(refused) { refusedAddresses.append(refused) }
             return cqr3_bad_socket()
         }
         return socket(family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
