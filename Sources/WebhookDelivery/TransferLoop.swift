@@ -1,0 +1,158 @@
+import CQR3Curl
+import Logging
+import WebhookCore
+
+/// The body of the delivery thread: starts queued requests on pooled easy handles, drives
+/// `curl_multi_perform`, collects finished transfers and publishes them in batches.
+///
+/// Confined to the one thread that calls `run()`; only the `DeliveryClient` it reports to is shared.
+final class TransferLoop {
+    private let client: DeliveryClient
+    private let multi: UnsafeMutableRawPointer
+    private let settings: EasySettings
+    private let maximumRunning: Int
+    private var idle: [CurlEasy] = []
+    private var running: [CurlEasy] = []
+    private var waiting: [OutboundRequest] = []
+    private var waitingHead = 0
+    private var batch: [CompletedRequest] = []
+
+    /// Prepares a loop for `client`; nothing is started until `run()`.
+    init(client: DeliveryClient) {
+        self.client = client
+        multi = client.multi.handle
+        settings = EasySettings(client.configuration)
+        maximumRunning = client.configuration.maximumConcurrentTransfers
+        running.reserveCapacity(maximumRunning)
+    }
+
+    /// Loops until the client asks it to stop; everything still running is then reported as aborted.
+    func run() {
+        while true {
+            let take = client.takeSubmissions()
+            if take.abortRunning || take.stop {
+                abortEverything(alsoAborting: take.aborted)
+            }
+            enqueue(take.requests)
+            if take.stop {
+                abortEverything(alsoAborting: [])
+                publish()
+                break
+            }
+            startWaiting()
+            var stillRunning: Int32 = 0
+            let performed = curl_multi_perform(multi, &stillRunning)
+            if performed != CURLM_OK {
+                client.logger.error(
+                    "curl_multi_perform failed", metadata: ["error": "\(String(cString: curl_multi_strerror(performed)))"])
+            }
+            collectFinished()
+            publish()
+            let timeoutMs: Int32 = running.isEmpty ? 10_000 : 1000
+            curl_multi_poll(multi, nil, 0, timeoutMs, nil)
+        }
+        idle.removeAll()
+    }
+
+    private func enqueue(_ requests: [OutboundRequest]) {
+        guard !requests.isEmpty else { return }
+        if waitingHead == waiting.count {
+            waiting.removeAll(keepingCapacity: true)
+            waitingHead = 0
+        } else if waitingHead > 4096, waitingHead * 2 > waiting.count {
+            waiting.removeFirst(waitingHead)
+            waitingHead = 0
+        }
+        waiting.append(contentsOf: requests)
+    }
+
+    private func startWaiting() {
+        while running.count < maximumRunning, waitingHead < waiting.count {
+            let request = waiting[waitingHead]
+            waitingHead += 1
+            let easy: CurlEasy
+            if let reused = idle.popLast() {
+                easy = reused
+            } else {
+                do {
+                    easy = try CurlEasy(settings: settings)
+                } catch {
+                    client.logger.error("could not create a transfer", metadata: ["error": "\(error)"])
+                    complete(request, failure: .other, excerpt: "The delivery client could not create a transfer.")
+                    continue
+                }
+            }
+            if let problem = easy.prepare(request) {
+                complete(request, failure: .other, excerpt: problem)
+                idle.append(easy)
+                continue
+            }
+            let added = curl_multi_add_handle(multi, easy.handle)
+            guard added == CURLM_OK else {
+                complete(request, failure: .other, excerpt: String(cString: curl_multi_strerror(added)))
+                idle.append(easy)
+                continue
+            }
+            easy.activeIndex = running.count
+            running.append(easy)
+        }
+        if waitingHead == waiting.count, waitingHead > 0 {
+            waiting.removeAll(keepingCapacity: waiting.capacity <= 65536)
+            waitingHead = 0
+        }
+    }
+
+    private func collectFinished() {
+        var remaining: Int32 = 0
+        while let message = curl_multi_info_read(multi, &remaining) {
+            guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle else { continue }
+            let code = message.pointee.data.result
+            let easy = CurlEasy.owning(handle)
+            batch.append(CompletedRequest(tag: easy.tag, outcome: easy.outcome(code)))
+            retire(easy)
+        }
+    }
+
+    /// Removes a transfer from the multi handle (its connection goes back to the cache) and pools it.
+    private func retire(_ easy: CurlEasy) {
+        curl_multi_remove_handle(multi, easy.handle)
+        let index = easy.activeIndex
+        let last = running.removeLast()
+        if last !== easy {
+            running[index] = last
+            last.activeIndex = index
+        }
+        easy.activeIndex = -1
+        idle.append(easy)
+    }
+
+    private func abortEverything(alsoAborting extra: [OutboundRequest]) {
+        let now = ContinuousClock.now
+        while let easy = running.last {
+            let elapsed = Int((now - easy.startedAt).milliseconds)
+            batch.append(CompletedRequest(tag: easy.tag, outcome: DeliveryClient.abortedOutcome(responseTimeMs: elapsed)))
+            retire(easy)
+        }
+        for request in waiting[waitingHead...] {
+            complete(request, failure: .aborted, excerpt: DeliveryClient.abortedExcerpt)
+        }
+        waiting.removeAll()
+        waitingHead = 0
+        for request in extra {
+            complete(request, failure: .aborted, excerpt: DeliveryClient.abortedExcerpt)
+        }
+    }
+
+    private func complete(_ request: OutboundRequest, failure: FailureClass, excerpt: String) {
+        let outcome = DeliveryOutcome(statusCode: nil, responseTimeMs: 0, failure: failure, excerpt: excerpt)
+        batch.append(CompletedRequest(tag: request.tag, outcome: outcome))
+    }
+
+    private func publish() {
+        guard !batch.isEmpty else { return }
+        let finished = batch
+        batch = []
+        batch.reserveCapacity(min(finished.count, maximumRunning))
+        client.publish(finished)
+    }
+}

@@ -1,0 +1,82 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A real HTTP/1.1 server on 127.0.0.1 (a free port) for tests: records every request and
+/// answers as `behaviour` says. Keep-alive and pipelining work as with any server.
+///
+/// ```swift
+/// let receiver = try await TestReceiver.start { _ in .status(500, body: "down") }
+/// // ... send to receiver.url ...
+/// let requests = try await receiver.waitForRequests(count: 1)
+/// try await receiver.shutdown()
+/// ```
+public final class TestReceiver: Sendable {
+    /// The port the receiver listens on.
+    public let port: Int
+    private let serverChannel: any Channel
+    private let log: RequestLog
+
+    private init(port: Int, serverChannel: any Channel, log: RequestLog) {
+        self.port = port
+        self.serverChannel = serverChannel
+        self.log = log
+    }
+
+    deinit {
+        serverChannel.close(promise: nil)
+    }
+
+    /// Starts a receiver; `behaviour` is called on an event loop for each complete request.
+    public static func start(
+        behaviour: @escaping @Sendable (ReceivedRequest) -> Response = { _ in .status(200) }
+    ) async throws -> TestReceiver {
+        let log = RequestLog()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(ReceiverHandler(log: log, behaviour: behaviour))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        guard let port = channel.localAddress?.port else {
+            try? await channel.close()
+            throw TestReceiverError.shutDown
+        }
+        return TestReceiver(port: port, serverChannel: channel, log: log)
+    }
+
+    /// `http://127.0.0.1:<port>/hook`.
+    public var url: String { "http://127.0.0.1:\(port)/hook" }
+
+    /// Everything received so far, in arrival order.
+    public var requests: [ReceivedRequest] { log.requests }
+
+    /// How many client connections were accepted so far (reused connections count once).
+    public var connectionCount: Int { log.connectionCount }
+
+    /// How many response body bytes were written to clients so far.
+    public var bodyBytesSent: Int { log.bodyBytesSent }
+
+    /// Waits until at least `count` requests have arrived and returns all received so far.
+    ///
+    /// Throws `TestReceiverError.timedOut` after `timeout`, or `.shutDown` if the receiver stops first.
+    public func waitForRequests(count: Int, timeout: Duration = .seconds(10)) async throws -> [ReceivedRequest] {
+        try await log.waitFor(count: count, timeout: timeout, on: serverChannel.eventLoop)
+    }
+
+    /// Stops listening, closes every open connection and fails anyone still waiting.
+    public func shutdown() async throws {
+        for connection in log.shutDown() {
+            connection.close(promise: nil)
+        }
+        do {
+            try await serverChannel.close()
+        } catch ChannelError.alreadyClosed {
+        }
+    }
+}

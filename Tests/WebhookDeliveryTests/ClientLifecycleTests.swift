@@ -1,0 +1,100 @@
+import Logging
+import Testing
+import WebhookCore
+import WebhookDelivery
+import WebhookTestSupport
+
+@Suite struct ClientLifecycleTests {
+    @Test func thousandConcurrentRequestsReuseConnections() async throws {
+        let receiver = try await TestReceiver.start()
+        let harness = try Harness.start { $0.maximumConcurrentTransfers = 64 }
+        let requests = (1...1000).map { tag in
+            OutboundRequest(tag: UInt64(tag), url: receiver.url, body: Array(#"{"n":\#(tag)}"#.utf8), headers: [])
+        }
+
+        harness.client.submit(requests)
+        let outcomes = try await harness.collect(1000)
+
+        #expect(outcomes.count == 1000)
+        #expect(outcomes.values.allSatisfy { $0.isSuccess })
+        #expect(harness.client.inFlight == 0)
+        #expect(receiver.requests.count == 1000)
+        #expect(receiver.connectionCount <= 128, "\(receiver.connectionCount) connections for 1000 requests")
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+
+    @Test func abortAllEndsRunningAndQueuedRequests() async throws {
+        let silent = try await TestReceiver.start { _ in .noAnswer }
+        let harness = try Harness.start { $0.maximumConcurrentTransfers = 2 }
+
+        harness.client.submit((1...5).map { OutboundRequest(tag: $0, url: silent.url, body: [], headers: []) })
+        _ = try await silent.waitForRequests(count: 2)
+        #expect(harness.client.inFlight == 5)
+        harness.client.abortAll()
+        let outcomes = try await harness.collect(5)
+
+        #expect(outcomes.keys.sorted() == [1, 2, 3, 4, 5])
+        #expect(outcomes.values.allSatisfy { $0.failure == .aborted })
+        #expect(harness.client.inFlight == 0)
+
+        let receiver = try await TestReceiver.start()
+        #expect(try await harness.deliver(receiver.url).isSuccess)
+        await harness.stop()
+        try await silent.shutdown()
+        try await receiver.shutdown()
+    }
+
+    @Test func shutdownAbortsInFlightAndFinishesTheStream() async throws {
+        let silent = try await TestReceiver.start { _ in .noAnswer }
+        let harness = try Harness.start()
+
+        harness.client.submit((1...3).map { OutboundRequest(tag: $0, url: silent.url, body: [], headers: []) })
+        _ = try await silent.waitForRequests(count: 3)
+        harness.client.shutdown()
+        let client = harness.client
+        let completed = try await withDeadline(.seconds(10)) {
+            var completed: [CompletedRequest] = []
+            for await batch in client.completions { completed += batch }
+            return completed
+        }
+        await harness.loop.value
+
+        #expect(completed.map(\.tag).sorted() == [1, 2, 3])
+        #expect(completed.allSatisfy { $0.outcome.failure == .aborted })
+        harness.client.submit([OutboundRequest(tag: 9, url: silent.url, body: [], headers: [])])
+        #expect(harness.client.inFlight == 0)
+        try await silent.shutdown()
+    }
+
+    @Test func shutdownBeforeRunAbortsQueuedRequests() async throws {
+        let client = try DeliveryClient(
+            configuration: .init(userAgent: "qr3-webhookd/test"), logger: Logger(label: "delivery-test"))
+        client.submit([OutboundRequest(tag: 1, url: "http://example.com/", body: [], headers: [])])
+
+        client.shutdown()
+        await client.run()
+
+        var completed: [CompletedRequest] = []
+        for await batch in client.completions { completed += batch }
+        #expect(completed.map(\.tag) == [1])
+        #expect(completed.first?.outcome.failure == .aborted)
+    }
+
+    @Test func cancellingRunShutsDown() async throws {
+        let harness = try Harness.start()
+        harness.loop.cancel()
+        await harness.loop.value
+        var batches = 0
+        for await _ in harness.client.completions { batches += 1 }
+        #expect(batches == 0)
+    }
+
+    @Test func invalidConfigurationIsRefused() {
+        var configuration = DeliveryClient.Configuration(userAgent: "qr3-webhookd/test")
+        configuration.maximumConcurrentTransfers = 0
+        #expect(throws: DeliveryClientError.self) {
+            try DeliveryClient(configuration: configuration, logger: Logger(label: "delivery-test"))
+        }
+    }
+}

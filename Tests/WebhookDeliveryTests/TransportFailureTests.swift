@@ -1,0 +1,131 @@
+import Testing
+import WebhookCore
+import WebhookDelivery
+import WebhookTestSupport
+
+@Suite struct TransportFailureTests {
+    @Test func slowAnswerTimesOut() async throws {
+        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .seconds(3)) }
+        let harness = try Harness.start { $0.totalTimeout = .milliseconds(300) }
+
+        let outcome = try await harness.deliver(receiver.url)
+
+        #expect(outcome.failure == .timeout)
+        #expect(outcome.statusCode == nil)
+        #expect((250..<2500).contains(outcome.responseTimeMs))
+        #expect(!outcome.excerpt.isEmpty)
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+
+    @Test func tricklingBodyTimesOut() async throws {
+        let receiver = try await TestReceiver.start { _ in
+            .trickle(String(repeating: "a", count: 100), interval: .milliseconds(50))
+        }
+        let harness = try Harness.start { $0.totalTimeout = .milliseconds(300) }
+
+        let outcome = try await harness.deliver(receiver.url)
+
+        #expect(outcome.failure == .timeout)
+        #expect(outcome.statusCode == 200)
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+
+    @Test(arguments: [true, false])
+    func hugeBodyStopsAtTheCap(chunked: Bool) async throws {
+        let receiver = try await TestReceiver.start { _ in .huge(byteCount: 100_000_000, chunked: chunked) }
+        let harness = try Harness.start()
+        let started = ContinuousClock.now
+
+        let outcome = try await harness.deliver(receiver.url)
+
+        #expect(outcome.failure == .bodyTooLarge)
+        #expect(outcome.statusCode == 200)
+        #expect(outcome.excerpt.contains("65536"))
+        #expect(ContinuousClock.now - started < .seconds(5))
+        await harness.stop()
+        try await receiver.shutdown()
+        #expect(receiver.bodyBytesSent < 50_000_000)
+    }
+
+    @Test func resetMidResponseIsANetworkFailure() async throws {
+        let receiver = try await TestReceiver.start { _ in .resetMidResponse(declaredLength: 1000, sentBytes: 10) }
+        let harness = try Harness.start()
+
+        let outcome = try await harness.deliver(receiver.url)
+
+        #expect(outcome.failure == .network)
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+
+    @Test func closedMidResponseIsANetworkFailure() async throws {
+        let receiver = try await TestReceiver.start { _ in
+            Response.status(200, body: String(repeating: "x", count: 100)).ending(.close(afterBodyBytes: 10))
+        }
+        let harness = try Harness.start()
+
+        let outcome = try await harness.deliver(receiver.url)
+
+        #expect(outcome.failure == .network)
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+
+    @Test func closedPortIsAConnectFailure() async throws {
+        let receiver = try await TestReceiver.start()
+        let url = receiver.url
+        try await receiver.shutdown()
+        let harness = try Harness.start()
+
+        let outcome = try await harness.deliver(url)
+
+        #expect(outcome.failure == .connect)
+        #expect(outcome.statusCode == nil)
+        await harness.stop()
+    }
+
+    @Test func unknownHostIsADNSFailure() async throws {
+        let harness = try Harness.start()
+
+        let outcome = try await harness.deliver("http://name.invalid/hook")
+
+        #expect(outcome.failure == .dns)
+        await harness.stop()
+    }
+
+    @Test func tlsToAPlainHTTPPortIsATLSFailure() async throws {
+        let receiver = try await TestReceiver.start()
+        let harness = try Harness.start()
+
+        let outcome = try await harness.deliver("https://127.0.0.1:\(receiver.port)/hook")
+
+        #expect(outcome.failure == .tls)
+        #expect(receiver.requests.isEmpty)
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+
+    @Test(arguments: ["ftp://127.0.0.1/hook", "file:///etc/passwd", "gopher://127.0.0.1/", "not a url", ""])
+    func unsendableURLIsInvalid(url: String) async throws {
+        let harness = try Harness.start()
+
+        let outcome = try await harness.deliver(url)
+
+        #expect(outcome.failure == .invalidURL)
+        await harness.stop()
+    }
+
+    @Test func headerWithALineBreakIsRefused() async throws {
+        let receiver = try await TestReceiver.start()
+        let harness = try Harness.start()
+
+        let outcome = try await harness.deliver(receiver.url, headers: ["X-Event: a\r\nX-Injected: b"])
+
+        #expect(outcome.failure == .other)
+        #expect(receiver.requests.isEmpty)
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+}
