@@ -95,7 +95,7 @@ public struct Daemon: Sendable {
     static func ownerName() -> String {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
-        let name = String(cString: host)
+        let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return "\(name):\(getpid()):\(Identifier.make("", length: 6))"
     }
 }

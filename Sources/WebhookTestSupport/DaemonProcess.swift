@@ -24,9 +24,14 @@ public final class DaemonProcess: Sendable {
         var nextWaiter = 0
     }
 
+    /// The captured output, shared with the pipe and termination handlers.
+    private final class Captured: Sendable {
+        let output = Mutex(Output())
+        let standardOutput = Mutex("")
+    }
+
     private let process: Process
-    private let output = Mutex(Output())
-    private let stdoutText = Mutex("")
+    private let captured = Captured()
 
     /// The process id.
     public var pid: Int32 { process.processIdentifier }
@@ -48,30 +53,31 @@ public final class DaemonProcess: Sendable {
         process.standardOutput = outputPipe
         process.standardInput = FileHandle.nullDevice
         self.process = process
-        errorPipe.fileHandleForReading.readabilityHandler = { [output] handle in
+        let captured = self.captured
+        errorPipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             guard !data.isEmpty else {
                 handle.readabilityHandler = nil
                 return
             }
-            Self.append(String(decoding: data, as: UTF8.self), exit: nil, to: output)
+            Self.append(String(decoding: data, as: UTF8.self), exit: nil, to: captured)
         }
-        outputPipe.fileHandleForReading.readabilityHandler = { [stdoutText] handle in
+        outputPipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             guard !data.isEmpty else {
                 handle.readabilityHandler = nil
                 return
             }
-            stdoutText.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            captured.standardOutput.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
-        process.terminationHandler = { [output] finished in
-            Self.append("", exit: finished.terminationStatus, to: output)
+        process.terminationHandler = { finished in
+            Self.append("", exit: finished.terminationStatus, to: captured)
         }
         try process.run()
     }
 
-    private static func append(_ text: String, exit: Int32?, to output: Mutex<Output>) {
-        let ready = output.withLock { state -> [CheckedContinuation<Bool, Never>] in
+    private static func append(_ text: String, exit: Int32?, to captured: Captured) {
+        let ready = captured.output.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.text += text
             if let exit { state.exitStatus = exit }
             var ready: [CheckedContinuation<Bool, Never>] = []
@@ -92,10 +98,10 @@ public final class DaemonProcess: Sendable {
     }
 
     /// Everything written to standard error so far.
-    public var log: String { output.withLock { $0.text } }
+    public var log: String { captured.output.withLock { $0.text } }
 
     /// Everything written to standard output so far.
-    public var standardOutput: String { stdoutText.withLock { $0 } }
+    public var standardOutput: String { captured.standardOutput.withLock { $0 } }
 
     /// Waits until standard error contains `text` (counting `occurrences`), or throws on timeout or exit.
     public func waitForLog(_ text: String, occurrences: Int = 1, timeout: Duration = .seconds(20)) async throws {
@@ -111,21 +117,21 @@ public final class DaemonProcess: Sendable {
     @discardableResult
     public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
         _ = await waitFor(timeout: timeout) { _, status in status != nil }
-        guard let status = output.withLock({ $0.exitStatus }) else {
+        guard let status = captured.output.withLock({ $0.exitStatus }) else {
             throw TestFailure("daemon did not exit within \(timeout); log:\n\(log)")
         }
         return status
     }
 
     private func waitFor(timeout: Duration, _ condition: @escaping @Sendable (String, Int32?) -> Bool) async -> Bool {
-        let id = output.withLock { state -> Int in
+        let id = captured.output.withLock { state -> Int in
             state.nextWaiter += 1
             return state.nextWaiter
         }
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
-                    let now = self.output.withLock { state -> Bool in
+                    let now = self.captured.output.withLock { state -> Bool in
                         if condition(state.text, state.exitStatus) || state.exitStatus != nil { return true }
                         state.waiters.append((id, condition, continuation))
                         return false
@@ -135,7 +141,7 @@ public final class DaemonProcess: Sendable {
             }
             group.addTask {
                 try? await Task.sleep(for: timeout)
-                let waiter = self.output.withLock { state -> CheckedContinuation<Bool, Never>? in
+                let waiter = self.captured.output.withLock { state -> CheckedContinuation<Bool, Never>? in
                     guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                     return state.waiters.remove(at: index).continuation
                 }
