@@ -5,11 +5,13 @@ public struct CanonicalJSONError: Error, Sendable, Hashable, CustomStringConvert
     /// The offset of the offending byte in the input, counted from 0.
     public let byteOffset: Int
 
+    /// An error with its message and the offset it refers to.
     public init(message: String, byteOffset: Int) {
         self.message = message
         self.byteOffset = byteOffset
     }
 
+    /// The message.
     public var description: String { message }
 
     static func syntax(_ problem: String, at offset: Int) -> CanonicalJSONError {
