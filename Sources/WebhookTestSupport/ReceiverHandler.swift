@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Serves one client connection of a `TestReceiver`: records each request, asks the
-/// behaviour for a `TestReceiver.Response` and carries it out. Runs on the connection's event loop only.
+/// behaviour for a `Response` and carries it out. Runs on the connection's event loop only.
 final class ReceiverHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -12,13 +12,13 @@ final class ReceiverHandler: ChannelInboundHandler {
     private static let filler = ByteBuffer(repeating: UInt8(ascii: "x"), count: pieceSize)
 
     private let log: RequestLog
-    private let behaviour: @Sendable (ReceivedRequest) -> TestReceiver.Response
+    private let behaviour: @Sendable (ReceivedRequest) -> Response
     private var connectionID = 0
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var isActive = true
 
-    init(log: RequestLog, behaviour: @escaping @Sendable (ReceivedRequest) -> TestReceiver.Response) {
+    init(log: RequestLog, behaviour: @escaping @Sendable (ReceivedRequest) -> Response) {
         self.log = log
         self.behaviour = behaviour
     }
@@ -61,7 +61,7 @@ final class ReceiverHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    private func respond(with response: TestReceiver.Response, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func respond(with response: Response, keepAlive: Bool, context: ChannelHandlerContext) {
         guard response.answers else { return }
         guard response.delay > .zero else {
             send(response, keepAlive: keepAlive, context: context)
@@ -72,7 +72,7 @@ final class ReceiverHandler: ChannelInboundHandler {
         }
     }
 
-    private func send(_ response: TestReceiver.Response, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func send(_ response: Response, keepAlive: Bool, context: ChannelHandlerContext) {
         guard isActive else { return }
         var headers = HTTPHeaders(response.headers.map { ($0.name, $0.value) })
         let declaredLength: Int?
@@ -140,7 +140,7 @@ final class ReceiverHandler: ChannelInboundHandler {
         }
     }
 
-    private func finish(_ ending: TestReceiver.Response.Ending, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func finish(_ ending: Response.Ending, keepAlive: Bool, context: ChannelHandlerContext) {
         guard isActive else { return }
         switch ending {
         case .complete:
