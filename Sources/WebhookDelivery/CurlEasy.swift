@@ -213,6 +213,7 @@ struct EasySettings: Sendable {
     /// Sent before the request's own headers: JSON content type and no `Expect: 100-continue`.
     var fixedHeaders = ["Content-Type: application/json", "Expect:"]
 
+    /// The settings for `configuration`.
     init(_ configuration: DeliveryClient.Configuration) {
         userAgent = configuration.userAgent
         connectTimeoutMs = Int(configuration.connectTimeout.milliseconds)

@@ -11,7 +11,9 @@ import WebhookCore
 public final class DeliveryClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: Configuration
+    /// Where the loop reports its own faults (never per request).
     let logger: Logger
+    /// The multi handle the loop drives.
     let multi: CurlMulti
     private let queue = Mutex(SubmissionQueue())
     private let inFlightCount = Atomic<Int>(0)
@@ -49,7 +51,7 @@ public final class DeliveryClient: Sendable {
                 logger.debug(
                     "delivery loop starting",
                     metadata: ["maximum_concurrent_transfers": "\(configuration.maximumConcurrentTransfers)"])
-                let started = LoopThread.start { [self] in
+                let started = LoopThread.start(name: "qr3-delivery") { [self] in
                     TransferLoop(client: self).run()
                     continuation.finish()
                     logger.debug("delivery loop ended")

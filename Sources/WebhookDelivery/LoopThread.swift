@@ -1,15 +1,17 @@
+import CQR3Curl
 import Glibc
 
 /// Starts a detached OS thread (not a Swift task) that runs `body` once.
 enum LoopThread {
-    /// Starts the thread; false when the system refused.
-    static func start(_ body: @escaping @Sendable () -> Void) -> Bool {
-        let context = Unmanaged.passRetained(Payload(body: body)).toOpaque()
+    /// Starts the thread named `name` (15 bytes at most); false when the system refused.
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let context = Unmanaged.passRetained(Payload(name: name, body: body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
             &thread, nil,
             { context in
                 let payload = Unmanaged<Payload>.fromOpaque(context!).takeRetainedValue()
+                cqr3_name_current_thread(payload.name)
                 payload.body()
                 return nil
             }, context)
@@ -22,9 +24,11 @@ enum LoopThread {
     }
 
     private final class Payload: Sendable {
+        let name: String
         let body: @Sendable () -> Void
 
-        init(body: @escaping @Sendable () -> Void) {
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
             self.body = body
         }
     }

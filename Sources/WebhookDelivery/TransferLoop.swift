@@ -48,7 +48,8 @@ final class TransferLoop {
             }
             collectFinished()
             publish()
-            let timeoutMs: Int32 = running.isEmpty ? 10_000 : 1000
+            let canStartMore = running.count < maximumRunning && waitingHead < waiting.count
+            let timeoutMs: Int32 = canStartMore ? 0 : running.isEmpty ? 10_000 : 1000
             curl_multi_poll(multi, nil, 0, timeoutMs, nil)
         }
         idle.removeAll()

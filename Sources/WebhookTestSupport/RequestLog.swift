@@ -52,9 +52,11 @@ final class RequestLog: Sendable {
 
     /// Stores a request and releases every waiter whose count is now reached.
     func record(_ request: ReceivedRequest) {
-        let (ready, all) = state.withLock { state in
+        let (ready, all) = state.withLock { state -> ([Waiter], [ReceivedRequest]) in
             state.requests.append(request)
+            guard !state.waiters.isEmpty else { return ([], []) }
             let ready = state.waiters.filter { $0.value.count <= state.requests.count }
+            guard !ready.isEmpty else { return ([], []) }
             for id in ready.keys { state.waiters[id] = nil }
             return (Array(ready.values), state.requests)
         }

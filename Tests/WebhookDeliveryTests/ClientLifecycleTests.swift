@@ -24,6 +24,18 @@ import WebhookTestSupport
         try await receiver.shutdown()
     }
 
+    @Test func connectionsPerHostAreLimited() async throws {
+        let receiver = try await TestReceiver.start()
+        let harness = try Harness.start { $0.maximumConnectionsPerHost = 2 }
+
+        let outcomes = try await harness.deliver(Array(repeating: receiver.url, count: 50))
+
+        #expect(outcomes.values.allSatisfy { $0.isSuccess })
+        #expect(receiver.connectionCount <= 2)
+        await harness.stop()
+        try await receiver.shutdown()
+    }
+
     @Test func abortAllEndsRunningAndQueuedRequests() async throws {
         let silent = try await TestReceiver.start { _ in .noAnswer }
         let harness = try Harness.start { $0.maximumConcurrentTransfers = 2 }

@@ -5,7 +5,7 @@ import WebhookTestSupport
 
 @Suite struct TransportFailureTests {
     @Test func slowAnswerTimesOut() async throws {
-        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .seconds(3)) }
+        let receiver = try await TestReceiver.start { _ in .status(200).delayed(by: .seconds(3)) }
         let harness = try Harness.start { $0.totalTimeout = .milliseconds(300) }
 
         let outcome = try await harness.deliver(receiver.url)
@@ -62,7 +62,7 @@ import WebhookTestSupport
 
     @Test func closedMidResponseIsANetworkFailure() async throws {
         let receiver = try await TestReceiver.start { _ in
-            Response.status(200, body: String(repeating: "x", count: 100)).ending(.close(afterBodyBytes: 10))
+            .status(200, body: String(repeating: "x", count: 100)).ending(.close(afterBodyBytes: 10))
         }
         let harness = try Harness.start()
 
