@@ -26,3 +26,9 @@ format:
 
 clean:
 	rm -rf .build
+
+# Benchmarks: the daemon against the bare libcurl ceiling (starts and stops its own nginx).
+bench: release
+	scripts/bootstrap
+	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+	python3 bench/bench.py --json bench-results.json

@@ -30,9 +30,7 @@ public enum Identifier {
         }
         bytes.append(contentsOf: encoded)
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<(length - 8) {
-            bytes.append(alphabet[Int(generator.next(upperBound: UInt8(alphabet.count)))])
-        }
+        appendRandom(length - 8, to: &bytes, using: &generator)
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -44,9 +42,26 @@ public enum Identifier {
     ) -> String {
         var bytes = Array(prefix.utf8)
         bytes.reserveCapacity(bytes.count + length)
-        for _ in 0..<length {
-            bytes.append(alphabet[Int(generator.next(upperBound: UInt8(alphabet.count)))])
-        }
+        appendRandom(length, to: &bytes, using: &generator)
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// 62^10, the number of ten-digit base-62 strings; a 64-bit word below a multiple of it gives ten digits.
+    private static let tenDigits: UInt64 = 839_299_365_868_340_224
+    private static let unbiasedLimit: UInt64 = (UInt64.max / tenDigits) * tenDigits
+
+    /// Appends `count` uniformly random base-62 characters, ten per 64-bit draw (one system call, not ten).
+    private static func appendRandom(_ count: Int, to bytes: inout [UInt8], using generator: inout some RandomNumberGenerator) {
+        var remaining = count
+        while remaining > 0 {
+            var word = generator.next() as UInt64
+            while word >= unbiasedLimit { word = generator.next() }
+            word %= tenDigits
+            for _ in 0..<min(10, remaining) {
+                bytes.append(alphabet[Int(word % 62)])
+                word /= 62
+            }
+            remaining -= 10
+        }
     }
 }

@@ -86,11 +86,12 @@ public struct WebhookURL: Sendable, Hashable {
 
     /// Parses an absolute http(s) URL; `nil` when it is not one.
     public init?(_ text: String) {
-        guard let schemeEnd = text.range(of: "://") else { return nil }
-        let scheme = text[..<schemeEnd.lowerBound].lowercased()
-        guard scheme == "http" || scheme == "https" else { return nil }
-        let rest = text[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let scheme = text[..<colon].lowercased()
+        guard scheme == "http" || scheme == "https", text[colon...].hasPrefix("://") else { return nil }
+        let rest = text[text.index(colon, offsetBy: 3)...]
+        let delimiters: Set<Character> = ["/", "?", "#"]
+        let authorityEnd = rest.firstIndex(where: delimiters.contains) ?? rest.endIndex
         var authority = rest[..<authorityEnd]
         guard !authority.isEmpty,
             !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })

@@ -7,15 +7,16 @@ import WebhookStorage
 
 /// Claims due jobs, sends them through the libcurl client and records every attempt.
 ///
-/// Three loops share the work: claiming (fills free transfer slots), collecting (takes finished
-/// transfers off the client) and recording (writes finished attempts in batches, one transaction
-/// each). A graceful stop ends claiming, lets transfers in flight finish up to the drain timeout,
-/// aborts the rest and hands their claims back, and records everything that finished.
+/// One loop does the database work: each round records the attempts that finished since the
+/// last round and claims jobs for the free transfer slots, in one transaction. A second task
+/// takes finished transfers off the client. A graceful stop ends claiming, lets transfers in
+/// flight finish up to the drain timeout, aborts the rest and hands their claims back, and
+/// records everything that finished.
 final class DeliveryService: Service {
     private let store: any WebhookStore
     private let client: DeliveryClient
     private let configuration: DaemonConfiguration
-    /// Signalled when jobs may have become claimable: new jobs, freed slots, a stop.
+    /// Signalled when there may be work: new jobs, finished transfers, a stop.
     private let work: Wakeup
     private let statistics: DaemonStatistics
     private let logger: Logger
@@ -31,11 +32,15 @@ final class DeliveryService: Service {
         var finished: [CompletedRequest] = []
         /// True once the client's completion stream has ended.
         var clientEnded = false
+        /// True once no more jobs may be claimed (graceful stop).
+        var stopping = false
     }
 
     private let state = Mutex(State())
-    private let finishedReady = Wakeup()
-    private let progress = Wakeup()
+    /// The fewest free slots worth a claim while requests are in flight.
+    private var claimThreshold: Int {
+        max(1, min(configuration.claimBatchSize, configuration.maximumConcurrentTransfers / 8))
+    }
 
     init(
         store: any WebhookStore,
@@ -59,56 +64,124 @@ final class DeliveryService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
             group.addTask { await self.collect() }
-            group.addTask { await self.recordLoop() }
-            await withGracefulShutdownHandler {
-                await self.claimLoop()
-            } onGracefulShutdown: {
-                self.work.signal()
+            group.addTask {
+                await withGracefulShutdownHandler {
+                    await self.waitForStop()
+                } onGracefulShutdown: {
+                    self.beginStopping()
+                }
+                await self.drain()
             }
-            await self.drain()
+            await self.loop()
         }
     }
 
-    // MARK: Claiming
+    // MARK: The loop
 
-    private func claimLoop() async {
+    /// Records finished attempts and claims new jobs until stopped and everything is recorded.
+    private func loop() async {
         let lease = Duration.milliseconds(Int64(configuration.leaseSeconds * 1000))
         let idle = Duration.milliseconds(Int64(max(configuration.pollInterval, 0.05) * 1000))
         var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let (free, backlog) = state.withLock { state in
-                (configuration.maximumConcurrentTransfers - state.sending, state.finished.count)
+        var pendingResults: [AttemptResult] = []
+        var pendingReleases: [ClaimedJob] = []
+        while true {
+            let now = Timestamp.now()
+            let (finished, free, sending, stopping, ended) = state.withLock { state in
+                let finished = state.finished
+                state.finished.removeAll(keepingCapacity: true)
+                return (
+                    finished, configuration.maximumConcurrentTransfers - state.sending, state.sending,
+                    state.stopping || Task.isCancelled, state.clientEnded
+                )
             }
-            // Back-pressure: do not run far ahead of the database recording the results.
-            guard free > 0, backlog < configuration.maximumConcurrentTransfers * 4 else {
+            let (results, releases) = attemptResults(finished, finishedAt: now)
+            pendingResults += results
+            pendingReleases += releases
+            // Claim in worthwhile batches: one transaction per few freed slots would cost more than
+            // the requests. When nothing is in flight any free slot is worth it (latency first).
+            let claimWanted = !stopping && free > 0 && (sending == 0 || free >= claimThreshold)
+            if pendingResults.isEmpty && pendingReleases.isEmpty && !claimWanted {
+                if ended { return }
                 await work.wait(timeout: idle)
                 continue
             }
-            let limit = min(free, configuration.claimBatchSize)
-            let now = Timestamp.now()
-            let claimed: [ClaimedJob]
-            do {
-                claimed = try await store.claim(
+            let request =
+                claimWanted
+                ? ClaimRequest(
                     owner: owner,
-                    limit: limit,
+                    limit: min(free, configuration.claimBatchSize),
                     perWebhookLimit: configuration.perWebhookConcurrency,
                     lease: lease,
                     now: now
+                ) : nil
+            do {
+                if !pendingReleases.isEmpty {
+                    try await store.release(pendingReleases, now: now)
+                    logger.info("Unfinished deliveries handed back", metadata: ["count": "\(pendingReleases.count)"])
+                    forget(pendingReleases)
+                    pendingReleases = []
+                }
+                let (report, claimed) = try await store.recordAndClaim(
+                    pendingResults,
+                    policy: configuration.retryPolicy,
+                    disableAfter: configuration.disableAfterFailures,
+                    claim: request
                 )
                 failures = 0
-            } catch is CancellationError {
-                return
+                recorded(pendingResults, report: report)
+                pendingResults = []
+                if !claimed.isEmpty { send(claimed) }
+                if let request, claimed.count < request.limit, finished.isEmpty {
+                    await waitForWork(idle: idle, now: now)
+                }
             } catch {
+                // Results stay in memory and are written once the database answers again; if this
+                // process dies first, the leases expire and the jobs are sent again.
                 failures += 1
-                logger.error("Cannot claim jobs", metadata: ["error": "\(error)", "failures": "\(failures)"])
+                logger.error(
+                    "Cannot record attempts or claim jobs, retrying",
+                    metadata: ["error": "\(error)", "attempts": "\(pendingResults.count)", "failures": "\(failures)"]
+                )
                 await work.wait(timeout: .milliseconds(min(5_000, 100 * failures)))
-                continue
             }
-            if !claimed.isEmpty {
-                send(claimed)
-                if claimed.count == limit { continue }
+        }
+    }
+
+    /// Turns finished transfers into attempt results; aborted ones are handed back instead.
+    private func attemptResults(_ finished: [CompletedRequest], finishedAt: Timestamp) -> ([AttemptResult], [ClaimedJob]) {
+        guard !finished.isEmpty else { return ([], []) }
+        return state.withLock { state in
+            var results: [AttemptResult] = []
+            var abandoned: [ClaimedJob] = []
+            results.reserveCapacity(finished.count)
+            for completion in finished {
+                guard let job = state.claims[completion.tag] else { continue }
+                if completion.outcome.failure == .aborted {
+                    abandoned.append(job)
+                } else {
+                    results.append(AttemptResult(job: job, outcome: completion.outcome, finishedAt: finishedAt))
+                }
             }
-            await waitForWork(idle: idle, now: now)
+            return (results, abandoned)
+        }
+    }
+
+    private func recorded(_ results: [AttemptResult], report: RecordReport) {
+        guard !results.isEmpty else { return }
+        report.log(results: results, logger: logger)
+        let succeeded = results.count { $0.outcome.isSuccess }
+        statistics.attempted(
+            succeeded: succeeded,
+            failed: results.count - succeeded - report.staleResults.count,
+            stale: report.staleResults.count
+        )
+        forget(results.map(\.job))
+    }
+
+    private func forget(_ jobs: [ClaimedJob]) {
+        state.withLock { state in
+            for job in jobs { state.claims[UInt64(bitPattern: job.jobID)] = nil }
         }
     }
 
@@ -153,7 +226,7 @@ final class DeliveryService: Service {
         client.submit(requests)
     }
 
-    // MARK: Collecting and recording
+    // MARK: Collecting
 
     private func collect() async {
         for await batch in client.completions {
@@ -163,85 +236,30 @@ final class DeliveryService: Service {
                 return state.sending
             }
             statistics.setInFlight(sending)
-            finishedReady.signal()
-            progress.signal()
             work.signal()
         }
         state.withLock { $0.clientEnded = true }
-        finishedReady.signal()
-        progress.signal()
-    }
-
-    private func recordLoop() async {
-        while true {
-            let (batch, ended) = state.withLock { state in
-                let batch = state.finished
-                state.finished.removeAll(keepingCapacity: true)
-                return (batch, state.clientEnded)
-            }
-            if batch.isEmpty {
-                if ended { return }
-                await finishedReady.wait(timeout: .seconds(1))
-                continue
-            }
-            await record(batch)
-        }
-    }
-
-    private func record(_ batch: [CompletedRequest]) async {
-        let finishedAt = Timestamp.now()
-        let (results, abandoned) = state.withLock { state in
-            var results: [AttemptResult] = []
-            var abandoned: [ClaimedJob] = []
-            results.reserveCapacity(batch.count)
-            for completion in batch {
-                guard let job = state.claims[completion.tag] else { continue }
-                if completion.outcome.failure == .aborted {
-                    abandoned.append(job)
-                } else {
-                    results.append(AttemptResult(job: job, outcome: completion.outcome, finishedAt: finishedAt))
-                }
-            }
-            return (results, abandoned)
-        }
-        var failures = 0
-        while true {
-            do {
-                if !abandoned.isEmpty {
-                    try await store.release(abandoned, now: finishedAt)
-                }
-                let report = try await store.record(
-                    results,
-                    policy: configuration.retryPolicy,
-                    disableAfter: configuration.disableAfterFailures
-                )
-                report.log(results: results, abandoned: abandoned, logger: logger)
-                let succeeded = results.filter(\.outcome.isSuccess).count
-                statistics.attempted(
-                    succeeded: succeeded,
-                    failed: results.count - succeeded - report.staleResults.count,
-                    stale: report.staleResults.count
-                )
-                break
-            } catch {
-                // The results stay in memory and are written once the database answers again;
-                // if this process dies first, the leases expire and the jobs are sent again.
-                failures += 1
-                logger.error(
-                    "Cannot record delivery attempts, retrying",
-                    metadata: ["error": "\(error)", "attempts": "\(results.count)", "failures": "\(failures)"]
-                )
-                try? await Task.sleep(for: .milliseconds(min(5_000, 100 * failures)))
-            }
-        }
-        state.withLock { state in
-            for completion in batch { state.claims[completion.tag] = nil }
-        }
         work.signal()
     }
 
     // MARK: Stopping
 
+    private let stopped = Wakeup()
+
+    private func waitForStop() async {
+        while !state.withLock({ $0.stopping }) {
+            await stopped.wait(timeout: .seconds(3600))
+        }
+    }
+
+    private func beginStopping() {
+        state.withLock { $0.stopping = true }
+        stopped.signal()
+        work.signal()
+    }
+
+    /// After a stop: waits for transfers in flight up to the drain timeout, aborts the rest (their
+    /// claims are handed back by the loop) and shuts the client down, which ends the loop.
     private func drain() async {
         let deadline = ContinuousClock.now + .milliseconds(Int64(configuration.drainTimeout * 1000))
         let inFlight = state.withLock { $0.sending }
@@ -249,7 +267,7 @@ final class DeliveryService: Service {
             logger.info("Draining deliveries in flight", metadata: ["in_flight": "\(inFlight)"])
         }
         while state.withLock({ $0.sending }) > 0, ContinuousClock.now < deadline {
-            await progress.wait(timeout: .milliseconds(100))
+            await stopped.wait(timeout: .milliseconds(20))
         }
         let left = state.withLock { $0.sending }
         if left > 0 {
@@ -265,7 +283,7 @@ final class DeliveryService: Service {
 
 extension RecordReport {
     /// Logs what a recorded batch means for operators: attempts at debug, trouble as warnings.
-    fileprivate func log(results: [AttemptResult], abandoned: [ClaimedJob], logger: Logger) {
+    fileprivate func log(results: [AttemptResult], logger: Logger) {
         if logger.logLevel <= .debug {
             for (result, deliveryID) in zip(results, deliveryIDs) {
                 guard let deliveryID else { continue }
@@ -307,9 +325,6 @@ extension RecordReport {
                 "Result dropped: the lease was lost and the job was claimed again",
                 metadata: ["webhook_id": "\(job.webhookID)", "event_id": "\(job.eventID)", "job_id": "\(job.jobID)"]
             )
-        }
-        if !abandoned.isEmpty {
-            logger.info("Unfinished deliveries handed back", metadata: ["count": "\(abandoned.count)"])
         }
     }
 }

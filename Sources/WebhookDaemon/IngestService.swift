@@ -35,6 +35,12 @@ final class IngestService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let report: IngestReport
             do {
+                // A read first: most wake-ups are the daemon's own commits, and an empty outbox
+                // must not cost a write transaction that competes with claims and results.
+                guard try await store.hasOutboxRows() else {
+                    await outboxChanged.wait(timeout: idle)
+                    continue
+                }
                 report = try await store.ingest(
                     limit: configuration.ingestBatchSize,
                     validator: validator,

@@ -76,6 +76,9 @@ final class OutboxWatcher: Sendable {
             guard count > 0 else { continue }
             if Self.names(in: buffer, count: count).contains(where: names.contains) {
                 wakeup.signal()
+                // Every write to the WAL is an event; a busy database makes thousands a second.
+                // Signal at once, then let the rest gather for a millisecond and take them together.
+                usleep(1000)
             }
         }
     }

@@ -19,6 +19,10 @@ extension SQLiteWebhookStore {
         }
     }
 
+    public func hasOutboxRows() async throws -> Bool {
+        try await read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outbox)") ?? false }
+    }
+
     public func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport {
         try await write { db in
             let rows = try Row.fetchAll(

@@ -6,10 +6,31 @@ extension SQLiteWebhookStore {
     public func claim(owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp) async throws
         -> [ClaimedJob]
     {
+        let request = ClaimRequest(owner: owner, limit: limit, perWebhookLimit: perWebhookLimit, lease: lease, now: now)
         guard limit > 0 else { return [] }
-        let leaseMs = lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000
+        return try await write { db in try Self.claim(db, request) }
+    }
+
+    public func recordAndClaim(
+        _ results: [AttemptResult],
+        policy: RetryPolicy,
+        disableAfter: Int,
+        claim request: ClaimRequest?
+    ) async throws -> (RecordReport, [ClaimedJob]) {
+        try await write { db in
+            let report = try Self.record(db, results, policy: policy, disableAfter: disableAfter)
+            let claimed = try request.map { try Self.claim(db, $0) } ?? []
+            return (report, claimed)
+        }
+    }
+
+    static func claim(_ db: Database, _ request: ClaimRequest) throws -> [ClaimedJob] {
+        let (owner, limit, perWebhookLimit, now) = (request.owner, request.limit, request.perWebhookLimit, request.now)
+        guard limit > 0 else { return [] }
+        let leaseMs = request.lease.components.seconds * 1000
+            + request.lease.components.attoseconds / 1_000_000_000_000_000
         let expiry = now.milliseconds + leaseMs
-        return try await write { db in
+        do {
             // Live claims per webhook, of every owner: a webhook at its cap is skipped, so one
             // slow endpoint cannot take every slot or hide the jobs queued behind its own.
             var busy: [String: Int] = [:]
@@ -21,7 +42,7 @@ extension SQLiteWebhookStore {
                     """,
                 arguments: [now.milliseconds]
             ) {
-                busy[row["webhook_id"]] = row["n"]
+                busy[row[0]] = row[1]
             }
             let saturated = busy.filter { $0.value >= perWebhookLimit }.map(\.key)
             let candidates = try Row.fetchAll(
@@ -37,11 +58,11 @@ extension SQLiteWebhookStore {
             var chosen: [Int64] = []
             chosen.reserveCapacity(limit)
             for row in candidates {
-                let webhookID: String = row["webhook_id"]
+                let webhookID: String = row[1]
                 let inFlight = busy[webhookID, default: 0]
                 guard inFlight < perWebhookLimit else { continue }
                 busy[webhookID] = inFlight + 1
-                chosen.append(row["id"])
+                chosen.append(row[0])
                 if chosen.count == limit { break }
             }
             guard !chosen.isEmpty else { return [] }
@@ -64,18 +85,19 @@ extension SQLiteWebhookStore {
                     """,
                 arguments: [ids, owner]
             ).map { row in
-                let payload: Data = row["payload"]
+                // By position: GRDB's lookup by column name folds case on every access.
+                let payload: Data = row[8]
                 return ClaimedJob(
-                    jobID: row["id"],
-                    leaseToken: row["lease_token"],
-                    attempt: (row["attempts"] as Int) + 1,
-                    webhookID: row["webhook_id"],
-                    url: row["url"],
-                    secret: row["secret"],
-                    eventID: row["event_id"],
-                    eventType: row["type"],
+                    jobID: row[0],
+                    leaseToken: row[1],
+                    attempt: (row[2] as Int) + 1,
+                    webhookID: row[3],
+                    url: row[4],
+                    secret: row[5],
+                    eventID: row[6],
+                    eventType: row[7],
                     payload: [UInt8](payload),
-                    eventCreatedAt: Timestamp(milliseconds: row["created_at"])
+                    eventCreatedAt: Timestamp(milliseconds: row[9])
                 )
             }
         }
@@ -85,7 +107,14 @@ extension SQLiteWebhookStore {
         -> RecordReport
     {
         guard !results.isEmpty else { return RecordReport() }
-        return try await write { db in
+        return try await write { db in try Self.record(db, results, policy: policy, disableAfter: disableAfter) }
+    }
+
+    static func record(_ db: Database, _ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) throws
+        -> RecordReport
+    {
+        guard !results.isEmpty else { return RecordReport() }
+        do {
             var report = RecordReport()
             report.deliveryIDs.reserveCapacity(results.count)
             let current = try db.cachedStatement(

@@ -225,3 +225,21 @@ public struct QueueStats: Sendable, Hashable {
 
     public init() {}
 }
+
+/// What to claim: up to `limit` due jobs for `owner`, leased for `lease` from `now`.
+public struct ClaimRequest: Sendable, Hashable {
+    public var owner: String
+    public var limit: Int
+    /// Live claims one webhook may have, counting every owner's.
+    public var perWebhookLimit: Int
+    public var lease: Duration
+    public var now: Timestamp
+
+    public init(owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp) {
+        self.owner = owner
+        self.limit = limit
+        self.perWebhookLimit = perWebhookLimit
+        self.lease = lease
+        self.now = now
+    }
+}

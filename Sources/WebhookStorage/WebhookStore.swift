@@ -28,6 +28,8 @@ public protocol WebhookStore: Sendable {
     /// Takes up to `limit` outbox rows in order: valid ones are fanned out to matching webhooks,
     /// invalid ones set aside with a reason, all in one transaction.
     func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport
+    /// Whether the outbox holds rows not yet taken in: a cheap read, so idle checks take no write lock.
+    func hasOutboxRows() async throws -> Bool
     /// Outbox rows set aside, newest first.
     func rejectedEvents(limit: Int) async throws -> [RejectedEvent]
 
@@ -40,6 +42,10 @@ public protocol WebhookStore: Sendable {
     /// Records attempts: the log, each job's next state and each webhook's failure count, in one
     /// transaction. Results whose lease token no longer matches are dropped and reported stale.
     func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws -> RecordReport
+    /// Records `results` and then, when `claim` is given, claims new jobs, in one transaction: the
+    /// delivery loop's step, so a busy daemon pays one commit per round instead of two.
+    func recordAndClaim(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int, claim: ClaimRequest?)
+        async throws -> (RecordReport, [ClaimedJob])
     /// Hands claims back unattempted, due at once, so another worker need not wait for the lease.
     func release(_ jobs: [ClaimedJob], now: Timestamp) async throws
     /// The earliest time a pending job becomes due (or its lease expires), if any.

@@ -53,14 +53,14 @@ import WebhookTestSupport
     @Test func twoDaemonsOnOneDatabaseDeliverEachJobOnce() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        // A receiver that takes a little time, and a small per-webhook cap shared by both
-        // processes, so neither daemon can take every job before the other looks.
+        // A receiver that takes a little time, and few transfers per daemon, so that neither daemon
+        // can hold every due job: both must claim from the same queue at the same time.
         let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .milliseconds(10)) }
         defer { Task { try? await receiver.shutdown() } }
         _ = try harness.createWebhook(url: receiver.url)
         _ = try harness.createWebhook(url: receiver.url, events: "qr.created")
-        let first = try await harness.startDaemon(["--per-webhook-concurrency", "2", "--poll-interval", "0.02"])
-        let second = try await harness.startDaemon(["--per-webhook-concurrency", "2", "--poll-interval", "0.02"])
+        let first = try await harness.startDaemon(["--concurrency", "4", "--poll-interval", "0.02"])
+        let second = try await harness.startDaemon(["--concurrency", "4", "--poll-interval", "0.02"])
         defer { first.stop(); second.stop() }
         let count = 300
         try harness.insert(Array(repeating: ("ws_test", "qr.created", "{}"), count: count))

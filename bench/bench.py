@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""qr3-webhookd benchmark: the daemon against the bare libcurl ceiling, in one run.
+
+Run through `make bench`, which builds the release binary first. Starts its own nginx on
+127.0.0.1 (stopped by pid at the end), compiles bench/curl-ceiling.c, then runs the
+scenarios and prints one table. Every figure is also given as a ratio to the ceiling
+measured in the same run, because absolute numbers depend on the machine and its load.
+
+Scenarios: ceiling, drain, latency, backlog, neighbour, fanout (default: all).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = ('{"code_id":"qr_abc123","short_code":"r7f3Kx","scan_id":"scn_xyz",'
+        '"country":"AT","device_type":"mobile","os":"iOS"}')
+SECRET = "bench-secret-0123456789"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Nginx:
+    """nginx on 127.0.0.1 with its own configuration and folder, stopped by pid."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.port = free_port()
+        with open(os.path.join(ROOT, "bench", "nginx.conf.in")) as template:
+            conf = template.read().replace("@DIR@", folder).replace("@PORT@", str(self.port))
+        self.conf = os.path.join(folder, "nginx.conf")
+        with open(self.conf, "w") as out:
+            out.write(conf)
+        subprocess.run(["nginx", "-c", self.conf, "-p", folder, "-e", os.path.join(folder, "nginx-error.log")],
+                       check=True)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def url(self, path="/hook"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        try:
+            with open(os.path.join(self.folder, "nginx.pid")) as pid_file:
+                pid = int(pid_file.read().strip())
+            os.kill(pid, signal.SIGQUIT)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+
+
+class BlackHole:
+    """A TCP listener that never accepts: requests to it connect, then time out."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(4096)
+        self.port = self.socket.getsockname()[1]
+
+    def close(self):
+        self.socket.close()
+
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    hwm = 0
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return cpu, hwm
+
+
+class Database:
+    """A database prepared directly with SQL, as fast as possible, before the daemon starts."""
+
+    def __init__(self, binary, folder, name):
+        self.path = os.path.join(folder, name + ".sqlite")
+        subprocess.run([binary, "migrate", "--database", self.path], check=True, stdout=subprocess.DEVNULL)
+        self.connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.connection.execute("PRAGMA busy_timeout = 30000")
+        self.webhooks = []
+
+    def add_webhooks(self, count, url, events='["*"]', workspace="ws_bench"):
+        now = int(time.time() * 1000)
+        rows = []
+        for index in range(count):
+            webhook_id = f"wh_bench{len(self.webhooks):012d}"
+            self.webhooks.append(webhook_id)
+            rows.append((webhook_id, workspace, url, events, SECRET, now, now))
+        self.connection.execute("BEGIN IMMEDIATE")
+        self.connection.executemany(
+            "INSERT INTO webhooks (id, workspace_id, url, events, secret, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self.connection.execute("COMMIT")
+        return self.webhooks[-count:]
+
+    def queue_jobs(self, events, webhooks, prefix="evt_bench"):
+        """Adds `events` events, each with one pending job per webhook in `webhooks`."""
+        now = int(time.time() * 1000)
+        self.connection.execute("BEGIN IMMEDIATE")
+        for start in range(0, events, 1000):
+            batch = range(start, min(events, start + 1000))
+            event_rows = []
+            job_rows = []
+            for index in batch:
+                event_id = f"{prefix}{index:010d}"
+                payload = (f'{{"id":"{event_id}","type":"qr.scanned","created":"2026-03-15T10:00:00.000Z",'
+                           f'"data":{DATA}}}').encode()
+                event_rows.append((event_id, "ws_bench", "qr.scanned", payload, now, now))
+                for webhook_id in webhooks:
+                    job_rows.append((event_id, webhook_id, now, now, now))
+            self.connection.executemany(
+                "INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", event_rows)
+            self.connection.executemany(
+                "INSERT INTO jobs (event_id, webhook_id, available_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)", job_rows)
+        self.connection.execute("COMMIT")
+
+    def count(self, sql, *arguments):
+        return self.connection.execute(sql, arguments).fetchone()[0]
+
+
+class Daemon:
+    def __init__(self, binary, database, extra=()):
+        self.log_path = database.path + ".log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [binary, "run", "--database", database.path, "--allow-networks", "127.0.0.0/8",
+             "--log-level", "notice", *extra],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        self.started = time.monotonic()
+
+    def stats(self):
+        return proc_stats(self.process.pid)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def wait_until(predicate, timeout, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def drain(binary, folder, nginx, name, events, webhook_count, extra=()):
+    """Queues events x webhooks jobs, then times the daemon until none is pending."""
+    database = Database(binary, folder, name)
+    webhooks = database.add_webhooks(webhook_count, nginx.url())
+    database.queue_jobs(events, webhooks)
+    total = events * webhook_count
+    daemon = Daemon(binary, database, extra)
+    begin = time.monotonic()
+    finished = wait_until(
+        lambda: database.count("SELECT COUNT(*) FROM jobs WHERE state = 'pending'") == 0, timeout=1800, interval=0.05)
+    seconds = time.monotonic() - begin
+    cpu, hwm = daemon.stats()
+    daemon.stop()
+    attempts = database.count("SELECT COUNT(*) FROM attempts")
+    delivered = database.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'")
+    if not finished or delivered != total or attempts != total:
+        raise RuntimeError(f"{name}: delivered {delivered}, attempts {attempts} of {total}; see {daemon.log_path}")
+    return {"deliveries": total, "seconds": seconds, "rps": total / seconds,
+            "cpu_us_per_delivery": cpu / total * 1e6, "peak_rss_mib": hwm / 1024}
+
+
+def scenario_ceiling(args, folder, nginx):
+    tool = os.path.join(folder, "curl-ceiling")
+    subprocess.run(["cc", "-O2", "-o", tool, os.path.join(ROOT, "bench", "curl-ceiling.c"), "-lcurl"], check=True)
+    body = os.path.join(folder, "body.json")
+    with open(body, "w") as out:
+        out.write(f'{{"id":"evt_bench0000000000","type":"qr.scanned","created":"2026-03-15T10:00:00.000Z",'
+                  f'"data":{DATA}}}')
+    result = subprocess.run([tool, nginx.url(), str(args.drain_events * 100), str(args.concurrency), body],
+                            check=True, capture_output=True, text=True)
+    figures = json.loads(result.stdout)
+    return {"deliveries": figures["requests"], "seconds": figures["seconds"], "rps": figures["rps"],
+            "cpu_us_per_delivery": figures["cpu_seconds"] / figures["requests"] * 1e6,
+            "peak_rss_mib": figures["max_rss_kib"] / 1024}
+
+
+def scenario_latency(args, folder, nginx, binary):
+    database = Database(binary, folder, "latency")
+    database.add_webhooks(1, nginx.url("/timed"))
+    arrivals = os.path.join(nginx.folder, "arrivals.log")
+    open(arrivals, "w").close()
+    daemon = Daemon(binary, database)
+    wait_until(lambda: "qr3-webhookd started" in open(daemon.log_path).read(), 30)
+    producer = sqlite3.connect(database.path, timeout=5, isolation_level=None)
+    producer.execute("PRAGMA busy_timeout = 5000")
+    committed = {}
+    rate = args.latency_rate
+    count = int(rate * args.latency_seconds)
+    begin = time.monotonic()
+    for index in range(count):
+        target = begin + index / rate
+        pause = target - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        event_id = f"evt_lat{index:010d}"
+        producer.execute("BEGIN IMMEDIATE")
+        producer.execute("INSERT INTO outbox (event_id, workspace_id, type, data) VALUES (?, 'ws_bench', 'qr.scanned', ?)",
+                         (event_id, DATA))
+        producer.execute("COMMIT")
+        committed[event_id] = time.time()
+    produce_seconds = time.monotonic() - begin
+
+    def arrived():
+        with open(arrivals) as log:
+            return sum(1 for _ in log) >= count
+    wait_until(arrived, 60, 0.05)
+    cpu, hwm = daemon.stats()
+    daemon.stop()
+    latencies = []
+    with open(arrivals) as log:
+        for line in log:
+            at, event_id = line.split()
+            if event_id in committed:
+                latencies.append((float(at) - committed.pop(event_id)) * 1000)
+    if committed:
+        raise RuntimeError(f"latency: {len(committed)} events never arrived; see {daemon.log_path}")
+    latencies.sort()
+
+    def percentile(p):
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))]
+    return {"deliveries": count, "seconds": produce_seconds, "rps": count / produce_seconds,
+            "cpu_us_per_delivery": cpu / count * 1e6, "peak_rss_mib": hwm / 1024,
+            "p50_ms": percentile(0.50), "p99_ms": percentile(0.99), "max_ms": latencies[-1]}
+
+
+def scenario_neighbour(args, folder, nginx, binary):
+    hole = BlackHole()
+    try:
+        database = Database(binary, folder, "neighbour")
+        healthy = database.add_webhooks(100, nginx.url())
+        bad = database.add_webhooks(1, f"http://127.0.0.1:{hole.port}/never")
+        database.queue_jobs(args.neighbour_bad_jobs, bad, prefix="evt_bad")
+        database.queue_jobs(args.drain_events, healthy)
+        total = args.drain_events * 100
+        daemon = Daemon(binary, database)
+        begin = time.monotonic()
+        sql = ("SELECT COUNT(*) FROM jobs WHERE state = 'delivered' AND webhook_id <> ?")
+        finished = wait_until(lambda: database.count(sql, bad[0]) == total, timeout=1800, interval=0.05)
+        seconds = time.monotonic() - begin
+        cpu, hwm = daemon.stats()
+        daemon.stop()
+        if not finished:
+            raise RuntimeError(f"neighbour: healthy jobs not finished; see {daemon.log_path}")
+        return {"deliveries": total, "seconds": seconds, "rps": total / seconds,
+                "cpu_us_per_delivery": cpu / total * 1e6, "peak_rss_mib": hwm / 1024}
+    finally:
+        hole.close()
+
+
+def scenario_fanout(args, folder, nginx, binary):
+    database = Database(binary, folder, "fanout")
+    database.add_webhooks(args.fanout_webhooks, nginx.url())
+    daemon = Daemon(binary, database)
+    wait_until(lambda: "qr3-webhookd started" in open(daemon.log_path).read(), 30)
+    begin = time.monotonic()
+    database.connection.execute(
+        "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_bench', 'qr.scanned', ?)", (DATA,))
+    finished = wait_until(
+        lambda: database.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == args.fanout_webhooks,
+        timeout=120, interval=0.005)
+    seconds = time.monotonic() - begin
+    cpu, hwm = daemon.stats()
+    daemon.stop()
+    if not finished:
+        raise RuntimeError(f"fanout: not all delivered; see {daemon.log_path}")
+    return {"deliveries": args.fanout_webhooks, "seconds": seconds, "rps": args.fanout_webhooks / seconds,
+            "cpu_us_per_delivery": cpu / args.fanout_webhooks * 1e6, "peak_rss_mib": hwm / 1024}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/qr3-webhookd"))
+    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout")
+    parser.add_argument("--concurrency", type=int, default=128, help="the daemon's default")
+    parser.add_argument("--drain-events", type=int, default=1000, help="x 100 webhooks")
+    parser.add_argument("--latency-rate", type=float, default=1000)
+    parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--backlog-small", type=int, default=100, help="events x 100 webhooks")
+    parser.add_argument("--backlog-large", type=int, default=10000, help="events x 100 webhooks")
+    parser.add_argument("--neighbour-bad-jobs", type=int, default=10000)
+    parser.add_argument("--fanout-webhooks", type=int, default=1000)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    wanted = args.scenarios.split(",")
+    folder = tempfile.mkdtemp(prefix="qr3-bench-")
+    nginx = Nginx(folder)
+    results = {}
+    try:
+        if "ceiling" in wanted:
+            results["ceiling"] = scenario_ceiling(args, folder, nginx)
+        if "drain" in wanted:
+            results["drain"] = drain(args.binary, folder, nginx, "drain", args.drain_events, 100)
+        if "latency" in wanted:
+            results["latency"] = scenario_latency(args, folder, nginx, args.binary)
+        if "backlog" in wanted:
+            results["backlog-small"] = drain(args.binary, folder, nginx, "backlog-small", args.backlog_small, 100)
+            results["backlog-large"] = drain(args.binary, folder, nginx, "backlog-large", args.backlog_large, 100)
+        if "neighbour" in wanted:
+            results["neighbour"] = scenario_neighbour(args, folder, nginx, args.binary)
+        if "fanout" in wanted:
+            results["fanout"] = scenario_fanout(args, folder, nginx, args.binary)
+    finally:
+        nginx.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    ceiling = results.get("ceiling", {}).get("rps")
+    print(f"{'scenario':<14} {'deliveries':>10} {'seconds':>8} {'per s':>9} {'of ceiling':>10} "
+          f"{'CPU us/dlv':>10} {'peak RSS':>9}  notes")
+    for name, figures in results.items():
+        ratio = f"{figures['rps'] / ceiling:.0%}" if ceiling and name not in ("latency", "fanout") else "-"
+        notes = ""
+        if name == "latency":
+            notes = f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, max {figures['max_ms']:.1f} ms"
+        if name == "backlog-large" and "backlog-small" in results:
+            notes = f"{figures['rps'] / results['backlog-small']['rps']:.0%} of the small backlog's rate"
+        if name == "neighbour" and "drain" in results:
+            notes = f"healthy endpoints at {figures['rps'] / results['drain']['rps']:.0%} of the drain rate"
+        if name == "fanout":
+            notes = f"1 event to {figures['deliveries']} webhooks in {figures['seconds'] * 1000:.0f} ms"
+        print(f"{name:<14} {figures['deliveries']:>10} {figures['seconds']:>8.2f} {figures['rps']:>9.0f} {ratio:>10} "
+              f"{figures['cpu_us_per_delivery']:>10.1f} {figures['peak_rss_mib']:>7.1f}Mi  {notes}")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()
