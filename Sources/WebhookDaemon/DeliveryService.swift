@@ -37,10 +37,12 @@ final class DeliveryService: Service {
     }
 
     private let state = Mutex(State())
-    /// The fewest free slots worth a claim while requests are in flight.
+    /// The fewest free slots worth a claim (and finished attempts worth a commit) while requests are in flight.
     private var claimThreshold: Int {
-        max(1, min(configuration.claimBatchSize, configuration.maximumConcurrentTransfers / 8))
+        max(1, min(configuration.claimBatchSize, configuration.maximumConcurrentTransfers / 4))
     }
+    /// The longest a finished attempt waits for others before it is recorded.
+    private static let recordDelay = Duration.milliseconds(5)
 
     init(
         store: any WebhookStore,
@@ -85,6 +87,7 @@ final class DeliveryService: Service {
         var failures = 0
         var pendingResults: [AttemptResult] = []
         var pendingReleases: [ClaimedJob] = []
+        var oldestResult = ContinuousClock.now
         while true {
             let now = Timestamp.now()
             let (finished, free, sending, stopping, ended) = state.withLock { state in
@@ -96,14 +99,22 @@ final class DeliveryService: Service {
                 )
             }
             let (results, releases) = attemptResults(finished, finishedAt: now)
+            if pendingResults.isEmpty, !results.isEmpty { oldestResult = .now }
             pendingResults += results
             pendingReleases += releases
-            // Claim in worthwhile batches: one transaction per few freed slots would cost more than
-            // the requests. When nothing is in flight any free slot is worth it (latency first).
+            // Work in worthwhile batches: a transaction per few finished requests would cost more
+            // than the requests. Latency comes first: with nothing in flight any free slot is
+            // claimed at once, and results wait at most `recordDelay` for company.
             let claimWanted = !stopping && free > 0 && (sending == 0 || free >= claimThreshold)
-            if pendingResults.isEmpty && pendingReleases.isEmpty && !claimWanted {
-                if ended { return }
-                await work.wait(timeout: idle)
+            let resultsWaited = ContinuousClock.now - oldestResult
+            let recordWanted =
+                !pendingReleases.isEmpty
+                || (!pendingResults.isEmpty
+                    && (pendingResults.count >= claimThreshold || sending == 0 || stopping || ended
+                        || resultsWaited >= Self.recordDelay))
+            if !recordWanted && !claimWanted {
+                if ended && pendingResults.isEmpty { return }
+                await work.wait(timeout: pendingResults.isEmpty ? idle : Self.recordDelay - resultsWaited)
                 continue
             }
             let request =

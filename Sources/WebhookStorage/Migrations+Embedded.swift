@@ -86,14 +86,18 @@ extension Migration {
                     CHECK ((lease_owner IS NULL) = (lease_expires_at IS NULL)),
                     CHECK (state = 'pending' OR lease_owner IS NULL)
                 );
+                -- The hot indexes are keyed by time, so a busy daemon appends to a few pages instead of
+                -- touching one page per webhook: due jobs (claims), live leases (the per-webhook cap).
                 CREATE INDEX jobs_due ON jobs (available_at, webhook_id) WHERE state = 'pending';
-                CREATE INDEX jobs_leased ON jobs (webhook_id, lease_expires_at) WHERE lease_owner IS NOT NULL;
-                CREATE INDEX jobs_by_webhook ON jobs (webhook_id, state);
+                CREATE INDEX jobs_leased ON jobs (lease_expires_at, webhook_id) WHERE lease_owner IS NOT NULL;
+                -- Paused jobs of a disabled webhook, resumed when it is enabled again.
+                CREATE INDEX jobs_paused ON jobs (webhook_id) WHERE state = 'paused';
 
-                -- Every attempt, success or failure: the delivery log.
+                -- Every attempt, success or failure: the delivery log. Ids start with the time
+                -- (Identifier.makeOrdered), so the table is keyed by id, appended to in order, and read
+                -- newest first by id.
                 CREATE TABLE attempts (
-                    seq              INTEGER PRIMARY KEY,
-                    id               TEXT    NOT NULL UNIQUE CHECK (id LIKE 'whd\_%' ESCAPE '\'),
+                    id               TEXT    PRIMARY KEY CHECK (id LIKE 'whd\_%' ESCAPE '\'),
                     job_id           INTEGER NOT NULL REFERENCES jobs (id),
                     webhook_id       TEXT    NOT NULL REFERENCES webhooks (id),
                     event_id         TEXT    NOT NULL,
@@ -108,8 +112,8 @@ extension Migration {
                     created_at       INTEGER NOT NULL,
                     CHECK ((status = 'success') = (failure_class IS NULL)),
                     CHECK (status = 'failed' OR next_retry_at IS NULL)
-                );
-                CREATE INDEX attempts_by_webhook ON attempts (webhook_id, seq);
+                ) WITHOUT ROWID;
+                CREATE INDEX attempts_by_webhook ON attempts (webhook_id, id);
                 """#
         ),
     ]

@@ -117,9 +117,6 @@ extension SQLiteWebhookStore {
         do {
             var report = RecordReport()
             report.deliveryIDs.reserveCapacity(results.count)
-            let current = try db.cachedStatement(
-                sql: "SELECT 1 FROM jobs WHERE id = ? AND lease_token = ? AND state = 'pending' AND lease_owner IS NOT NULL"
-            )
             let countSuccess = try db.cachedStatement(
                 sql: "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0"
             )
@@ -129,14 +126,15 @@ extension SQLiteWebhookStore {
                     RETURNING consecutive_failures, is_active
                     """
             )
-            let isActive = try db.cachedStatement(sql: "SELECT is_active FROM webhooks WHERE id = ?")
+            // The fencing check is part of the update: no row changes when the claim was lost.
             let finish = try db.cachedStatement(
                 sql: """
                     UPDATE jobs SET state = ?2, attempts = ?3, available_at = ?4, lease_owner = NULL,
                         lease_expires_at = NULL, updated_at = ?5
-                    WHERE id = ?1
+                    WHERE id = ?1 AND lease_token = ?6 AND state = 'pending' AND lease_owner IS NOT NULL
                     """
             )
+            let pause = try db.cachedStatement(sql: "UPDATE jobs SET state = 'paused' WHERE id = ? AND state = 'pending'")
             let log = try db.cachedStatement(
                 sql: """
                     INSERT INTO attempts (id, job_id, webhook_id, event_id, event_type, attempt, status, status_code,
@@ -146,18 +144,28 @@ extension SQLiteWebhookStore {
             )
             for result in results {
                 let job = result.job
-                guard try Bool.fetchOne(current, arguments: [job.jobID, job.leaseToken]) != nil else {
+                let finishedAt = result.finishedAt
+                let outcome = result.outcome
+                let decision = policy.decide(attempt: job.attempt, outcome: outcome, now: finishedAt)
+                var (state, availableAt, nextRetry): (String, Int64, Int64?) =
+                    switch decision {
+                    case .delivered: ("delivered", finishedAt.milliseconds, nil)
+                    case .retry(let at): ("pending", at.milliseconds, at.milliseconds)
+                    case .giveUp: ("failed", finishedAt.milliseconds, nil)
+                    }
+                try finish.execute(arguments: [
+                    job.jobID, state, job.attempt, availableAt, finishedAt.milliseconds, job.leaseToken,
+                ])
+                guard db.changesCount == 1 else {
                     report.staleResults.append(job)
                     report.deliveryIDs.append(nil)
                     continue
                 }
-                let finishedAt = result.finishedAt
-                var active = true
-                if result.outcome.isSuccess {
+                if outcome.isSuccess {
                     try countSuccess.execute(arguments: [job.webhookID])
                 } else if let row = try Row.fetchOne(countFailure, arguments: [job.webhookID]) {
                     let failures: Int = row[0]
-                    active = row[1]
+                    var active: Bool = row[1]
                     if active, failures >= disableAfter {
                         try Self.deactivate(
                             db,
@@ -168,30 +176,15 @@ extension SQLiteWebhookStore {
                         report.disabledWebhooks.append(job.webhookID)
                         active = false
                     }
+                    if !active, state == "pending" {
+                        // A disabled webhook's retry waits, paused, until the webhook is enabled.
+                        try pause.execute(arguments: [job.jobID])
+                        state = "paused"
+                        nextRetry = nil
+                    }
                 }
-                if result.outcome.isSuccess == false, active {
-                    active = try Bool.fetchOne(isActive, arguments: [job.webhookID]) ?? false
-                }
-                let decision = policy.decide(attempt: job.attempt, outcome: result.outcome, now: finishedAt)
-                var nextRetry: Int64?
-                switch decision {
-                case .delivered:
-                    try finish.execute(arguments: [
-                        job.jobID, "delivered", job.attempt, finishedAt.milliseconds, finishedAt.milliseconds,
-                    ])
-                case .retry(let at):
-                    nextRetry = active ? at.milliseconds : nil
-                    try finish.execute(arguments: [
-                        job.jobID, active ? "pending" : "paused", job.attempt, at.milliseconds, finishedAt.milliseconds,
-                    ])
-                case .giveUp:
-                    report.finallyFailed.append(job)
-                    try finish.execute(arguments: [
-                        job.jobID, "failed", job.attempt, finishedAt.milliseconds, finishedAt.milliseconds,
-                    ])
-                }
+                if case .giveUp = decision { report.finallyFailed.append(job) }
                 let deliveryID = Identifier.makeOrdered(Identifier.delivery, at: finishedAt)
-                let outcome = result.outcome
                 try log.execute(arguments: [
                     deliveryID, job.jobID, job.webhookID, job.eventID, job.eventType, job.attempt,
                     outcome.isSuccess ? "success" : "failed", outcome.statusCode, outcome.responseTimeMs,

@@ -26,28 +26,27 @@ extension SQLiteWebhookStore {
             guard try Self.fetchWebhook(db, id: query.webhookID, workspaceID: query.workspaceID) != nil else {
                 return Page(items: [], hasMore: false)
             }
-            var before = Int64.max
             if let cursor = query.startingAfter {
                 guard
-                    let seq = try Int64.fetchOne(
+                    try Bool.fetchOne(
                         db,
-                        sql: "SELECT seq FROM attempts WHERE id = ? AND webhook_id = ?",
+                        sql: "SELECT 1 FROM attempts WHERE id = ? AND webhook_id = ?",
                         arguments: [cursor, query.webhookID]
-                    )
+                    ) != nil
                 else {
                     throw StoreQueryError.unknownCursor(cursor)
                 }
-                before = seq
             }
             let status: String? = query.succeeded.map { $0 ? "success" : "failed" }
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM attempts
-                    WHERE webhook_id = ?1 AND seq < ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)
-                    ORDER BY seq DESC LIMIT ?5
+                    WHERE webhook_id = ?1 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR status = ?3)
+                      AND (?4 IS NULL OR event_type = ?4)
+                    ORDER BY id DESC LIMIT ?5
                     """,
-                arguments: [query.webhookID, before, status, query.eventType, query.limit + 1]
+                arguments: [query.webhookID, query.startingAfter, status, query.eventType, query.limit + 1]
             )
             return Page(items: rows.prefix(query.limit).map(Self.attempt(from:)), hasMore: rows.count > query.limit)
         }

@@ -158,13 +158,16 @@ extension SQLiteWebhookStore {
                 sql: "UPDATE webhooks SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
                 arguments: [id, now.milliseconds]
             )
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
-                    WHERE webhook_id = ?1 AND state IN ('pending', 'paused')
-                    """,
-                arguments: [id, now.milliseconds]
-            )
+            // Two statements, so each finds its rows through its own partial index.
+            for state in ["pending", "paused"] {
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
+                        WHERE webhook_id = ?1 AND state = ?3
+                        """,
+                    arguments: [id, now.milliseconds, state]
+                )
+            }
             return true
         }
     }

@@ -56,6 +56,13 @@ public final class SQLiteWebhookStore: WebhookStore {
         }
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Statement journals and sorts in memory, not in temporary files.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // Checkpoint every 8000 pages (32 MiB) instead of 1000: a busy daemon rewrites the same
+            // index pages over and over, and each checkpoint copies and syncs them once.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8000")
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
+            try db.execute(sql: "PRAGMA cache_size = -16384")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
