@@ -78,8 +78,9 @@ CREATE TABLE jobs (
     CHECK (state = 'pending' OR lease_owner IS NULL)
 );
 -- The hot indexes are keyed by time, so a busy daemon appends to a few pages instead of
--- touching one page per webhook: due jobs (claims), live leases (the per-webhook cap).
-CREATE INDEX jobs_due ON jobs (available_at, webhook_id) WHERE state = 'pending';
+-- touching one page per webhook: due jobs (claims, taken in time then creation order, so
+-- the rows a claim updates sit together), live leases (the per-webhook cap).
+CREATE INDEX jobs_due ON jobs (available_at, id, webhook_id) WHERE state = 'pending';
 CREATE INDEX jobs_leased ON jobs (lease_expires_at, webhook_id) WHERE lease_owner IS NOT NULL;
 -- Paused jobs of a disabled webhook, resumed when it is enabled again.
 CREATE INDEX jobs_paused ON jobs (webhook_id) WHERE state = 'paused';

@@ -51,7 +51,7 @@ extension SQLiteWebhookStore {
                     SELECT id, webhook_id FROM jobs INDEXED BY jobs_due
                     WHERE state = 'pending' AND available_at <= ?1
                       AND webhook_id NOT IN (SELECT value FROM json_each(?2))
-                    ORDER BY available_at LIMIT ?3
+                    ORDER BY available_at, id LIMIT ?3
                     """,
                 arguments: [now.milliseconds, JSONDecoderLite.encode(saturated), limit * 4]
             )
