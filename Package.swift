@@ -125,7 +125,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WebhookAPITests",
-            dependencies: ["WebhookCore", "WebhookStorage", "WebhookAPI", "WebhookTestSupport"],
+            dependencies: [
+                "WebhookCore", "WebhookStorage", "WebhookAPI", "WebhookTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

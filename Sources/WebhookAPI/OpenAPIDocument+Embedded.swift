@@ -854,9 +854,10 @@ public enum OpenAPIDocument {
           "qr.scanned",
           "qr.flagged",
           "scan.created",
-          "workspace.updated"
+          "workspace.updated",
+          "webhook.ping"
         ],
-        "description": "An event type, or `*` for all (webhook.ping is sent only through the ping endpoint)."
+        "description": "An event type, or `*` for all. webhook.ping is only ever sent by the ping endpoint, whatever a webhook subscribes to."
       },
       "Error": {
         "type": "object",

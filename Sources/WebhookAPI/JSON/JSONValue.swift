@@ -55,9 +55,20 @@ public indirect enum JSONValue: Sendable, Hashable {
 }
 
 /// One member of a JSON object, with the byte range of its value in the parsed document.
+///
+/// Two members are equal when their keys and values are: where they were written does not count.
 public struct JSONMember: Sendable, Hashable {
     public let key: String
     public let value: JSONValue
     /// Where the value's text is in the parsed bytes.
     public let valueRange: Range<Int>
+
+    public static func == (lhs: JSONMember, rhs: JSONMember) -> Bool {
+        lhs.key == rhs.key && lhs.value == rhs.value
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(value)
+    }
 }
