@@ -8,9 +8,13 @@ import WebhookCore
 /// `code` is stable for programs; `message` tells a person what is wrong and how to fix it;
 /// `field` names the request field or parameter at fault, when there is one.
 public struct APIError: Error, Sendable, CustomStringConvertible {
+    /// The HTTP status of the answer.
     public var status: HTTPResponse.Status
+    /// The stable machine code, like `invalid_value`.
     public var code: String
+    /// What is wrong and how to fix it, for a person.
     public var message: String
+    /// The request field or parameter at fault, when there is one.
     public var field: String?
     /// Extra response headers (`Allow`, `WWW-Authenticate`).
     public var headers: HTTPFields = [:]
@@ -52,7 +56,7 @@ extension APIError {
         APIError(
             .unprocessableContent,
             code: "invalid_type",
-            message: "\(field) must be \(expected), not \(value.kindName == "array" || value.kindName == "object" ? "an" : "a") \(value.kindName)",
+            message: "\(field) must be \(expected), not \(value.kindWithArticle)",
             field: field
         )
     }

@@ -45,8 +45,12 @@ struct QueryParameters {
         for (key, value) in request.uri.queryParameters {
             let name = String(key)
             guard allowed.contains(name) else {
-                let known = allowed.isEmpty ? "this call takes none" : "the parameters are " + allowed.joined(separator: ", ")
-                throw APIError.invalidParameter(String(name.prefix(64)), "unknown query parameter \"\(name.prefix(64))\"; \(known)")
+                let known =
+                    allowed.isEmpty ? "this call takes none" : "the parameters are " + allowed.joined(separator: ", ")
+                throw APIError.invalidParameter(
+                    String(name.prefix(64)),
+                    "unknown query parameter \"\(name.prefix(64))\"; \(known)"
+                )
             }
             guard values[name] == nil else { throw APIError.invalidParameter(name, "\(name) is given twice") }
             values[name] = String(value)
@@ -59,7 +63,10 @@ struct QueryParameters {
     func limit(default fallback: Int, maximum: Int) throws(APIError) -> Int {
         guard let text = values["limit"] else { return fallback }
         guard let limit = Int(text), (1...maximum).contains(limit) else {
-            throw APIError.invalidParameter("limit", "limit must be a whole number from 1 to \(maximum), not \"\(text.prefix(32))\"")
+            throw APIError.invalidParameter(
+                "limit",
+                "limit must be a whole number from 1 to \(maximum), not \"\(text.prefix(32))\""
+            )
         }
         return limit
     }

@@ -35,6 +35,11 @@ public indirect enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The JSON type's name with its article, for messages: `a string`, `an array`.
+    public var kindWithArticle: String {
+        (kindName == "array" || kindName == "object" ? "an " : "a ") + kindName
+    }
+
     /// The value of member `key` when this is an object (the last one when repeated).
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }

@@ -40,7 +40,7 @@ struct RequestObject {
             throw APIError(
                 .unprocessableContent,
                 code: "invalid_type",
-                message: "the request body must be a JSON object, not \(value.kindName == "array" ? "an" : "a") \(value.kindName)"
+                message: "the request body must be a JSON object, not \(value.kindWithArticle)"
             )
         }
         return RequestObject(bytes: bytes, members: members)

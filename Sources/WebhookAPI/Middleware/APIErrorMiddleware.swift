@@ -57,7 +57,8 @@ struct APIErrorMiddleware: RouterMiddleware {
         var error = APIError(
             .methodNotAllowed,
             code: "method_not_allowed",
-            message: "\(request.method.rawValue.prefix(20)) is not allowed on \(request.uri.path.prefix(200)); use \(allowed.joined(separator: ", "))"
+            message: "\(request.method.rawValue.prefix(20)) is not allowed on \(request.uri.path.prefix(200)); "
+                + "use \(allowed.joined(separator: ", "))"
         )
         error.headers[.allow] = allowed.joined(separator: ", ")
         return error
