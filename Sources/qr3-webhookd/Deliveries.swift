@@ -30,7 +30,7 @@ struct Deliveries: AsyncParsableCommand {
             DeliveryQuery(webhookID: webhookID, limit: limit, succeeded: succeeded, eventType: eventType)
         )
         if json {
-            print(JSONObjectWriter.array(page.items.map { DeliveryRepresentation($0).json }))
+            print(try Output.json(page.items.map { DeliveryRepresentation($0) }))
             return
         }
         print(

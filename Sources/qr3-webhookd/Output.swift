@@ -5,7 +5,8 @@ import WebhookStorage
 /// Printing helpers shared by the commands.
 enum Output {
     /// Pretty JSON with `/` unescaped. Foundation's encoder on Linux does not keep declaration order
-    /// (keys come out in a different order in each process): documented shapes use `.json` instead.
+    /// (keys come out in a different order in each process); absent values are left out. The API
+    /// writes its documented shapes in order with the representations' `.json` instead.
     static func json(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]

@@ -55,7 +55,7 @@ struct Webhooks: AsyncParsableCommand {
                 cursor = page.hasMore ? page.items.last?.id : nil
             } while cursor != nil
             if json {
-                print(JSONObjectWriter.array(webhooks.map { WebhookRepresentation($0).json }))
+                print(try Output.json(webhooks.map { WebhookRepresentation($0) }))
                 return
             }
             print(
@@ -177,7 +177,7 @@ private func parseEvents(_ text: String) throws -> EventSubscription {
 
 private func printWebhook(_ webhook: Webhook, json: Bool, revealingSecret: Bool = false) throws {
     if json {
-        print(WebhookRepresentation(webhook, revealingSecret: revealingSecret).json)
+        print(try Output.json(WebhookRepresentation(webhook, revealingSecret: revealingSecret)))
         return
     }
     var lines = [
