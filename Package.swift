@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -57,6 +58,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The public webhooks API (v1): HTTP routes, API keys, validation, the OpenAPI document.
+        .target(
+            name: "WebhookAPI",
+            dependencies: [
+                "WebhookCore",
+                "WebhookStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The daemon: ingest and delivery services, configuration, lifecycle.
         .target(
             name: "WebhookDaemon",
@@ -64,6 +76,7 @@ let package = Package(
                 "WebhookCore",
                 "WebhookStorage",
                 "WebhookDelivery",
+                "WebhookAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -108,6 +121,15 @@ let package = Package(
         .testTarget(
             name: "WebhookDeliveryTests",
             dependencies: ["WebhookCore", "WebhookDelivery", "WebhookTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebhookAPITests",
+            dependencies: [
+                "WebhookCore", "WebhookStorage", "WebhookAPI", "WebhookTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

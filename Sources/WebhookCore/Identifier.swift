@@ -8,6 +8,8 @@ public enum Identifier {
     public static let delivery = "whd_"
     /// The prefix of a workspace API key.
     public static let apiKey = "qr3k_"
+    /// The prefix of an API key's public id (the key itself is never shown again).
+    public static let apiKeyID = "key_"
 
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 

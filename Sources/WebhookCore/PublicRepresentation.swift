@@ -29,3 +29,89 @@ public struct WebhookRepresentation: Codable, Sendable, Hashable {
         disabled_at = webhook.disabledAt?.iso8601
     }
 }
+
+extension WebhookRepresentation {
+    /// Compact JSON in the documented key order; `secret` appears only when revealed.
+    public var json: String {
+        var object = JSONObjectWriter()
+        object.add("id", id)
+        object.add("url", url)
+        object.add("events", strings: events)
+        object.add("is_active", is_active)
+        if let secret { object.add("secret", secret) }
+        object.add("secret_hint", secret_hint)
+        object.add("created_at", created_at)
+        object.add("updated_at", updated_at)
+        object.add("consecutive_failures", consecutive_failures)
+        object.add("disabled_reason", disabled_reason)
+        object.add("disabled_at", disabled_at)
+        return object.json
+    }
+}
+
+/// One delivery attempt as the public API and `deliveries --json` show it.
+///
+/// The documented fields come first (`id`, `event_type`, `status`, `status_code`,
+/// `response_time_ms`, `attempt`, `created_at`), then the event id a receiver deduplicates by, why
+/// the attempt failed, when the next attempt is scheduled, and the start of the receiver's answer.
+public struct DeliveryRepresentation: Codable, Sendable, Hashable {
+    public var id: String
+    public var event_type: String
+    /// `success` or `failed`.
+    public var status: String
+    /// The receiver's HTTP status; nil when no answer came (timeout, refused connection, ...).
+    public var status_code: Int?
+    public var response_time_ms: Int
+    public var attempt: Int
+    public var created_at: String
+    public var event_id: String
+    /// A ``FailureClass`` raw value for a failed attempt.
+    public var failure_class: String?
+    /// When the next attempt of this event is scheduled, if one is.
+    public var next_retry_at: String?
+    /// The start of the receiver's response body.
+    public var response_excerpt: String
+
+    public init(
+        id: String,
+        eventType: String,
+        succeeded: Bool,
+        statusCode: Int?,
+        responseTimeMs: Int,
+        attempt: Int,
+        createdAt: Timestamp,
+        eventID: String,
+        failure: FailureClass?,
+        nextRetryAt: Timestamp?,
+        responseExcerpt: String
+    ) {
+        self.id = id
+        self.event_type = eventType
+        self.status = succeeded ? "success" : "failed"
+        self.status_code = statusCode
+        self.response_time_ms = responseTimeMs
+        self.attempt = attempt
+        self.created_at = createdAt.iso8601
+        self.event_id = eventID
+        self.failure_class = failure?.rawValue
+        self.next_retry_at = nextRetryAt?.iso8601
+        self.response_excerpt = responseExcerpt
+    }
+
+    /// Compact JSON in the documented key order, absent values as `null`.
+    public var json: String {
+        var object = JSONObjectWriter()
+        object.add("id", id)
+        object.add("event_type", event_type)
+        object.add("status", status)
+        object.add("status_code", status_code)
+        object.add("response_time_ms", response_time_ms)
+        object.add("attempt", attempt)
+        object.add("created_at", created_at)
+        object.add("event_id", event_id)
+        object.add("failure_class", failure_class)
+        object.add("next_retry_at", next_retry_at)
+        object.add("response_excerpt", response_excerpt)
+        return object.json
+    }
+}

@@ -39,12 +39,20 @@ public enum WebhookValidation {
         return parsed
     }
 
-    /// Checks a secret: 16 to 256 characters, printable, no surrounding white space.
+    /// Checks a secret: 16 to 256 characters (Unicode code points, as the database counts them), no
+    /// control characters.
     public static func validateSecret(_ secret: String) throws(Invalid) {
-        guard secretLengths.contains(secret.count) else {
+        let length = secret.unicodeScalars.count
+        guard length >= secretLengths.lowerBound else {
             throw Invalid(
                 field: "secret",
-                message: "secret must be at least \(secretLengths.lowerBound) and at most \(secretLengths.upperBound) characters"
+                message: "secret must be at least \(secretLengths.lowerBound) characters (it has \(length))"
+            )
+        }
+        guard length <= secretLengths.upperBound else {
+            throw Invalid(
+                field: "secret",
+                message: "secret must be at most \(secretLengths.upperBound) characters (it has \(length))"
             )
         }
         guard !secret.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Logging
 import ServiceLifecycle
+import WebhookAPI
 import WebhookCore
 import WebhookDelivery
 import WebhookStorage
@@ -58,13 +59,18 @@ public struct Daemon: Sendable {
             owner: Self.ownerName(),
             logger: logger
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if configuration.mode.delivers {
+            services += [.init(service: WatcherService(watcher: watcher)), .init(service: ingest), .init(service: delivery)]
+        }
+        if configuration.mode.servesAPI {
+            let hooks = APIHooks(outboxChanged: { outboxChanged.signal() }, jobsDue: { work.signal() })
+            let api = APIServer(store: store, configuration: configuration.apiConfiguration, hooks: hooks, logger: logger)
+            services.append(.init(service: api))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: WatcherService(watcher: watcher)),
-                    .init(service: ingest),
-                    .init(service: delivery),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -77,6 +83,7 @@ public struct Daemon: Sendable {
                 "concurrency": "\(configuration.maximumConcurrentTransfers)",
                 "retry_schedule": "\(configuration.retryPolicy.schedule.map { String($0) }.joined(separator: ","))",
                 "owner": "\(delivery.owner)",
+                "mode": "\(configuration.mode.rawValue)",
             ]
         )
         try await group.run()

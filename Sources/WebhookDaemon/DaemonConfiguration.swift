@@ -1,4 +1,5 @@
 import Foundation
+import WebhookAPI
 import WebhookCore
 
 /// Every setting of the daemon, with its default.
@@ -42,6 +43,10 @@ public struct DaemonConfiguration: Sendable {
     public var synchronous: String = "NORMAL"
     /// The lowest log level written: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String = "info"
+    /// Where the public webhooks API listens.
+    public var listen = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// Which parts run: delivery and the API, delivery alone, or the API alone.
+    public var mode: DaemonMode = .all
 
     public init() {}
 
@@ -233,6 +238,22 @@ extension DaemonConfiguration {
                 throw InvalidSetting(setting: "log-level", message: "must be one of \(levels.joined(separator: ", "))")
             }
             config.logLevel = value.lowercased()
+        },
+        Setting(name: "listen", defaultValue: "127.0.0.1:8080",
+            help: "Address and port of the public webhooks API: host:port or [ipv6]:port (port 0 takes a free one).") {
+            config, value throws(InvalidSetting) in
+            guard let address = ListenAddress(parsing: value) else {
+                throw InvalidSetting(setting: "listen", message: "\"\(value)\" is not host:port, like 127.0.0.1:8080 or [::1]:8080")
+            }
+            config.listen = address
+        },
+        Setting(name: "mode", defaultValue: "all",
+            help: "What runs: all (delivery and the API), delivery (no API, as --no-api) or api (the API alone, as --api-only).") {
+            config, value throws(InvalidSetting) in
+            guard let mode = DaemonMode(rawValue: value.lowercased()) else {
+                throw InvalidSetting(setting: "mode", message: "must be all, delivery or api, not \"\(value)\"")
+            }
+            config.mode = mode
         },
     ]
 

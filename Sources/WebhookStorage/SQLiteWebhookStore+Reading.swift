@@ -43,10 +43,12 @@ extension SQLiteWebhookStore {
                 sql: """
                     SELECT * FROM attempts
                     WHERE webhook_id = ?1 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR status = ?3)
-                      AND (?4 IS NULL OR event_type = ?4)
+                      AND (?4 IS NULL OR event_type = ?4) AND (?6 IS NULL OR event_id = ?6)
                     ORDER BY id DESC LIMIT ?5
                     """,
-                arguments: [query.webhookID, query.startingAfter, status, query.eventType, query.limit + 1]
+                arguments: [
+                    query.webhookID, query.startingAfter, status, query.eventType, query.limit + 1, query.eventID,
+                ]
             )
             return Page(items: rows.prefix(query.limit).map(Self.attempt(from:)), hasMore: rows.count > query.limit)
         }

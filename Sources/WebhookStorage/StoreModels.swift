@@ -174,6 +174,8 @@ public struct DeliveryQuery: Sendable, Hashable {
     /// Only successes (`true`) or failures (`false`).
     public var succeeded: Bool?
     public var eventType: String?
+    /// Only attempts for this event.
+    public var eventID: String?
 
     public init(
         webhookID: String,
@@ -241,5 +243,46 @@ public struct ClaimRequest: Sendable, Hashable {
         self.perWebhookLimit = perWebhookLimit
         self.lease = lease
         self.now = now
+    }
+}
+
+/// A workspace API key as stored: never the key itself, only its hash and its public prefix.
+public struct APIKey: Sendable, Hashable {
+    /// The public id, `key_` and 20 random characters.
+    public var id: String
+    /// The workspace whose webhooks the key reaches; no other.
+    public var workspaceID: String
+    /// The key's first characters (`qr3k_` and 8 more), to tell keys apart.
+    public var prefix: String
+    /// A label chosen by the operator, possibly empty.
+    public var name: String
+    public var createdAt: Timestamp
+    /// When the key was revoked; a revoked key is refused.
+    public var revokedAt: Timestamp?
+
+    public init(id: String, workspaceID: String, prefix: String, name: String, createdAt: Timestamp, revokedAt: Timestamp?) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.prefix = prefix
+        self.name = name
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// What is stored for a new API key: the workspace, a label, and the key's prefix and hash.
+public struct NewAPIKey: Sendable, Hashable {
+    public var workspaceID: String
+    public var name: String
+    /// ``APIKeyMaterial/prefix`` of the new key.
+    public var prefix: String
+    /// ``APIKeyMaterial/hash`` of the new key.
+    public var hash: String
+
+    public init(workspaceID: String, name: String, material: APIKeyMaterial) {
+        self.workspaceID = workspaceID
+        self.name = name
+        self.prefix = material.prefix
+        self.hash = material.hash
     }
 }

@@ -30,6 +30,9 @@ public protocol WebhookStore: Sendable {
     func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport
     /// Whether the outbox holds rows not yet taken in: a cheap read, so idle checks take no write lock.
     func hasOutboxRows() async throws -> Bool
+    /// Adds an event to the outbox unless its `eventID` is already known (still in the outbox or
+    /// taken in before). Returns the outbox sequence, or nil for a duplicate, which is left alone.
+    func enqueueIfNew(_ row: OutboxRow) async throws -> Int64?
     /// Outbox rows set aside, newest first.
     func rejectedEvents(limit: Int) async throws -> [RejectedEvent]
 
@@ -62,4 +65,18 @@ public protocol WebhookStore: Sendable {
     func delivery(id: String, webhookID: String, workspaceID: String?) async throws -> DeliveryAttempt?
     /// Counts for `status`, metrics and the service status line.
     func stats(now: Timestamp) async throws -> QueueStats
+    /// Returns when the database answers a trivial query; throws otherwise (for health checks).
+    func checkHealth() async throws
+
+    // MARK: API keys
+
+    /// Stores a new key (its hash and prefix only) and returns it with its new `key_` id.
+    func createAPIKey(_ key: NewAPIKey, now: Timestamp) async throws -> APIKey
+    /// The key whose hash is `hash`, if it exists and is not revoked.
+    func activeAPIKey(hash: String) async throws -> APIKey?
+    /// Keys, revoked ones included, oldest first; only `workspaceID`'s when given.
+    func listAPIKeys(workspaceID: String?) async throws -> [APIKey]
+    /// Revokes the key whose id or prefix is `idOrPrefix` (revoking twice changes nothing).
+    /// Returns the key, or nil when no key has that id or prefix.
+    func revokeAPIKey(idOrPrefix: String, now: Timestamp) async throws -> APIKey?
 }

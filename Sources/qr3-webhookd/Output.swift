@@ -4,7 +4,9 @@ import WebhookStorage
 
 /// Printing helpers shared by the commands.
 enum Output {
-    /// Pretty JSON with keys in declaration order and `/` unescaped.
+    /// Pretty JSON with `/` unescaped. Foundation's encoder on Linux does not keep declaration order
+    /// (keys come out in a different order in each process); absent values are left out. The API
+    /// writes its documented shapes in order with the representations' `.json` instead.
     static func json(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
@@ -25,34 +27,5 @@ enum Output {
             }.joined(separator: "  ")
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
-    }
-}
-
-/// A delivery attempt as `deliveries --json` prints it (the public API's fields).
-struct DeliveryRepresentation: Codable {
-    var id: String
-    var event_id: String
-    var event_type: String
-    var status: String
-    var status_code: Int?
-    var response_time_ms: Int
-    var attempt: Int
-    var failure_class: String?
-    var response_excerpt: String
-    var next_retry_at: String?
-    var created_at: String
-
-    init(_ attempt: DeliveryAttempt) {
-        id = attempt.id
-        event_id = attempt.eventID
-        event_type = attempt.eventType
-        status = attempt.succeeded ? "success" : "failed"
-        status_code = attempt.statusCode
-        response_time_ms = attempt.responseTimeMs
-        self.attempt = attempt.attempt
-        failure_class = attempt.failure?.rawValue
-        response_excerpt = attempt.responseExcerpt
-        next_retry_at = attempt.nextRetryAt?.iso8601
-        created_at = attempt.createdAt.iso8601
     }
 }

@@ -67,6 +67,18 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: setting("log-level"))
     var logLevel: String?
 
+    @Option(name: .customLong("listen"), help: setting("listen"))
+    var listen: String?
+
+    @Option(name: .customLong("mode"), help: setting("mode"))
+    var mode: String?
+
+    @Flag(name: .customLong("no-api"), help: "Deliver without serving the API (mode delivery).")
+    var noAPI = false
+
+    @Flag(name: .customLong("api-only"), help: "Serve the API without delivery workers (mode api).")
+    var apiOnly = false
+
     func run() async throws {
         let configuration = try resolvedConfiguration()
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
@@ -99,6 +111,9 @@ struct Run: AsyncParsableCommand {
             for (name, value) in flags {
                 if let value { try configuration.apply(name, value) }
             }
+            if noAPI && apiOnly { throw ValidationError("--no-api and --api-only exclude each other") }
+            if noAPI { configuration.mode = .delivery }
+            if apiOnly { configuration.mode = .api }
             try configuration.validate()
         } catch let error as DaemonConfiguration.InvalidSetting {
             throw ValidationError(error.description)
@@ -124,6 +139,8 @@ struct Run: AsyncParsableCommand {
             ("poll-interval", pollInterval),
             ("synchronous", synchronous),
             ("log-level", logLevel),
+            ("listen", listen),
+            ("mode", mode),
         ]
     }
 }

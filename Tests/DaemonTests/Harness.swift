@@ -17,7 +17,7 @@ final class Harness: Sendable {
         baseArguments = [
             "run", "--database", databasePath, "--allow-networks", "127.0.0.0/8,::1/128",
             "--retry-schedule", retrySchedule, "--request-timeout", "2", "--connect-timeout", "1",
-            "--lease", "5", "--drain-timeout", "5", "--log-level", "debug",
+            "--lease", "5", "--drain-timeout", "5", "--log-level", "debug", "--listen", "127.0.0.1:0",
         ] + extra
     }
 

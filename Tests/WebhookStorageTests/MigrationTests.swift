@@ -27,7 +27,7 @@ import WebhookTestSupport
         _ = try SQLiteWebhookStore(path: database.path)
         let queue = try DatabaseQueue(path: database.path)
         let versions = try await queue.read { db in try Int.fetchAll(db, sql: "SELECT version FROM schema_migrations") }
-        #expect(versions == [SQLiteWebhookStore.schemaVersion])
+        #expect(versions == Array(1...SQLiteWebhookStore.schemaVersion))
         #expect(try await database.store.integrityCheck() == ["ok"])
     }
 

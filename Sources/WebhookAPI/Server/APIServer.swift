@@ -1,0 +1,70 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import WebhookCore
+import WebhookStorage
+
+/// The public webhooks API (v1) as a `Service`: an HTTP server on ``APIConfiguration/listen`` that
+/// runs until graceful shutdown (or cancellation).
+///
+/// It logs "API listening" with the bound `address` once it accepts connections, so a daemon
+/// started with port 0 can be found.
+public final class APIServer: Service {
+    private let handlers: APIHandlers
+    private let configuration: APIConfiguration
+    private let logger: Logger
+    private let listening: AsyncStream<ListenAddress>
+    private let listeningContinuation: AsyncStream<ListenAddress>.Continuation
+
+    /// A server for `store`'s webhooks; `hooks` wake the daemon's own workers when work is added.
+    public init(store: any WebhookStore, configuration: APIConfiguration, hooks: APIHooks = APIHooks(), logger: Logger) {
+        self.handlers = APIHandlers(store: store, configuration: configuration, hooks: hooks, logger: logger)
+        self.configuration = configuration
+        self.logger = logger
+        (listening, listeningContinuation) = AsyncStream.makeStream(of: ListenAddress.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func run() async throws {
+        defer { listeningContinuation.finish() }
+        let application = Application(
+            router: makeRouter(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                serverName: nil
+            ),
+            onServerRunning: { [logger, listeningContinuation, configuration] channel in
+                let bound = ListenAddress(
+                    host: channel.localAddress?.ipAddress ?? configuration.listen.host,
+                    port: channel.localAddress?.port ?? configuration.listen.port
+                )
+                logger.info("API listening", metadata: ["address": "\(bound)"])
+                listeningContinuation.yield(bound)
+            },
+            logger: logger
+        )
+        try await application.run()
+    }
+
+    /// The address the server listens on, once it does; nil if it stopped (or failed) first.
+    ///
+    /// For one caller (tests that start the server on port 0).
+    public func waitUntilListening() async -> ListenAddress? {
+        for await address in listening { return address }
+        return nil
+    }
+
+    /// The router: error shape outermost, then API keys for /v1, then one route per ``APIRoute``.
+    func makeRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: APIErrorMiddleware(logger: logger))
+        router.add(middleware: APIKeyMiddleware(store: handlers.store))
+        let handlers = self.handlers
+        for route in APIRoute.all {
+            router.on(RouterPath(route.routerPath), method: route.method) { request, context in
+                try await handlers.respond(to: route, request, context)
+            }
+        }
+        return router
+    }
+}
