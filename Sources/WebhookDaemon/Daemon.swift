@@ -8,7 +8,7 @@ import WebhookCore
 import WebhookDelivery
 import WebhookStorage
 
-/// The whole daemon: outbox watcher, ingest and delivery, run until SIGTERM or SIGINT.
+/// The whole daemon: outbox watcher, delivery loop and API, run until SIGTERM or SIGINT.
 public struct Daemon: Sendable {
     public let configuration: DaemonConfiguration
     private let logger: Logger
@@ -33,23 +33,8 @@ public struct Daemon: Sendable {
         clientConfiguration.addressPolicy = configuration.addressPolicy
         let client = try DeliveryClient(configuration: clientConfiguration, logger: logger)
 
-        let outboxChanged = Wakeup()
         let work = Wakeup()
         let statistics = DaemonStatistics()
-        let watcher = OutboxWatcher(
-            databasePath: configuration.databasePath,
-            pollInterval: configuration.pollInterval,
-            wakeup: outboxChanged,
-            logger: logger
-        )
-        let ingest = IngestService(
-            store: store,
-            configuration: configuration,
-            outboxChanged: outboxChanged,
-            jobsAdded: work,
-            statistics: statistics,
-            logger: logger
-        )
         let delivery = DeliveryService(
             store: store,
             client: client,
@@ -59,12 +44,17 @@ public struct Daemon: Sendable {
             owner: Self.ownerName(),
             logger: logger
         )
+        let watcher = OutboxWatcher(
+            databasePath: configuration.databasePath,
+            onChange: { delivery.outboxChanged() },
+            logger: logger
+        )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.mode.delivers {
-            services += [.init(service: WatcherService(watcher: watcher)), .init(service: ingest), .init(service: delivery)]
+            services += [.init(service: WatcherService(watcher: watcher)), .init(service: delivery)]
         }
         if configuration.mode.servesAPI {
-            let hooks = APIHooks(outboxChanged: { outboxChanged.signal() }, jobsDue: { work.signal() })
+            let hooks = APIHooks(outboxChanged: { delivery.outboxChanged() }, jobsDue: { work.signal() })
             let api = APIServer(store: store, configuration: configuration.apiConfiguration, hooks: hooks, logger: logger)
             services.append(.init(service: api))
         }

@@ -37,6 +37,8 @@ final class DeliveryService: Service {
     }
 
     private let state = Mutex(State())
+    /// Set when the database file changed since the loop last looked at the outbox.
+    private let outboxTouched = Atomic<Bool>(true)
     /// The fewest free slots worth a claim (and finished attempts worth a commit) while requests are in flight.
     private var claimThreshold: Int {
         max(1, min(configuration.claimBatchSize, configuration.maximumConcurrentTransfers / 4))
@@ -83,11 +85,13 @@ final class DeliveryService: Service {
     /// Records finished attempts and claims new jobs until stopped and everything is recorded.
     private func loop() async {
         let lease = Duration.milliseconds(Int64(configuration.leaseSeconds * 1000))
-        let idle = Duration.milliseconds(Int64(max(configuration.pollInterval, 0.05) * 1000))
+        let idle = Duration.milliseconds(Int64(max(configuration.pollInterval, 0.001) * 1000))
+        let validator = OutboxValidator(maximumDataBytes: configuration.maximumEventBytes)
         var failures = 0
         var pendingResults: [AttemptResult] = []
         var pendingReleases: [ClaimedJob] = []
         var oldestResult = ContinuousClock.now
+        var lastOutboxCheck = ContinuousClock.now - idle
         while true {
             let now = Timestamp.now()
             let (finished, free, sending, stopping, ended) = state.withLock { state in
@@ -102,30 +106,44 @@ final class DeliveryService: Service {
             if pendingResults.isEmpty, !results.isEmpty { oldestResult = .now }
             pendingResults += results
             pendingReleases += releases
+
+            // New outbox rows: looked for (with a cheap read) when the database file changed, and
+            // every poll interval in case another process wrote where no change can be noticed.
+            var ingestWanted = false
+            if !stopping, outboxTouched.exchange(false, ordering: .relaxed) || ContinuousClock.now - lastOutboxCheck >= idle {
+                lastOutboxCheck = .now
+                ingestWanted = (try? await store.hasOutboxRows()) ?? true
+            }
             // Work in worthwhile batches: a transaction per few finished requests would cost more
             // than the requests. Latency comes first: with nothing in flight any free slot is
-            // claimed at once, and results wait at most `recordDelay` for company.
-            let claimWanted = !stopping && free > 0 && (sending == 0 || free >= claimThreshold)
+            // claimed at once, new events are claimed in the transaction that takes them in, and
+            // results wait at most `recordDelay` for company.
+            let claimWanted = !stopping && free > 0 && (sending == 0 || free >= claimThreshold || ingestWanted)
             let resultsWaited = ContinuousClock.now - oldestResult
             let recordWanted =
                 !pendingReleases.isEmpty
                 || (!pendingResults.isEmpty
-                    && (pendingResults.count >= claimThreshold || sending == 0 || stopping || ended
+                    && (pendingResults.count >= claimThreshold || stopping || ended
                         || resultsWaited >= Self.recordDelay))
-            if !recordWanted && !claimWanted {
+            if !recordWanted && !claimWanted && !ingestWanted {
                 if ended && pendingResults.isEmpty { return }
                 await work.wait(timeout: pendingResults.isEmpty ? idle : Self.recordDelay - resultsWaited)
                 continue
             }
-            let request =
-                claimWanted
-                ? ClaimRequest(
+            var round = DeliveryRound(policy: configuration.retryPolicy, disableAfter: configuration.disableAfterFailures)
+            round.results = pendingResults
+            if ingestWanted {
+                round.ingest = DeliveryRound.Ingest(limit: configuration.ingestBatchSize, validator: validator, now: now)
+            }
+            if claimWanted {
+                round.claim = ClaimRequest(
                     owner: owner,
                     limit: min(free, configuration.claimBatchSize),
                     perWebhookLimit: configuration.perWebhookConcurrency,
                     lease: lease,
                     now: now
-                ) : nil
+                )
+            }
             do {
                 if !pendingReleases.isEmpty {
                     try await store.release(pendingReleases, now: now)
@@ -133,23 +151,29 @@ final class DeliveryService: Service {
                     forget(pendingReleases)
                     pendingReleases = []
                 }
-                let (report, claimed) = try await store.recordAndClaim(
-                    pendingResults,
-                    policy: configuration.retryPolicy,
-                    disableAfter: configuration.disableAfterFailures,
-                    claim: request
-                )
+                let report = try await store.advance(round)
                 failures = 0
-                recorded(pendingResults, report: report)
+                recorded(pendingResults, report: report.recorded)
                 pendingResults = []
-                if !claimed.isEmpty { send(claimed) }
-                if let request, claimed.count < request.limit, finished.isEmpty {
+                report.ingested.log(logger: logger)
+                statistics.ingested(
+                    events: report.ingested.events,
+                    jobs: report.ingested.jobs,
+                    rejected: report.ingested.rejected.count
+                )
+                let moreOutbox = report.ingested.rows >= configuration.ingestBatchSize
+                if moreOutbox { outboxTouched.store(true, ordering: .relaxed) }
+                if !report.claimed.isEmpty { send(report.claimed) }
+                if let claim = round.claim, report.claimed.count < claim.limit, finished.isEmpty, !moreOutbox,
+                    report.ingested.jobs == 0
+                {
                     await waitForWork(idle: idle, now: now)
                 }
             } catch {
                 // Results stay in memory and are written once the database answers again; if this
                 // process dies first, the leases expire and the jobs are sent again.
                 failures += 1
+                outboxTouched.store(true, ordering: .relaxed)
                 logger.error(
                     "Cannot record attempts or claim jobs, retrying",
                     metadata: ["error": "\(error)", "attempts": "\(pendingResults.count)", "failures": "\(failures)"]
@@ -157,6 +181,12 @@ final class DeliveryService: Service {
                 await work.wait(timeout: .milliseconds(min(5_000, 100 * failures)))
             }
         }
+    }
+
+    /// Tells the loop the database file changed: there may be new outbox rows. Callable from any thread.
+    func outboxChanged() {
+        outboxTouched.store(true, ordering: .relaxed)
+        work.signal()
     }
 
     /// Turns finished transfers into attempt results; aborted ones are handed back instead.

@@ -8,19 +8,17 @@ import Synchronization
 /// Notices commits to the database file from any process, so a new outbox row is taken in at once.
 ///
 /// Every SQLite commit in WAL mode writes the `-wal` file; an inotify watch on the database's
-/// folder sees it within microseconds, with no cost while nothing happens. A slower periodic
-/// tick (`pollInterval`) covers file systems without inotify. Each notice signals `wakeup`.
+/// folder sees it within microseconds, with no cost while nothing happens. Each notice calls
+/// `onChange`. Where inotify is not available the delivery loop's own poll interval covers it.
 final class OutboxWatcher: Sendable {
     private let databasePath: String
-    private let pollInterval: Double
-    private let wakeup: Wakeup
+    private let onChange: @Sendable () -> Void
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
 
-    init(databasePath: String, pollInterval: Double, wakeup: Wakeup, logger: Logger) {
+    init(databasePath: String, onChange: @escaping @Sendable () -> Void, logger: Logger) {
         self.databasePath = databasePath
-        self.pollInterval = pollInterval
-        self.wakeup = wakeup
+        self.onChange = onChange
         self.logger = logger
     }
 
@@ -51,33 +49,26 @@ final class OutboxWatcher: Sendable {
             let mask = UInt32(IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO)
             watching = inotify_add_watch(descriptor, folder, mask) >= 0
         }
-        if !watching {
+        guard watching else {
             logger.notice(
-                "Cannot watch the database folder for changes; checking the outbox on a timer",
-                metadata: ["folder": "\(folder)", "interval_s": "\(pollInterval)"]
+                "Cannot watch the database folder for changes; checking the outbox every poll interval",
+                metadata: ["folder": "\(folder)"]
             )
+            if descriptor >= 0 { close(descriptor) }
+            return
         }
-        defer { if descriptor >= 0 { close(descriptor) } }
-        let timeoutMs = Int32(max(1, min(pollInterval * 1000, 1000)))
+        defer { close(descriptor) }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while !stopped.load(ordering: .relaxed) {
-            guard watching else {
-                usleep(UInt32(timeoutMs) * 1000)
-                wakeup.signal()
-                continue
-            }
             var pollDescriptor = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pollDescriptor, 1, timeoutMs)
-            if ready <= 0 {
-                wakeup.signal()
-                continue
-            }
+            // A bounded wait, so `stop()` is noticed within 200 ms.
+            guard poll(&pollDescriptor, 1, 200) > 0 else { continue }
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             guard count > 0 else { continue }
             if Self.names(in: buffer, count: count).contains(where: names.contains) {
-                wakeup.signal()
+                onChange()
                 // Every write to the WAL is an event; a busy database makes thousands a second.
-                // Signal at once, then let the rest gather for a millisecond and take them together.
+                // Report at once, then let the rest gather for a millisecond and take them together.
                 usleep(1000)
             }
         }

@@ -24,7 +24,11 @@ extension SQLiteWebhookStore {
     }
 
     public func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport {
-        try await write { db in
+        try await write { db in try Self.ingest(db, limit: limit, validator: validator, now: now) }
+    }
+
+    static func ingest(_ db: Database, limit: Int, validator: OutboxValidator, now: Timestamp) throws -> IngestReport {
+        do {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -74,7 +78,7 @@ extension SQLiteWebhookStore {
                         targets = [target]
                     } else {
                         if subscribers[event.workspaceID] == nil {
-                            subscribers[event.workspaceID] = try Self.activeSubscribers(db, workspaceID: event.workspaceID)
+                            subscribers[event.workspaceID] = try activeSubscribers(db, workspaceID: event.workspaceID)
                         }
                         targets = subscribers[event.workspaceID, default: []]
                             .filter { $0.events.matches(event.type) }.map(\.id)

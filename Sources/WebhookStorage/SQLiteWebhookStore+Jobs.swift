@@ -11,16 +11,19 @@ extension SQLiteWebhookStore {
         return try await write { db in try Self.claim(db, request) }
     }
 
-    public func recordAndClaim(
-        _ results: [AttemptResult],
-        policy: RetryPolicy,
-        disableAfter: Int,
-        claim request: ClaimRequest?
-    ) async throws -> (RecordReport, [ClaimedJob]) {
+    public func advance(_ round: DeliveryRound) async throws -> DeliveryRound.Report {
         try await write { db in
-            let report = try Self.record(db, results, policy: policy, disableAfter: disableAfter)
-            let claimed = try request.map { try Self.claim(db, $0) } ?? []
-            return (report, claimed)
+            var report = DeliveryRound.Report()
+            report.recorded = try Self.record(
+                db, round.results, policy: round.policy, disableAfter: round.disableAfter
+            )
+            if let ingest = round.ingest {
+                report.ingested = try Self.ingest(db, limit: ingest.limit, validator: ingest.validator, now: ingest.now)
+            }
+            if let claim = round.claim {
+                report.claimed = try Self.claim(db, claim)
+            }
+            return report
         }
     }
 

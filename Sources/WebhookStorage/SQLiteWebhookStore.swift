@@ -45,9 +45,9 @@ public final class SQLiteWebhookStore: WebhookStore {
         self.logger = logger
         try Self.createPrivately(path)
         var configuration = Configuration()
-        let timeout = Double(options.busyTimeout.components.seconds)
-            + Double(options.busyTimeout.components.attoseconds) / 1e18
-        configuration.busyMode = .timeout(timeout)
+        let timeoutMs = Int(options.busyTimeout.components.seconds * 1000)
+            + Int(options.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        configuration.busyMode = .callback(Self.busyHandler(timeoutMs: timeoutMs))
         configuration.journalMode = .wal
         configuration.label = "qr3-webhookd"
         let synchronous = options.synchronous.uppercased()
@@ -82,6 +82,33 @@ public final class SQLiteWebhookStore: WebhookStore {
                         + "\(Migrator.latestVersion); run `qr3-webhookd migrate`"
                 )
             }
+        }
+    }
+
+    /// Waits for another connection's write lock in short steps, up to `timeoutMs` in all.
+    ///
+    /// SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so a daemon
+    /// that meets a producer's lock for a moment loses tens of milliseconds. Write transactions here
+    /// last well under a millisecond, so this handler tries again every 50 µs at first, then backs
+    /// off to 1 ms and 5 ms steps for locks held long (a backup, a slow producer).
+    static func busyHandler(timeoutMs: Int) -> @Sendable (Int) -> Bool {
+        { tries in
+            let waitedMs: Int
+            let stepMicroseconds: UInt32
+            switch tries {
+            case ..<100:
+                waitedMs = tries / 20
+                stepMicroseconds = 50
+            case ..<300:
+                waitedMs = 5 + (tries - 100)
+                stepMicroseconds = 1_000
+            default:
+                waitedMs = 205 + (tries - 300) * 5
+                stepMicroseconds = 5_000
+            }
+            guard waitedMs < timeoutMs else { return false }
+            usleep(stepMicroseconds)
+            return true
         }
     }
 

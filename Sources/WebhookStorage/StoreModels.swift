@@ -286,3 +286,42 @@ public struct NewAPIKey: Sendable, Hashable {
         self.hash = material.hash
     }
 }
+
+/// The work of one round of the delivery loop; see ``WebhookStore/advance(_:)``.
+public struct DeliveryRound: Sendable {
+    /// Finished attempts to record first (their claims free per-webhook capacity).
+    public var results: [AttemptResult] = []
+    public var policy: RetryPolicy
+    public var disableAfter: Int
+    /// Outbox rows to take in, if any are waiting.
+    public var ingest: Ingest?
+    /// Due jobs to claim, after the ingest.
+    public var claim: ClaimRequest?
+
+    public init(policy: RetryPolicy, disableAfter: Int) {
+        self.policy = policy
+        self.disableAfter = disableAfter
+    }
+
+    /// How many outbox rows to take in, checked by `validator`.
+    public struct Ingest: Sendable {
+        public var limit: Int
+        public var validator: OutboxValidator
+        public var now: Timestamp
+
+        public init(limit: Int, validator: OutboxValidator, now: Timestamp) {
+            self.limit = limit
+            self.validator = validator
+            self.now = now
+        }
+    }
+
+    /// What a round did.
+    public struct Report: Sendable {
+        public var recorded = RecordReport()
+        public var ingested = IngestReport()
+        public var claimed: [ClaimedJob] = []
+
+        public init() {}
+    }
+}

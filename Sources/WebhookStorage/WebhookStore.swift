@@ -45,10 +45,10 @@ public protocol WebhookStore: Sendable {
     /// Records attempts: the log, each job's next state and each webhook's failure count, in one
     /// transaction. Results whose lease token no longer matches are dropped and reported stale.
     func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws -> RecordReport
-    /// Records `results` and then, when `claim` is given, claims new jobs, in one transaction: the
-    /// delivery loop's step, so a busy daemon pays one commit per round instead of two.
-    func recordAndClaim(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int, claim: ClaimRequest?)
-        async throws -> (RecordReport, [ClaimedJob])
+    /// One round of the delivery loop in one transaction: records finished attempts, takes in
+    /// outbox rows, and claims due jobs (new ones included), so a busy daemon pays one commit per
+    /// round and a new event can be claimed in the transaction that takes it in.
+    func advance(_ round: DeliveryRound) async throws -> DeliveryRound.Report
     /// Hands claims back unattempted, due at once, so another worker need not wait for the lease.
     func release(_ jobs: [ClaimedJob], now: Timestamp) async throws
     /// The earliest time a pending job becomes due (or its lease expires), if any.
