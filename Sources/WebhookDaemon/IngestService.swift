@@ -10,6 +10,7 @@ final class IngestService: Service {
     private let outboxChanged: Wakeup
     private let jobsAdded: Wakeup
     private let statistics: DaemonStatistics
+    private let metrics: DaemonMetrics
     private let logger: Logger
 
     init(
@@ -18,6 +19,7 @@ final class IngestService: Service {
         outboxChanged: Wakeup,
         jobsAdded: Wakeup,
         statistics: DaemonStatistics,
+        metrics: DaemonMetrics,
         logger: Logger
     ) {
         self.store = store
@@ -25,6 +27,7 @@ final class IngestService: Service {
         self.outboxChanged = outboxChanged
         self.jobsAdded = jobsAdded
         self.statistics = statistics
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -51,6 +54,7 @@ final class IngestService: Service {
                 return
             } catch {
                 failures += 1
+                metrics.databaseError()
                 logger.error("Cannot read the outbox", metadata: ["error": "\(error)", "failures": "\(failures)"])
                 try? await Task.sleep(for: .milliseconds(min(5_000, 100 * failures)))
                 continue
@@ -74,6 +78,7 @@ final class IngestService: Service {
                 logger.debug("Events taken in", metadata: ["events": "\(report.events)", "jobs": "\(report.jobs)"])
             }
             statistics.ingested(events: report.events, jobs: report.jobs, rejected: report.rejected.count)
+            metrics.ingested(report)
             if report.jobs > 0 { jobsAdded.signal() }
             let rows = report.events + report.duplicates + report.rejected.count
             if rows < configuration.ingestBatchSize {
