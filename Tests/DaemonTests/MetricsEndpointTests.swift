@@ -12,9 +12,11 @@ import WebhookTestSupport
         defer { Task { try? await good.shutdown(); try? await bad.shutdown() } }
         _ = try harness.createWebhook(url: good.url, events: "qr.created")
         _ = try harness.createWebhook(url: bad.url, events: "qr.deleted")
-        let daemon = try await harness.startDaemon(["--metrics-listen", "127.0.0.1:0", "--status-interval", "0.1"])
+        // By default the API serves /metrics beside /v1.
+        let daemon = try await harness.startDaemon(["--status-interval", "0.1"])
         defer { daemon.stop() }
-        let endpoint = try await metricsURL(of: daemon)
+        let endpoint = try await daemon.loggedAddress("API listening")
+        #expect(!daemon.log.contains("Metrics listening"))
 
         let before = try await scrape(endpoint)
         #expect(before[success] == 0)
@@ -62,25 +64,21 @@ import WebhookTestSupport
         first.send(SIGKILL)
         _ = try await first.waitForExit()
         hang.isOn = false
+        // Metrics on a listener of their own: the API serves none.
         let second = try await harness.startDaemon(["--metrics-listen", "127.0.0.1:0"])
         defer { second.stop() }
         try await second.waitForLog("<4>Lease expired; job claimed again ")
         #expect(second.log.contains("event_id=evt_reclaimed"))
-        let endpoint = try await metricsURL(of: second)
+        let endpoint = try await second.loggedAddress("Metrics listening")
+        let api = try await second.loggedAddress("API listening")
+        #expect(try await HTTPGet.fetch("http://\(api)/metrics").status == 404)
+        #expect(try await HTTPGet.fetch("http://\(endpoint)/other").status == 404)
         let samples = try await scrapeUntil(endpoint, "one lease reclaim") { $0["qr3_webhookd_lease_reclaims_total"] == 1 }
         #expect(samples["qr3_webhookd_lease_reclaims_total"] == 1)
     }
 
     private let success = "qr3_webhookd_delivery_attempts_total{outcome=\"success\",failure_class=\"none\"}"
     private let httpFailure = "qr3_webhookd_delivery_attempts_total{outcome=\"failure\",failure_class=\"http_status\"}"
-
-    /// `host:port` of the daemon's metrics listener, from its log.
-    private func metricsURL(of daemon: DaemonProcess) async throws -> String {
-        try await daemon.waitForLog("Metrics listening")
-        let line = try #require(daemon.log.split(separator: "\n").first { $0.contains("Metrics listening") })
-        let field = try #require(line.split(separator: " ").first { $0.hasPrefix("address=") })
-        return String(field.dropFirst("address=".count))
-    }
 
     private func scrape(_ endpoint: String) async throws -> MetricsText {
         let response = try await HTTPGet.fetch("http://\(endpoint)/metrics")

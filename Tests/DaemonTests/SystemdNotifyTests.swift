@@ -27,6 +27,8 @@ import WebhookTestSupport
             try Int.fetchOne(db, sql: "SELECT MAX(version) FROM schema_migrations")
         }
         #expect(migrated == SQLiteWebhookStore.schemaVersion)
+        let api = try await daemon.loggedAddress("API listening")
+        #expect(try await HTTPGet.fetch("http://\(api)/healthz").status == 200, "the API answers once READY=1 is sent")
         let readyMessage = try #require(ready.first { $0.text.hasPrefix("READY=1\n") }).text
         #expect(readyMessage == "READY=1\nSTATUS=Delivering: 0 in flight, 0 due, 0 delivered/min")
 

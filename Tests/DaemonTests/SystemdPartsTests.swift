@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import WebhookAPI
 import WebhookStorage
 import WebhookTestSupport
 
@@ -90,24 +91,20 @@ import WebhookTestSupport
         await sink.close()
     }
 
-    @Test func listenAddresses() {
-        #expect(ListenAddress(parsing: "127.0.0.1:9464") == ListenAddress(host: "127.0.0.1", port: 9464))
-        #expect(ListenAddress(parsing: "[::1]:0") == ListenAddress(host: "::1", port: 0))
-        #expect(ListenAddress(parsing: "localhost:80")?.description == "localhost:80")
-        #expect(ListenAddress(parsing: "[::1]:9464")?.description == "[::1]:9464")
-        for bad in ["9464", "::1:9464", "host:", "host:65536", ":9464", "a b:1"] {
-            #expect(ListenAddress(parsing: bad) == nil, "\(bad)")
-        }
-    }
-
     @Test func newSettingsAreValidatedWithTheirNames() throws {
         var configuration = DaemonConfiguration()
-        #expect(configuration.metricsListen == nil)
+        #expect(configuration.metrics == .api)
         try configuration.apply("metrics-listen", "127.0.0.1:9464")
-        #expect(configuration.metricsListen == ListenAddress(host: "127.0.0.1", port: 9464))
+        #expect(configuration.metrics == .listener(ListenAddress(host: "127.0.0.1", port: 9464)))
+        try configuration.apply("metrics-listen", "[::1]:0")
+        #expect(configuration.metrics == .listener(ListenAddress(host: "::1", port: 0)))
         try configuration.apply("metrics-listen", "off")
-        #expect(configuration.metricsListen == nil)
-        #expect(throws: DaemonConfiguration.InvalidSetting.self) { try configuration.apply("metrics-listen", "9464") }
+        #expect(configuration.metrics == .off)
+        try configuration.apply("metrics-listen", "API")
+        #expect(configuration.metrics == .api)
+        for bad in ["9464", "::1:9464", "localhost:", "host:65536"] {
+            #expect(throws: DaemonConfiguration.InvalidSetting.self) { try configuration.apply("metrics-listen", bad) }
+        }
         do {
             try configuration.apply("status-interval", "0")
             Issue.record("status-interval 0 accepted")

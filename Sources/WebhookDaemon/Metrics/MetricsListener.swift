@@ -1,9 +1,9 @@
 import Logging
-import WebhookAPI
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import WebhookAPI
 
 /// A tiny HTTP server for Prometheus: `GET /metrics` on its own address (`metrics-listen`).
 ///
