@@ -11,7 +11,9 @@ import Synchronization
 public final class DatagramSink: Sendable {
     /// One datagram received.
     public struct Datagram: Sendable {
+        /// The datagram as sent.
         public let bytes: [UInt8]
+        /// When the sink read it (a little after it was sent).
         public let receivedAt: ContinuousClock.Instant
 
         /// The bytes as UTF-8 text.
@@ -21,7 +23,8 @@ public final class DatagramSink: Sendable {
     private struct State {
         var datagrams: [Datagram] = []
         var closed = false
-        var waiters: [(id: Int, condition: @Sendable ([Datagram]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters:
+            [(id: Int, condition: @Sendable ([Datagram]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
         var nextWaiter = 0
     }
 

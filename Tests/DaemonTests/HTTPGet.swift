@@ -11,7 +11,10 @@ enum HTTPGet {
     static func fetch(_ url: String) async throws -> (status: Int, contentType: String?, body: String) {
         let (body, response) = try await URLSession.shared.data(from: URL(string: url)!)
         let http = response as? HTTPURLResponse
-        return (http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "Content-Type"), String(decoding: body, as: UTF8.self))
+        return (
+            http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "Content-Type"),
+            String(decoding: body, as: UTF8.self)
+        )
     }
 }
 

@@ -9,7 +9,11 @@ import WebhookTestSupport
         defer { harness.remove() }
         let good = try await TestReceiver.start { _ in .status(200) }
         let bad = try await TestReceiver.start { _ in .status(500) }
-        defer { Task { try? await good.shutdown(); try? await bad.shutdown() } }
+        defer {
+            Task {
+                try? await good.shutdown(); try? await bad.shutdown()
+            }
+        }
         _ = try harness.createWebhook(url: good.url, events: "qr.created")
         _ = try harness.createWebhook(url: bad.url, events: "qr.deleted")
         // By default the API serves /metrics beside /v1.
@@ -23,7 +27,9 @@ import WebhookTestSupport
         #expect(before["qr3_webhookd_webhooks{state=\"active\"}"] == 2)
         #expect(before["qr3_webhookd_build_info{version=\"0.1.0\"}"] == 1)
 
-        try harness.insert([("ws_test", "qr.created", "{}"), ("ws_test", "qr.created", "{}"), ("ws_test", "qr.deleted", "{}")])
+        try harness.insert([
+            ("ws_test", "qr.created", "{}"), ("ws_test", "qr.created", "{}"), ("ws_test", "qr.deleted", "{}"),
+        ])
         _ = try await good.waitForRequests(count: 2)
         _ = try await bad.waitForRequests(count: 3)
         let after = try await scrapeUntil(endpoint, "three failed attempts recorded") {
@@ -73,7 +79,9 @@ import WebhookTestSupport
         let api = try await second.loggedAddress("API listening")
         #expect(try await HTTPGet.fetch("http://\(api)/metrics").status == 404)
         #expect(try await HTTPGet.fetch("http://\(endpoint)/other").status == 404)
-        let samples = try await scrapeUntil(endpoint, "one lease reclaim") { $0["qr3_webhookd_lease_reclaims_total"] == 1 }
+        let samples = try await scrapeUntil(endpoint, "one lease reclaim") {
+            $0["qr3_webhookd_lease_reclaims_total"] == 1
+        }
         #expect(samples["qr3_webhookd_lease_reclaims_total"] == 1)
     }
 

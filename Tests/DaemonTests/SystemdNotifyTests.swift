@@ -10,7 +10,8 @@ import WebhookTestSupport
         let harness = try Harness()
         defer { harness.remove() }
         let receiver = try await TestReceiver.start { request in
-            request.header("X-QR3-Event-Id") == "evt_slow" ? Response.status(200).delayed(by: .seconds(2)) : .status(200)
+            request.header("X-QR3-Event-Id") == "evt_slow"
+                ? Response.status(200).delayed(by: .seconds(2)) : .status(200)
         }
         defer { Task { try? await receiver.shutdown() } }
         let webhook = try harness.createWebhook(url: receiver.url)

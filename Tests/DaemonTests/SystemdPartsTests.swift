@@ -40,7 +40,9 @@ import WebhookTestSupport
     @Test func statusLineShowsLiveFiguresAndTroubleOnlyWhenThereIsSome() {
         var queue = QueueStats()
         queue.due = 12
-        #expect(StatusLine(inFlight: 3, queue: queue, deliveredPerMinute: 140).text == "3 in flight, 12 due, 140 delivered/min")
+        #expect(
+            StatusLine(inFlight: 3, queue: queue, deliveredPerMinute: 140).text
+                == "3 in flight, 12 due, 140 delivered/min")
         queue.oldestDueAgeMs = 4_250
         queue.disabledWebhooks = 1
         queue.rejectedEvents = 2
@@ -84,10 +86,11 @@ import WebhookTestSupport
         notifier.watchdogPing(now: now + .seconds(1))  // within the 5 s interval: not sent
         notifier.stopping(status: "Stopping", extendBy: .seconds(25))
         let received = try await sink.waitFor("three datagrams") { $0.count >= 3 }
-        #expect(received.map(\.text) == [
-            "READY=1\nSTATUS=Delivering: 0 in flight", "WATCHDOG=1",
-            "STOPPING=1\nSTATUS=Stopping\nEXTEND_TIMEOUT_USEC=25000000",
-        ])
+        #expect(
+            received.map(\.text) == [
+                "READY=1\nSTATUS=Delivering: 0 in flight", "WATCHDOG=1",
+                "STOPPING=1\nSTATUS=Stopping\nEXTEND_TIMEOUT_USEC=25000000",
+            ])
         await sink.close()
     }
 
@@ -176,9 +179,15 @@ import WebhookTestSupport
         report.finallyFailed = [job]
         metrics.recorded(
             [
-                AttemptResult(job: job, outcome: .answered(status: 200, responseTimeMs: 12), finishedAt: .init(milliseconds: 3_500)),
-                AttemptResult(job: job, outcome: .answered(status: 503, responseTimeMs: 40), finishedAt: .init(milliseconds: 3_600)),
-                AttemptResult(job: job, outcome: .answered(status: 200, responseTimeMs: 1), finishedAt: .init(milliseconds: 3_700)),
+                AttemptResult(
+                    job: job, outcome: .answered(status: 200, responseTimeMs: 12),
+                    finishedAt: .init(milliseconds: 3_500)),
+                AttemptResult(
+                    job: job, outcome: .answered(status: 503, responseTimeMs: 40),
+                    finishedAt: .init(milliseconds: 3_600)),
+                AttemptResult(
+                    job: job, outcome: .answered(status: 200, responseTimeMs: 1), finishedAt: .init(milliseconds: 3_700)
+                ),
             ],
             report: report
         )
@@ -204,6 +213,8 @@ import WebhookTestSupport
         #expect(text.contains("# HELP qr3_webhookd_delivery_attempts_total "))
         #expect(text.contains("# TYPE qr3_webhookd_delivery_response_seconds histogram"))
         // Busy retries are a running total read at each scrape: counted once.
-        #expect(MetricsText(String(decoding: metrics.exposition(), as: UTF8.self))["qr3_webhookd_database_busy_retries_total"] == 3)
+        #expect(
+            MetricsText(String(decoding: metrics.exposition(), as: UTF8.self))[
+                "qr3_webhookd_database_busy_retries_total"] == 3)
     }
 }

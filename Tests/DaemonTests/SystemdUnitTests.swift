@@ -26,15 +26,18 @@ import WebhookTestSupport
         #expect(unit["UMask"] == ["0077"])
         #expect(unit["CapabilityBoundingSet"] == [""])
         #expect(unit["MemoryDenyWriteExecute"] == ["yes"])
-        let stop = try #require(unit["TimeoutStopSec"]?.first.flatMap { Double($0.replacingOccurrences(of: "s", with: "")) })
-        let drain = try #require(DaemonConfiguration.settings.first { $0.name == "drain-timeout" }.flatMap { Double($0.defaultValue) })
+        let stop = try #require(
+            unit["TimeoutStopSec"]?.first.flatMap { Double($0.replacingOccurrences(of: "s", with: "")) })
+        let drain = try #require(
+            DaemonConfiguration.settings.first { $0.name == "drain-timeout" }.flatMap { Double($0.defaultValue) })
         #expect(stop > drain + 10, "TimeoutStopSec= covers the default drain timeout and recording the last results")
         let watchdog = try #require(unit["WatchdogSec"]?.first)
         #expect(watchdog.hasSuffix("s") && (Double(watchdog.dropLast()) ?? 0) >= 10)
     }
 
     @Test func exampleEnvironmentFileNamesEverySettingAndNothingElse() throws {
-        let text = try String(contentsOf: repository.appendingPathComponent("systemd/qr3-webhookd.env"), encoding: .utf8)
+        let text = try String(
+            contentsOf: repository.appendingPathComponent("systemd/qr3-webhookd.env"), encoding: .utf8)
         var named: Set<String> = []
         for line in text.split(separator: "\n") {
             let assignment = line.hasPrefix("#QR3_WEBHOOKD_") ? line.dropFirst() : line
@@ -87,7 +90,8 @@ import WebhookTestSupport
         let traceFile = traces.file("trace")
         let daemon = try DaemonProcess(
             arguments: [
-                "python3", fixtures.appendingPathComponent("systemd/mdwe-exec.py").path, strace, "-f", "-qq", "-o", traceFile,
+                "python3", fixtures.appendingPathComponent("systemd/mdwe-exec.py").path, strace, "-f", "-qq", "-o",
+                traceFile,
                 DaemonProcess.executablePath,
             ] + harness.baseArguments + ["--metrics-listen", "127.0.0.1:0"],
             environment: [
@@ -117,7 +121,9 @@ import WebhookTestSupport
 
         let trace = try String(contentsOfFile: traceFile, encoding: .utf8)
         let used = Self.systemCalls(in: trace)
-        #expect(used.contains("sendto") && used.contains("accept4") && used.contains("connect"), "the trace covers the work")
+        #expect(
+            used.contains("sendto") && used.contains("accept4") && used.contains("connect"), "the trace covers the work"
+        )
         let unit = try unitSettings()
         let allowed = try Self.allowedSystemCalls(filters: unit["SystemCallFilter"] ?? [])
         var refused = used.subtracting(allowed)
@@ -126,16 +132,20 @@ import WebhookTestSupport
         if geteuid() == 0 { refused.remove("fchown") }
         #expect(refused.isEmpty, "system calls the unit's SystemCallFilter= refuses: \(refused.sorted())")
         let families = Self.socketFamilies(in: trace)
-        let allowedFamilies = Set((unit["RestrictAddressFamilies"] ?? []).flatMap { $0.split(separator: " ").map(String.init) })
+        let allowedFamilies = Set(
+            (unit["RestrictAddressFamilies"] ?? []).flatMap { $0.split(separator: " ").map(String.init) })
         #expect(!families.isEmpty)
-        #expect(families.isSubset(of: allowedFamilies), "socket families outside RestrictAddressFamilies=: \(families.subtracting(allowedFamilies))")
+        #expect(
+            families.isSubset(of: allowedFamilies),
+            "socket families outside RestrictAddressFamilies=: \(families.subtracting(allowedFamilies))")
     }
 
     // MARK: Helpers
 
     /// `Key=value` lines of the unit file; a key given several times keeps every value.
     private func unitSettings() throws -> [String: [String]] {
-        let text = try String(contentsOf: repository.appendingPathComponent("systemd/qr3-webhookd.service"), encoding: .utf8)
+        let text = try String(
+            contentsOf: repository.appendingPathComponent("systemd/qr3-webhookd.service"), encoding: .utf8)
         var settings: [String: [String]] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.hasPrefix("[") {
             guard let equals = line.firstIndex(of: "=") else { continue }

@@ -122,8 +122,11 @@ public final class DaemonMetrics: Sendable {
         let webhooksHelp = "Webhooks by state."
         activeWebhooks = gauge("webhooks", "", webhooksHelp, [("state", "active")])
         disabledWebhooks = gauge("webhooks", "", webhooksHelp, [("state", "disabled")])
-        gauge("build_info", "", "Always 1; the version of the running daemon in a label.", [("version", qr3WebhookdVersion)])
-            .set(1.0)
+        gauge(
+            "build_info", "", "Always 1; the version of the running daemon in a label.",
+            [("version", qr3WebhookdVersion)]
+        )
+        .set(1.0)
     }
 
     /// Points swift-metrics (`MetricsSystem`) at this registry; once per process.

@@ -95,7 +95,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let contentType: String
         var body: [UInt8]
         if path != "/metrics" {
-            (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", Array("Not found: try /metrics\n".utf8))
+            (status, contentType, body) = (
+                .notFound, "text/plain; charset=utf-8", Array("Not found: try /metrics\n".utf8)
+            )
         } else if head.method != .GET && head.method != .HEAD {
             (status, contentType, body) = (.methodNotAllowed, "text/plain; charset=utf-8", Array("Use GET\n".utf8))
         } else {
@@ -106,9 +108,12 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Content-Length", value: "\(body.count)")
         headers.add(name: "Connection", value: "close")
         if head.method == .HEAD { body = [] }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
         if !body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in

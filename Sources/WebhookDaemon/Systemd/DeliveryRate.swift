@@ -5,6 +5,7 @@
 /// first sample.
 struct DeliveryRate: Sendable {
     private var samples: [(at: ContinuousClock.Instant, total: Int)] = []
+    /// How far back the rate looks.
     let window: Duration
 
     init(window: Duration = .seconds(60)) {

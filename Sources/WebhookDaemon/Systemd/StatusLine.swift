@@ -12,6 +12,7 @@ struct StatusLine: Sendable, Hashable {
     /// Successful deliveries of this process in the last minute.
     var deliveredPerMinute: Int
 
+    /// The line, without the `Delivering: ` the status service puts first.
     var text: String {
         var parts = ["\(inFlight) in flight", "\(queue.due) due", "\(deliveredPerMinute) delivered/min"]
         if queue.oldestDueAgeMs >= 1_000 {

@@ -65,7 +65,8 @@ final class StatusService: Service {
                 } catch {
                     failures += 1
                     metrics.databaseError()
-                    logger.error("Cannot read the queue figures", metadata: ["error": "\(error)", "failures": "\(failures)"])
+                    logger.error(
+                        "Cannot read the queue figures", metadata: ["error": "\(error)", "failures": "\(failures)"])
                     await wake.wait(timeout: interval)
                     continue
                 }
