@@ -32,3 +32,28 @@ bench: release
 	scripts/bootstrap
 	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	python3 bench/bench.py --json bench-results.json
+
+# Installs the daemon as a systemd service (see README, "Operating"). DESTDIR stages the files
+# elsewhere (for packaging); PREFIX is /usr/local by default.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= /etc/systemd/system
+CONFDIR ?= /etc/qr3-webhookd
+
+install: release
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 .build/release/qr3-webhookd $(DESTDIR)$(BINDIR)/qr3-webhookd
+	sed 's|^ExecStart=/usr/local/bin/qr3-webhookd |ExecStart=$(BINDIR)/qr3-webhookd |' systemd/qr3-webhookd.service \
+		> $(DESTDIR)$(UNITDIR)/qr3-webhookd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/qr3-webhookd.service
+	@if [ -e $(DESTDIR)$(CONFDIR)/qr3-webhookd.env ]; then \
+		echo "kept $(DESTDIR)$(CONFDIR)/qr3-webhookd.env (see systemd/qr3-webhookd.env for new settings)"; \
+	else \
+		install -m 0640 systemd/qr3-webhookd.env $(DESTDIR)$(CONFDIR)/qr3-webhookd.env; \
+	fi
+	@echo "Installed. Now: systemctl daemon-reload; systemctl enable --now qr3-webhookd"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/qr3-webhookd $(DESTDIR)$(UNITDIR)/qr3-webhookd.service
+	@echo "Removed the binary and the unit; kept $(CONFDIR)/qr3-webhookd.env and the database in /var/lib/qr3-webhookd."
+	@echo "First, if it runs: systemctl disable --now qr3-webhookd; afterwards: systemctl daemon-reload"

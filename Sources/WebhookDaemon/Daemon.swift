@@ -11,10 +11,13 @@ import WebhookStorage
 /// The whole daemon: outbox watcher, delivery loop and API, run until SIGTERM or SIGINT.
 public struct Daemon: Sendable {
     public let configuration: DaemonConfiguration
+    /// The daemon's Prometheus metrics; ``DaemonMetrics/exposition()`` is the body of `GET /metrics`.
+    public let metrics: DaemonMetrics
     private let logger: Logger
 
-    public init(configuration: DaemonConfiguration, logger: Logger) {
+    public init(configuration: DaemonConfiguration, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) {
         self.configuration = configuration
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -35,12 +38,21 @@ public struct Daemon: Sendable {
 
         let work = Wakeup()
         let statistics = DaemonStatistics()
+        let notifier = SystemdNotifier()
+        let readiness = ReadinessGate(expecting: [])
+        metrics.observe(
+            inFlight: { statistics.snapshot.inFlight },
+            busyRetries: { store.busyRetries.load(ordering: .relaxed) }
+        )
         let delivery = DeliveryService(
             store: store,
             client: client,
             configuration: configuration,
             work: work,
             statistics: statistics,
+            metrics: metrics,
+            notifier: notifier,
+            readiness: readiness,
             owner: Self.ownerName(),
             logger: logger
         )
@@ -49,15 +61,44 @@ public struct Daemon: Sendable {
             onChange: { delivery.outboxChanged() },
             logger: logger
         )
+        // READY=1 waits for every part expected here: each reports once it runs or listens.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if case .listener(let address) = configuration.metrics {
+            readiness.expect(MetricsListener.readinessPart)
+            let listener = MetricsListener(address: address, metrics: metrics, readiness: readiness, logger: logger)
+            services.append(.init(service: listener))
+        }
         if configuration.mode.delivers {
+            readiness.expect(DeliveryService.readinessPart)
             services += [.init(service: WatcherService(watcher: watcher)), .init(service: delivery)]
         }
         if configuration.mode.servesAPI {
             let hooks = APIHooks(outboxChanged: { delivery.outboxChanged() }, jobsDue: { work.signal() })
-            let api = APIServer(store: store, configuration: configuration.apiConfiguration, hooks: hooks, logger: logger)
+            var apiConfiguration = configuration.apiConfiguration
+            if configuration.metrics == .api {
+                apiConfiguration.metrics = MetricsExposition(contentType: DaemonMetrics.contentType, body: metrics.exposition)
+            }
+            let api = APIServer(store: store, configuration: apiConfiguration, hooks: hooks, logger: logger)
+            readiness.expect("api")
             services.append(.init(service: api))
+            services.append(
+                .init(service: ReadinessProbe(part: "api", readiness: readiness) { await api.waitUntilListening() != nil })
+            )
         }
+        // Last, so it is the first told of a graceful stop: STOPPING=1 goes out before the drain.
+        services.append(
+            .init(
+                service: StatusService(
+                    store: store,
+                    statistics: statistics,
+                    metrics: metrics,
+                    notifier: notifier,
+                    readiness: readiness,
+                    configuration: configuration,
+                    logger: logger
+                )
+            )
+        )
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,
@@ -74,6 +115,7 @@ public struct Daemon: Sendable {
                 "retry_schedule": "\(configuration.retryPolicy.schedule.map { String($0) }.joined(separator: ","))",
                 "owner": "\(delivery.owner)",
                 "mode": "\(configuration.mode.rawValue)",
+                "systemd_notify": "\(notifier.isEnabled)",
             ]
         )
         try await group.run()

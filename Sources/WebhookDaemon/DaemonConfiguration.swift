@@ -47,6 +47,10 @@ public struct DaemonConfiguration: Sendable {
     public var listen = ListenAddress(host: "127.0.0.1", port: 8080)
     /// Which parts run: delivery and the API, delivery alone, or the API alone.
     public var mode: DaemonMode = .all
+    /// Where `GET /metrics` is served: on the API's listener, on one of its own, or nowhere.
+    public var metrics: MetricsPlacement = .api
+    /// Seconds between readings of the queue figures for systemd's `STATUS=` and the metrics' gauges.
+    public var statusInterval: Double = 5
 
     public init() {}
 
@@ -136,6 +140,16 @@ public struct DaemonConfiguration: Sendable {
             throw InvalidSetting(setting: "connect-timeout", message: "must not exceed request-timeout")
         }
     }
+}
+
+/// Where the daemon serves `GET /metrics` (the `metrics-listen` setting).
+public enum MetricsPlacement: Sendable, Hashable {
+    /// At the API's address, beside /v1 (nowhere when the API does not run).
+    case api
+    /// On a listener of its own, e.g. a loopback port the API's proxy does not forward.
+    case listener(ListenAddress)
+    /// Not served.
+    case off
 }
 
 extension DaemonConfiguration {
@@ -254,6 +268,27 @@ extension DaemonConfiguration {
                 throw InvalidSetting(setting: "mode", message: "must be all, delivery or api, not \"\(value)\"")
             }
             config.mode = mode
+        },
+        Setting(name: "metrics-listen", defaultValue: "api",
+            help: "Where Prometheus metrics are served at GET /metrics: api (the API's address), HOST:PORT of a listener of their own (e.g. 127.0.0.1:9464), or off.") {
+            config, value throws(InvalidSetting) in
+            switch value.lowercased() {
+            case "api": config.metrics = .api
+            case "off": config.metrics = .off
+            default:
+                guard let address = ListenAddress(parsing: value) else {
+                    throw InvalidSetting(
+                        setting: "metrics-listen",
+                        message: "\"\(value)\" is not api, off, or HOST:PORT / [IPV6]:PORT like 127.0.0.1:9464"
+                    )
+                }
+                config.metrics = .listener(address)
+            }
+        },
+        Setting(name: "status-interval", defaultValue: "5",
+            help: "Seconds between readings of the queue figures for the systemd status line and the metrics.") {
+            config, value throws(InvalidSetting) in
+            config.statusInterval = try seconds(value, "status-interval", 0.05...3_600)
         },
     ]
 

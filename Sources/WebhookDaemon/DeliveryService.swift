@@ -19,9 +19,16 @@ final class DeliveryService: Service {
     /// Signalled when there may be work: new jobs, finished transfers, a stop.
     private let work: Wakeup
     private let statistics: DaemonStatistics
+    private let metrics: DaemonMetrics
+    /// Receives `WATCHDOG=1` from the loop and `EXTEND_TIMEOUT_USEC=` while draining.
+    private let notifier: SystemdNotifier
+    private let readiness: ReadinessGate
     private let logger: Logger
     /// The lease owner written on this process's claims.
     let owner: String
+
+    /// The readiness gate part this service reports once its loop runs.
+    static let readinessPart = "delivery"
 
     private struct State {
         /// Claims sent or waiting to be recorded, by request tag.
@@ -52,6 +59,9 @@ final class DeliveryService: Service {
         configuration: DaemonConfiguration,
         work: Wakeup,
         statistics: DaemonStatistics,
+        metrics: DaemonMetrics,
+        notifier: SystemdNotifier,
+        readiness: ReadinessGate,
         owner: String,
         logger: Logger
     ) {
@@ -60,6 +70,9 @@ final class DeliveryService: Service {
         self.configuration = configuration
         self.work = work
         self.statistics = statistics
+        self.metrics = metrics
+        self.notifier = notifier
+        self.readiness = readiness
         self.owner = owner
         self.logger = logger
     }
@@ -92,7 +105,10 @@ final class DeliveryService: Service {
         var pendingReleases: [ClaimedJob] = []
         var oldestResult = ContinuousClock.now
         var lastOutboxCheck = ContinuousClock.now - idle
+        readiness.ready(Self.readinessPart)
         while true {
+            // The keep-alive comes from this loop itself: if it hangs, systemd restarts the daemon.
+            notifier.watchdogPing()
             let now = Timestamp.now()
             let (finished, free, sending, stopping, ended) = state.withLock { state in
                 let finished = state.finished
@@ -127,7 +143,9 @@ final class DeliveryService: Service {
                         || resultsWaited >= Self.recordDelay))
             if !recordWanted && !claimWanted && !ingestWanted {
                 if ended && pendingResults.isEmpty { return }
-                await work.wait(timeout: pendingResults.isEmpty ? idle : Self.recordDelay - resultsWaited)
+                await work.wait(
+                    timeout: notifier.watchdog.capping(pendingResults.isEmpty ? idle : Self.recordDelay - resultsWaited)
+                )
                 continue
             }
             var round = DeliveryRound(policy: configuration.retryPolicy, disableAfter: configuration.disableAfterFailures)
@@ -148,6 +166,7 @@ final class DeliveryService: Service {
                 if !pendingReleases.isEmpty {
                     try await store.release(pendingReleases, now: now)
                     logger.info("Unfinished deliveries handed back", metadata: ["count": "\(pendingReleases.count)"])
+                    metrics.handedBack(pendingReleases.count)
                     forget(pendingReleases)
                     pendingReleases = []
                 }
@@ -156,6 +175,7 @@ final class DeliveryService: Service {
                 recorded(pendingResults, report: report.recorded)
                 pendingResults = []
                 report.ingested.log(logger: logger)
+                metrics.ingested(report.ingested)
                 statistics.ingested(
                     events: report.ingested.events,
                     jobs: report.ingested.jobs,
@@ -174,11 +194,12 @@ final class DeliveryService: Service {
                 // process dies first, the leases expire and the jobs are sent again.
                 failures += 1
                 outboxTouched.store(true, ordering: .relaxed)
+                metrics.databaseError()
                 logger.error(
                     "Cannot record attempts or claim jobs, retrying",
                     metadata: ["error": "\(error)", "attempts": "\(pendingResults.count)", "failures": "\(failures)"]
                 )
-                await work.wait(timeout: .milliseconds(min(5_000, 100 * failures)))
+                await work.wait(timeout: notifier.watchdog.capping(.milliseconds(min(5_000, 100 * failures))))
             }
         }
     }
@@ -211,6 +232,7 @@ final class DeliveryService: Service {
     private func recorded(_ results: [AttemptResult], report: RecordReport) {
         guard !results.isEmpty else { return }
         report.log(results: results, logger: logger)
+        metrics.recorded(results, report: report)
         let succeeded = results.count { $0.outcome.isSuccess }
         statistics.attempted(
             succeeded: succeeded,
@@ -235,10 +257,11 @@ final class DeliveryService: Service {
                 timeout = min(idle * 4, .milliseconds(untilDue))
             }
         }
-        await work.wait(timeout: timeout)
+        await work.wait(timeout: notifier.watchdog.capping(timeout))
     }
 
     private func send(_ jobs: [ClaimedJob]) {
+        logReclaims(jobs)
         var requests: [OutboundRequest] = []
         requests.reserveCapacity(jobs.count)
         for job in jobs {
@@ -265,6 +288,26 @@ final class DeliveryService: Service {
         }
         statistics.setInFlight(sending)
         client.submit(requests)
+    }
+
+    /// Warns about jobs claimed again because an earlier claim's lease ran out (a worker died or hung).
+    private func logReclaims(_ jobs: [ClaimedJob]) {
+        var count = 0
+        for job in jobs {
+            guard let previousOwner = job.reclaimedFrom else { continue }
+            count += 1
+            logger.warning(
+                "Lease expired; job claimed again",
+                metadata: [
+                    "webhook_id": "\(job.webhookID)",
+                    "event_id": "\(job.eventID)",
+                    "job_id": "\(job.jobID)",
+                    "attempt": "\(job.attempt)",
+                    "previous_owner": "\(previousOwner)",
+                ]
+            )
+        }
+        metrics.reclaimed(count)
     }
 
     // MARK: Collecting
@@ -307,7 +350,13 @@ final class DeliveryService: Service {
         if inFlight > 0 {
             logger.info("Draining deliveries in flight", metadata: ["in_flight": "\(inFlight)"])
         }
+        var extendedUntil = ContinuousClock.now
         while state.withLock({ $0.sending }) > 0, ContinuousClock.now < deadline {
+            // Keep systemd's stop timeout ahead of the drain, however long drain-timeout is.
+            if extendedUntil - ContinuousClock.now < StatusService.stopMargin / 2 {
+                extendedUntil = deadline + StatusService.stopMargin
+                notifier.extendTimeout(by: extendedUntil - ContinuousClock.now)
+            }
             await stopped.wait(timeout: .milliseconds(20))
         }
         let left = state.withLock { $0.sending }

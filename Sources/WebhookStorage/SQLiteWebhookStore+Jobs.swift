@@ -69,6 +69,16 @@ extension SQLiteWebhookStore {
                 if chosen.count == limit { break }
             }
             guard !chosen.isEmpty else { return [] }
+            // Claims whose lease ran out unrecorded (their worker died or hung), reported as taken
+            // over. Normally none: a short range of the lease index.
+            var previousOwners: [Int64: String] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT id, lease_owner FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?",
+                arguments: [now.milliseconds]
+            ) {
+                previousOwners[row[0]] = row[1]
+            }
             let ids = "[" + chosen.map(String.init).joined(separator: ",") + "]"
             try db.execute(
                 sql: """
@@ -100,7 +110,8 @@ extension SQLiteWebhookStore {
                     eventID: row[6],
                     eventType: row[7],
                     payload: [UInt8](payload),
-                    eventCreatedAt: Timestamp(milliseconds: row[9])
+                    eventCreatedAt: Timestamp(milliseconds: row[9]),
+                    reclaimedFrom: previousOwners[row[0]]
                 )
             }
         }

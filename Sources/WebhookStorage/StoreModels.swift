@@ -17,6 +17,9 @@ public struct ClaimedJob: Sendable, Hashable {
     public var payload: [UInt8]
     /// When the producer created the event, for end-to-end latency.
     public var eventCreatedAt: Timestamp
+    /// The owner of an earlier claim whose lease ran out before it recorded a result, if any:
+    /// that worker died or hung, and this claim takes the job over.
+    public var reclaimedFrom: String?
 
     public init(
         jobID: Int64,
@@ -28,7 +31,8 @@ public struct ClaimedJob: Sendable, Hashable {
         eventID: String,
         eventType: String,
         payload: [UInt8],
-        eventCreatedAt: Timestamp
+        eventCreatedAt: Timestamp,
+        reclaimedFrom: String? = nil
     ) {
         self.jobID = jobID
         self.leaseToken = leaseToken
@@ -40,6 +44,7 @@ public struct ClaimedJob: Sendable, Hashable {
         self.eventType = eventType
         self.payload = payload
         self.eventCreatedAt = eventCreatedAt
+        self.reclaimedFrom = reclaimedFrom
     }
 }
 

@@ -37,17 +37,33 @@ public final class DaemonProcess: Sendable {
     public var pid: Int32 { process.processIdentifier }
 
     /// Starts `qr3-webhookd` with `arguments` and extra `environment` variables.
-    public init(arguments: [String], environment: [String: String] = [:]) throws {
+    ///
+    /// `executable` runs another program instead (a wrapper that execs the daemon, for one).
+    /// `standardErrorIsJournal` sets `JOURNAL_STREAM` to the device and inode of the child's
+    /// standard error, as systemd does when that is a stream to journald.
+    public init(
+        arguments: [String],
+        environment: [String: String] = [:],
+        executable: String? = nil,
+        standardErrorIsJournal: Bool = false
+    ) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executablePath)
+        process.executableURL = URL(fileURLWithPath: executable ?? Self.executablePath)
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") || key == "NOTIFY_SOCKET" || key == "JOURNAL_STREAM" {
             merged[key] = nil
         }
         merged.merge(environment) { $1 }
-        process.environment = merged
         let errorPipe = Pipe()
+        if standardErrorIsJournal {
+            var status = stat()
+            guard fstat(errorPipe.fileHandleForWriting.fileDescriptor, &status) == 0 else {
+                throw TestFailure("cannot fstat the standard error pipe")
+            }
+            merged["JOURNAL_STREAM"] = "\(status.st_dev):\(status.st_ino)"
+        }
+        process.environment = merged
         let outputPipe = Pipe()
         process.standardError = errorPipe
         process.standardOutput = outputPipe

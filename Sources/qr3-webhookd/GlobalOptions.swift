@@ -48,13 +48,13 @@ struct GlobalOptions: ParsableArguments {
 extension LoggingSystem {
     private static let bootstrapped = BootstrapFlag()
 
-    /// Installs the stderr handler once per process.
+    /// Installs the log handler once per process: the journal's native protocol under systemd,
+    /// else lines on standard error (see `DaemonLogging`).
     static func bootstrapOnce(level: Logger.Level) {
         guard bootstrapped.claim() else { return }
-        let prefix = isatty(STDERR_FILENO) == 0
-        LoggingSystem.bootstrap { label in
-            StderrLogHandler(label: label, level: level, prefixPriority: prefix)
-        }
+        LoggingSystem.bootstrap(
+            DaemonLogging.handlerFactory(level: level, environment: ProcessInfo.processInfo.environment)
+        )
     }
 }
 

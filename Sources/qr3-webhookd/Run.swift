@@ -79,14 +79,22 @@ struct Run: AsyncParsableCommand {
     @Flag(name: .customLong("api-only"), help: "Serve the API without delivery workers (mode api).")
     var apiOnly = false
 
+    @Option(name: .customLong("metrics-listen"), help: setting("metrics-listen"))
+    var metricsListen: String?
+
+    @Option(name: .customLong("status-interval"), help: setting("status-interval"))
+    var statusInterval: String?
+
     func run() async throws {
         let configuration = try resolvedConfiguration()
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrapOnce(level: level)
         var logger = Logger(label: "qr3-webhookd")
         logger.logLevel = level
+        let metrics = DaemonMetrics()
+        metrics.bootstrapMetricsSystem()
         do {
-            try await Daemon(configuration: configuration, logger: logger).run()
+            try await Daemon(configuration: configuration, logger: logger, metrics: metrics).run()
         } catch let error as DaemonConfiguration.InvalidSetting {
             throw ValidationError(error.description)
         } catch {
@@ -141,6 +149,8 @@ struct Run: AsyncParsableCommand {
             ("log-level", logLevel),
             ("listen", listen),
             ("mode", mode),
+            ("metrics-listen", metricsListen),
+            ("status-interval", statusInterval),
         ]
     }
 }

@@ -11,8 +11,23 @@ public struct APIConfiguration: Sendable {
     public var maximumEventBytes = 256 * 1024
     /// The largest request body accepted by every other call, in bytes.
     public var maximumBodyBytes = 64 * 1024
+    /// When set, `GET /metrics` (outside /v1, no API key) answers with the daemon's Prometheus metrics.
+    public var metrics: MetricsExposition?
 
     public init() {}
+}
+
+/// What `GET /metrics` answers: a `Content-Type` and a body produced for each request.
+public struct MetricsExposition: Sendable {
+    /// The body's `Content-Type`: the Prometheus text format's.
+    public var contentType: String
+    /// The exposition, read when a scrape arrives.
+    public var body: @Sendable () -> [UInt8]
+
+    public init(contentType: String, body: @escaping @Sendable () -> [UInt8]) {
+        self.contentType = contentType
+        self.body = body
+    }
 }
 
 /// A `host:port` to listen on: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:80`.

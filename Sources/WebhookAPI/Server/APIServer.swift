@@ -54,7 +54,8 @@ public final class APIServer: Service {
         return nil
     }
 
-    /// The router: error shape outermost, then API keys for /v1, then one route per ``APIRoute``.
+    /// The router: error shape outermost, then API keys for /v1, then one route per ``APIRoute``,
+    /// and `GET /metrics` when ``APIConfiguration/metrics`` is set.
     func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: APIErrorMiddleware(logger: logger))
@@ -63,6 +64,15 @@ public final class APIServer: Service {
         for route in APIRoute.all {
             router.on(RouterPath(route.routerPath), method: route.method) { request, context in
                 try await handlers.respond(to: route, request, context)
+            }
+        }
+        if let metrics = configuration.metrics {
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: metrics.contentType],
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.body()))
+                )
             }
         }
         return router

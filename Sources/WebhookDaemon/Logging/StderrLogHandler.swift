@@ -33,7 +33,7 @@ public struct StderrLogHandler: LogHandler {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { $1 } }
         for key in all.keys.sorted() {
-            line += " \(key)=\(Self.quoted(all[key]!.description))"
+            line += " \(key)=\(Self.quoted(LogRedaction.value(of: key, all[key]!)))"
         }
         line += "\n"
         // One write(2) per entry, so lines from several threads never interleave.
@@ -41,6 +41,7 @@ public struct StderrLogHandler: LogHandler {
         _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
+    /// `value` as written after `key=`: quoted and escaped when it has spaces, quotes, `=` or newlines.
     static func quoted(_ value: String) -> String {
         guard value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) else {
             return value

@@ -1,0 +1,215 @@
+import Metrics
+import Prometheus
+import Synchronization
+import WebhookCore
+import WebhookStorage
+
+/// The daemon's Prometheus metrics, and their text exposition for `GET /metrics`.
+///
+/// One ``PrometheusCollectorRegistry`` holds them. Counters and histograms move as the services
+/// work; queue gauges are refreshed from the database every `status-interval` by the status
+/// service (``update(queue:)``), process gauges on every scrape. ``bootstrapMetricsSystem()``
+/// points swift-metrics at the same registry, so metrics of libraries (Hummingbird's
+/// `MetricsMiddleware`, for one) appear in the same exposition.
+public final class DaemonMetrics: Sendable {
+    /// The registry every metric of the daemon lives in.
+    public let registry: PrometheusCollectorRegistry
+
+    private let attempts: [FailureClass?: Prometheus.Counter]
+    private let responseTime: DurationHistogram
+    private let endToEnd: DurationHistogram
+    private let eventsIngested: Prometheus.Counter
+    private let jobsCreated: Prometheus.Counter
+    private let duplicateEvents: Prometheus.Counter
+    private let rowsRejected: Prometheus.Counter
+    private let deliveriesFailed: Prometheus.Counter
+    private let webhooksDisabled: Prometheus.Counter
+    private let leaseReclaims: Prometheus.Counter
+    private let staleResults: Prometheus.Counter
+    private let jobsHandedBack: Prometheus.Counter
+    private let databaseErrors: Prometheus.Counter
+    private let busyRetries: Prometheus.Counter
+    private let requestsInFlight: Prometheus.Gauge
+    private let outboxBacklog: Prometheus.Gauge
+    private let jobsPending: Prometheus.Gauge
+    private let jobsDue: Prometheus.Gauge
+    private let jobsInFlight: Prometheus.Gauge
+    private let jobsPaused: Prometheus.Gauge
+    private let oldestDueAge: Prometheus.Gauge
+    private let rejectedRows: Prometheus.Gauge
+    private let activeWebhooks: Prometheus.Gauge
+    private let disabledWebhooks: Prometheus.Gauge
+
+    private struct Sources {
+        var inFlight: (@Sendable () -> Int)?
+        var busyRetries: (@Sendable () -> Int)?
+        var busyRetriesSeen = 0
+    }
+
+    private let sources = Mutex(Sources())
+
+    /// `Content-Type` of ``exposition()``: the Prometheus text format.
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Metrics in a new registry of their own.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "qr3_webhookd", metricName: metric, unitName: unit, helpText: help)
+        }
+        func counter(_ metric: String, _ help: String, _ labels: [(String, String)] = []) -> Prometheus.Counter {
+            registry.makeCounter(descriptor: name(metric, "total", help), labels: labels)
+        }
+        func gauge(_ metric: String, _ unit: String, _ help: String, _ labels: [(String, String)] = [])
+            -> Prometheus.Gauge
+        {
+            registry.makeGauge(descriptor: name(metric, unit, help), labels: labels)
+        }
+        var attempts: [FailureClass?: Prometheus.Counter] = [:]
+        let attemptsHelp = "Delivery attempts recorded, by outcome and failure class."
+        attempts[nil] = counter("delivery_attempts", attemptsHelp, [("outcome", "success"), ("failure_class", "none")])
+        for failure in FailureClass.allCases where failure != .aborted {
+            attempts[failure] = counter(
+                "delivery_attempts",
+                attemptsHelp,
+                [("outcome", "failure"), ("failure_class", failure.rawValue)]
+            )
+        }
+        self.attempts = attempts
+        responseTime = registry.makeDurationHistogram(
+            descriptor: name(
+                "delivery_response",
+                "seconds",
+                "Time from sending an attempt to its outcome (answer, timeout or error)."
+            ),
+            buckets: [
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+                .seconds(30),
+            ]
+        )
+        endToEnd = registry.makeDurationHistogram(
+            descriptor: name(
+                "delivery_end_to_end",
+                "seconds",
+                "Time from the event's creation by its producer to its successful delivery, retries included."
+            ),
+            buckets: [
+                .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+                .seconds(300), .seconds(900), .seconds(3600),
+            ]
+        )
+        eventsIngested = counter("events_ingested", "Outbox events taken in and fanned out.")
+        jobsCreated = counter("jobs_created", "Delivery jobs created by the fan-out of events.")
+        duplicateEvents = counter("events_duplicate", "Outbox rows dropped because their event id was seen before.")
+        rowsRejected = counter("outbox_rows_rejected", "Outbox rows set aside as invalid by this process.")
+        deliveriesFailed = counter("deliveries_failed", "Deliveries that failed their last attempt.")
+        webhooksDisabled = counter("webhooks_disabled", "Webhooks disabled for consecutive failures.")
+        leaseReclaims = counter("lease_reclaims", "Jobs claimed again after an earlier claim's lease ran out.")
+        staleResults = counter("stale_results", "Attempt results dropped because their lease was lost.")
+        jobsHandedBack = counter("jobs_handed_back", "Claims handed back unattempted at a stop.")
+        databaseErrors = counter("database_errors", "Database operations of the services that failed.")
+        busyRetries = counter("database_busy_retries", "Writes retried because the database was busy.")
+        requestsInFlight = gauge("requests_in_flight", "", "HTTP requests this process has in flight.")
+        outboxBacklog = gauge("outbox_backlog", "", "Outbox rows not yet taken in.")
+        jobsPending = gauge("jobs_pending", "", "Jobs waiting for an attempt, due now or later (all processes).")
+        jobsDue = gauge("jobs_due", "", "Pending jobs whose time has come (all processes).")
+        jobsInFlight = gauge("jobs_in_flight", "", "Jobs claimed under a live lease (all processes).")
+        jobsPaused = gauge("jobs_paused", "", "Jobs of disabled webhooks, kept until the webhook is enabled.")
+        oldestDueAge = gauge("oldest_due_age", "seconds", "Age of the oldest due job (0 when none is due).")
+        rejectedRows = gauge("rejected_outbox_rows", "", "Rows in rejected_events: outbox rows set aside as invalid.")
+        let webhooksHelp = "Webhooks by state."
+        activeWebhooks = gauge("webhooks", "", webhooksHelp, [("state", "active")])
+        disabledWebhooks = gauge("webhooks", "", webhooksHelp, [("state", "disabled")])
+        gauge(
+            "build_info", "", "Always 1; the version of the running daemon in a label.",
+            [("version", qr3WebhookdVersion)]
+        )
+        .set(1.0)
+    }
+
+    /// Points swift-metrics (`MetricsSystem`) at this registry; once per process.
+    public func bootstrapMetricsSystem() {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }
+
+    /// Reads `inFlight` (this process's requests) and `busyRetries` (a running total) on every scrape.
+    func observe(inFlight: @escaping @Sendable () -> Int, busyRetries: @escaping @Sendable () -> Int) {
+        sources.withLock { sources in
+            sources.inFlight = inFlight
+            sources.busyRetries = busyRetries
+            sources.busyRetriesSeen = 0
+        }
+    }
+
+    /// The Prometheus text exposition of every metric, process figures read now.
+    public func exposition() -> [UInt8] {
+        let (inFlight, newBusyRetries) = sources.withLock { sources -> (Int?, Int) in
+            guard let total = sources.busyRetries?() else { return (sources.inFlight?(), 0) }
+            let delta = max(0, total - sources.busyRetriesSeen)
+            sources.busyRetriesSeen = max(total, sources.busyRetriesSeen)
+            return (sources.inFlight?(), delta)
+        }
+        if let inFlight { requestsInFlight.set(Double(inFlight)) }
+        if newBusyRetries > 0 { busyRetries.increment(by: Int64(newBusyRetries)) }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(8 * 1024)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    // MARK: What the services report
+
+    /// Counts recorded attempts, their response times and, for successes, the end-to-end time.
+    func recorded(_ results: [AttemptResult], report: RecordReport) {
+        for (result, deliveryID) in zip(results, report.deliveryIDs) where deliveryID != nil {
+            let outcome = result.outcome
+            (attempts[outcome.failure] ?? attempts[.other])?.increment()
+            responseTime.record(.milliseconds(outcome.responseTimeMs))
+            if outcome.isSuccess {
+                let age = result.finishedAt.milliseconds - result.job.eventCreatedAt.milliseconds
+                endToEnd.record(.milliseconds(max(0, age)))
+            }
+        }
+        if !report.finallyFailed.isEmpty { deliveriesFailed.increment(by: Int64(report.finallyFailed.count)) }
+        if !report.disabledWebhooks.isEmpty { webhooksDisabled.increment(by: Int64(report.disabledWebhooks.count)) }
+        if !report.staleResults.isEmpty { staleResults.increment(by: Int64(report.staleResults.count)) }
+    }
+
+    /// Counts what one pass over the outbox did.
+    func ingested(_ report: IngestReport) {
+        if report.events > 0 { eventsIngested.increment(by: Int64(report.events)) }
+        if report.jobs > 0 { jobsCreated.increment(by: Int64(report.jobs)) }
+        if report.duplicates > 0 { duplicateEvents.increment(by: Int64(report.duplicates)) }
+        if !report.rejected.isEmpty { rowsRejected.increment(by: Int64(report.rejected.count)) }
+    }
+
+    /// Counts jobs claimed again after an expired lease.
+    func reclaimed(_ count: Int) {
+        if count > 0 { leaseReclaims.increment(by: Int64(count)) }
+    }
+
+    /// Counts claims handed back unattempted.
+    func handedBack(_ count: Int) {
+        if count > 0 { jobsHandedBack.increment(by: Int64(count)) }
+    }
+
+    /// Counts a failed database operation of a service.
+    func databaseError() {
+        databaseErrors.increment()
+    }
+
+    /// Sets the queue gauges from the database's figures.
+    func update(queue: QueueStats) {
+        outboxBacklog.set(Double(queue.outboxBacklog))
+        jobsPending.set(Double(queue.pending))
+        jobsDue.set(Double(queue.due))
+        jobsInFlight.set(Double(queue.inFlight))
+        jobsPaused.set(Double(queue.paused))
+        oldestDueAge.set(Double(queue.oldestDueAgeMs) / 1000)
+        rejectedRows.set(Double(queue.rejectedEvents))
+        activeWebhooks.set(Double(queue.activeWebhooks))
+        disabledWebhooks.set(Double(queue.disabledWebhooks))
+    }
+}

@@ -1,0 +1,30 @@
+import WebhookStorage
+
+/// The text `systemctl status` shows after `Status:`, built from live figures.
+///
+/// `3 in flight, 12 due, 140 delivered/min` first, then what needs an operator's eye only when
+/// there is some: `oldest due 4.2 s`, `2 webhooks disabled`, `5 rejected outbox rows`.
+struct StatusLine: Sendable, Hashable {
+    /// Requests this process has in flight.
+    var inFlight: Int
+    /// Queue figures of the whole database.
+    var queue: QueueStats
+    /// Successful deliveries of this process in the last minute.
+    var deliveredPerMinute: Int
+
+    /// The line, without the `Delivering: ` the status service puts first.
+    var text: String {
+        var parts = ["\(inFlight) in flight", "\(queue.due) due", "\(deliveredPerMinute) delivered/min"]
+        if queue.oldestDueAgeMs >= 1_000 {
+            let tenths = queue.oldestDueAgeMs / 100
+            parts.append("oldest due \(tenths / 10).\(tenths % 10) s")
+        }
+        if queue.disabledWebhooks > 0 {
+            parts.append("\(queue.disabledWebhooks) webhook\(queue.disabledWebhooks == 1 ? "" : "s") disabled")
+        }
+        if queue.rejectedEvents > 0 {
+            parts.append("\(queue.rejectedEvents) rejected outbox row\(queue.rejectedEvents == 1 ? "" : "s")")
+        }
+        return parts.joined(separator: ", ")
+    }
+}
