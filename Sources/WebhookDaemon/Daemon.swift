@@ -70,7 +70,11 @@ public struct Daemon: Sendable {
         }
         if configuration.mode.delivers {
             readiness.expect(DeliveryService.readinessPart)
-            services += [.init(service: WatcherService(watcher: watcher)), .init(service: delivery)]
+            services += [
+                .init(service: WatcherService(watcher: watcher)),
+                .init(service: MaintenanceService(store: store, logger: logger)),
+                .init(service: delivery),
+            ]
         }
         if configuration.mode.servesAPI {
             let hooks = APIHooks(outboxChanged: { delivery.outboxChanged() }, jobsDue: { work.signal() })

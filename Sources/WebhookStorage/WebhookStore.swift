@@ -63,6 +63,9 @@ public protocol WebhookStore: Sendable {
     func deliveries(_ query: DeliveryQuery) async throws -> Page<DeliveryAttempt>
     /// One attempt by its `whd_` id, within the webhook (and workspace, when given).
     func delivery(id: String, webhookID: String, workspaceID: String?) async throws -> DeliveryAttempt?
+    /// Housekeeping the daemon runs a few times a second, off the delivery path (for SQLite, a
+    /// passive WAL checkpoint).
+    func maintain() async throws
     /// Counts for `status`, metrics and the service status line.
     func stats(now: Timestamp) async throws -> QueueStats
     /// Returns when the database answers a trivial query; throws otherwise (for health checks).
