@@ -27,6 +27,11 @@ public struct RetryPolicy: Sendable, Hashable {
     /// The schedule from the public documentation: now, +1 minute, +5 minutes.
     public static let documentedSchedule: [Double] = [0, 60, 300]
 
+    /// The schedule as it is written in the configuration, e.g. `0,60,300`.
+    public var scheduleDescription: String {
+        schedule.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : String($0) }.joined(separator: ",")
+    }
+
     /// How many attempts a job gets in all.
     public var maximumAttempts: Int { schedule.count }
 

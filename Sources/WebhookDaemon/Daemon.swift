@@ -116,7 +116,7 @@ public struct Daemon: Sendable {
                 "version": "\(qr3WebhookdVersion)",
                 "database": "\(configuration.databasePath)",
                 "concurrency": "\(configuration.maximumConcurrentTransfers)",
-                "retry_schedule": "\(configuration.retryPolicy.schedule.map { String($0) }.joined(separator: ","))",
+                "retry_schedule": "\(configuration.retryPolicy.scheduleDescription)",
                 "owner": "\(delivery.owner)",
                 "mode": "\(configuration.mode.rawValue)",
                 "systemd_notify": "\(notifier.isEnabled)",

@@ -30,7 +30,7 @@ struct Deliveries: AsyncParsableCommand {
             DeliveryQuery(webhookID: webhookID, limit: limit, succeeded: succeeded, eventType: eventType)
         )
         if json {
-            print(try Output.json(page.items.map { DeliveryRepresentation($0) }))
+            print(Output.jsonArray(page.items.map { DeliveryRepresentation($0).json }))
             return
         }
         print(

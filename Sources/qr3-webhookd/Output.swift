@@ -4,6 +4,11 @@ import WebhookStorage
 
 /// Printing helpers shared by the commands.
 enum Output {
+    /// A JSON array of objects already written (in their documented key order).
+    static func jsonArray(_ objects: [String]) -> String {
+        "[" + objects.joined(separator: ",") + "]"
+    }
+
     /// Pretty JSON with `/` unescaped. Foundation's encoder on Linux does not keep declaration order
     /// (keys come out in a different order in each process); absent values are left out. The API
     /// writes its documented shapes in order with the representations' `.json` instead.

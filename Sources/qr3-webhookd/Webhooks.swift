@@ -55,7 +55,7 @@ struct Webhooks: AsyncParsableCommand {
                 cursor = page.hasMore ? page.items.last?.id : nil
             } while cursor != nil
             if json {
-                print(try Output.json(webhooks.map { WebhookRepresentation($0) }))
+                print(Output.jsonArray(webhooks.map { WebhookRepresentation($0).json }))
                 return
             }
             print(
@@ -177,7 +177,7 @@ private func parseEvents(_ text: String) throws -> EventSubscription {
 
 private func printWebhook(_ webhook: Webhook, json: Bool, revealingSecret: Bool = false) throws {
     if json {
-        print(try Output.json(WebhookRepresentation(webhook, revealingSecret: revealingSecret)))
+        print(WebhookRepresentation(webhook, revealingSecret: revealingSecret).json)
         return
     }
     var lines = [

@@ -103,7 +103,7 @@ import WebhookTestSupport
         try await daemon.waitForLog("Webhook disabled after consecutive failures")
         try await daemon.waitForLog("Delivery attempt failed", occurrences: 10)
         let show = try harness.cli(["webhooks", "show", webhook, "--json"]).stdout
-        #expect(show.contains(#""is_active" : false"#))
+        #expect(show.contains(#""is_active":false"#))
         #expect(show.contains("10 consecutive failed attempts"))
         let status = try harness.status()
         #expect(status["paused"] as? Int == 3)
@@ -148,7 +148,9 @@ import WebhookTestSupport
         let log = try harness.deliveries(webhook)
         #expect(log.first?["failure_class"] as? String == "timeout")
         #expect(log.first?["status_code"] == nil)
-        #expect((log.first?["response_time_ms"] as? Int ?? 0) >= 400)
+        // libcurl's timer fires on its own millisecond clock and the time is cut to whole
+        // milliseconds, so a 400 ms timeout can read 399.
+        #expect((log.first?["response_time_ms"] as? Int ?? 0) >= 390)
     }
 
     @Test func rejectedRowsAreSetAsideWithoutBlockingGoodOnes() async throws {

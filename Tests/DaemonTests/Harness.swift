@@ -75,7 +75,9 @@ final class Harness: Sendable {
     /// The delivery log of a webhook, via the CLI's JSON.
     func deliveries(_ webhookID: String) throws -> [[String: Any]] {
         let output = try cli(["deliveries", webhookID, "--json", "--limit", "1000"]).stdout
-        return (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]]) ?? []
+        let rows = (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]]) ?? []
+        // A JSON null reads as a missing field, as in the public API's documentation.
+        return rows.map { $0.filter { !($0.value is NSNull) } }
     }
 
     /// The status report, via the CLI's JSON.
