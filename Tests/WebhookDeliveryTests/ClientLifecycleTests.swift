@@ -38,7 +38,11 @@ import WebhookTestSupport
 
     @Test func abortAllEndsRunningAndQueuedRequests() async throws {
         let silent = try await TestReceiver.start { _ in .noAnswer }
-        let harness = try Harness.start { $0.maximumConcurrentTransfers = 2 }
+        // A timeout far beyond the test, so only the abort can end these requests, however slow the machine.
+        let harness = try Harness.start {
+            $0.maximumConcurrentTransfers = 2
+            $0.totalTimeout = .seconds(600)
+        }
 
         harness.client.submit((1...5).map { OutboundRequest(tag: $0, url: silent.url, body: [], headers: []) })
         _ = try await silent.waitForRequests(count: 2)
@@ -59,7 +63,7 @@ import WebhookTestSupport
 
     @Test func shutdownAbortsInFlightAndFinishesTheStream() async throws {
         let silent = try await TestReceiver.start { _ in .noAnswer }
-        let harness = try Harness.start()
+        let harness = try Harness.start { $0.totalTimeout = .seconds(600) }
 
         harness.client.submit((1...3).map { OutboundRequest(tag: $0, url: silent.url, body: [], headers: []) })
         _ = try await silent.waitForRequests(count: 3)

@@ -35,15 +35,14 @@ import WebhookTestSupport
     @Test(arguments: [true, false])
     func hugeBodyStopsAtTheCap(chunked: Bool) async throws {
         let receiver = try await TestReceiver.start { _ in .huge(byteCount: 100_000_000, chunked: chunked) }
-        let harness = try Harness.start()
-        let started = ContinuousClock.now
+        // Long enough that only the size cap can end the transfer, however slow the machine.
+        let harness = try Harness.start { $0.totalTimeout = .seconds(600) }
 
         let outcome = try await harness.deliver(receiver.url)
 
         #expect(outcome.failure == .bodyTooLarge)
         #expect(outcome.statusCode == 200)
         #expect(outcome.excerpt.contains("65536"))
-        #expect(ContinuousClock.now - started < .seconds(5))
         await harness.stop()
         try await receiver.shutdown()
         #expect(receiver.bodyBytesSent < 50_000_000)
