@@ -156,6 +156,22 @@ extension SQLiteWebhookStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
+            // Most webhooks have no failures to reset: find the few that do with one query, rather
+            // than an update per successful attempt.
+            let webhookIDs = Set(results.lazy.filter(\.outcome.isSuccess).map(\.job.webhookID))
+            var failing = Set<String>()
+            if !webhookIDs.isEmpty {
+                failing = try Set(
+                    String.fetchAll(
+                        db,
+                        sql: """
+                            SELECT id FROM webhooks
+                            WHERE id IN (SELECT value FROM json_each(?)) AND consecutive_failures <> 0
+                            """,
+                        arguments: [JSONDecoderLite.encode(Array(webhookIDs))]
+                    )
+                )
+            }
             for result in results {
                 let job = result.job
                 let finishedAt = result.finishedAt
@@ -176,8 +192,11 @@ extension SQLiteWebhookStore {
                     continue
                 }
                 if outcome.isSuccess {
-                    try countSuccess.execute(arguments: [job.webhookID])
+                    if failing.remove(job.webhookID) != nil {
+                        try countSuccess.execute(arguments: [job.webhookID])
+                    }
                 } else if let row = try Row.fetchOne(countFailure, arguments: [job.webhookID]) {
+                    failing.insert(job.webhookID)
                     let failures: Int = row[0]
                     var active: Bool = row[1]
                     if active, failures >= disableAfter {
