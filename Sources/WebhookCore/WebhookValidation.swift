@@ -86,7 +86,7 @@ public struct WebhookURL: Sendable, Hashable {
 
     /// Parses an absolute http(s) URL; `nil` when it is not one.
     public init?(_ text: String) {
-        guard let schemeEnd = text.range(of: "://") else { return nil }
+        guard let schemeEnd = text.firstRange(of: "://") else { return nil }
         let scheme = text[..<schemeEnd.lowerBound].lowercased()
         guard scheme == "http" || scheme == "https" else { return nil }
         let rest = text[schemeEnd.upperBound...]
