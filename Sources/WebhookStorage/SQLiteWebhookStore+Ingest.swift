@@ -34,7 +34,8 @@ extension SQLiteWebhookStore {
             var subscribers: [String: [(id: String, events: EventSubscription)]] = [:]
             for row in rows {
                 let outboxRow = Self.outboxRow(from: row)
-                switch validator.validate(outboxRow) {
+                let checked = Self.createdAtRejection(row).map { Result<ValidatedEvent, OutboxValidator.Rejection>.failure($0) }
+                switch checked ?? validator.validate(outboxRow) {
                 case .failure(let rejection):
                     try Self.reject(db, row: row, reason: rejection.reason, now: now)
                     report.rejected.append(
@@ -136,6 +137,26 @@ extension SQLiteWebhookStore {
             data: bytes,
             targetWebhookID: text("target_webhook_id"),
             createdAt: Timestamp(milliseconds: Int64.fromDatabaseValue(created) ?? 0)
+        )
+    }
+
+    /// Why a row's `created_at` cannot be used, when it is not an integer.
+    ///
+    /// The column has INTEGER affinity, so numbers and numeric text arrive as integers; what is
+    /// left (a fraction, other text, a BLOB) was never a time in milliseconds. Reading it as 0
+    /// would send the event dated 1970.
+    static func createdAtRejection(_ row: Row) -> OutboxValidator.Rejection? {
+        let value: DatabaseValue = row["created_at"]
+        let kind: String
+        switch value.storage {
+        case .int64: return nil
+        case .double: kind = "a number with a fraction"
+        case .string: kind = "text"
+        case .blob: kind = "a BLOB"
+        case .null: kind = "NULL"
+        }
+        return OutboxValidator.Rejection(
+            reason: "created_at must be a whole number of milliseconds since the Unix epoch, not \(kind)"
         )
     }
 
