@@ -70,7 +70,7 @@ final class IngestService: Service {
             statistics.ingested(events: report.events, jobs: report.jobs, rejected: report.rejected.count)
             if report.jobs > 0 { jobsAdded.signal() }
             let rows = report.events + report.duplicates + report.rejected.count
-            if rows < configuration.ingestBatchSize {
+            if rows < configuration.ingestBatchSize, !report.hasMore {
                 await outboxChanged.wait(timeout: idle)
             }
         }
