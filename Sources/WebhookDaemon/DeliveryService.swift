@@ -76,11 +76,11 @@ final class DeliveryService: Service {
         let idle = Duration.milliseconds(Int64(max(configuration.pollInterval, 0.05) * 1000))
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let (free, backlog) = state.withLock { state in
-                (configuration.maximumConcurrentTransfers - state.sending, state.finished.count)
-            }
-            // Back-pressure: do not run far ahead of the database recording the results.
-            guard free > 0, backlog < configuration.maximumConcurrentTransfers * 4 else {
+            // A slot is free once its result is recorded, not merely once its request ended: a
+            // process never holds more than `concurrency` claims with unrecorded results, so a
+            // crash sends at most that many requests again (and recording paces claiming).
+            let free = state.withLock { state in configuration.maximumConcurrentTransfers - state.claims.count }
+            guard free > 0 else {
                 await work.wait(timeout: idle)
                 continue
             }
