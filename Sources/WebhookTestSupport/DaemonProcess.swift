@@ -37,9 +37,15 @@ public final class DaemonProcess: Sendable {
     public var pid: Int32 { process.processIdentifier }
 
     /// Starts `qr3-webhookd` with `arguments` and extra `environment` variables.
-    public init(arguments: [String], environment: [String: String] = [:]) throws {
+    public convenience init(arguments: [String], environment: [String: String] = [:]) throws {
+        try self.init(executable: Self.executablePath, arguments: arguments, environment: environment)
+    }
+
+    /// Starts another helper program (a python3 producer, a TLS server) the same way: its
+    /// standard error is the `log` that `waitForLog` watches, its standard output is kept apart.
+    public init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executablePath)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") || key == "NOTIFY_SOCKET" || key == "JOURNAL_STREAM" {
@@ -99,6 +105,9 @@ public final class DaemonProcess: Sendable {
 
     /// Everything written to standard error so far.
     public var log: String { captured.output.withLock { $0.text } }
+
+    /// The exit status once the process has ended, `nil` while it runs.
+    public var exitStatus: Int32? { captured.output.withLock { $0.exitStatus } }
 
     /// Everything written to standard output so far.
     public var standardOutput: String { captured.standardOutput.withLock { $0 } }

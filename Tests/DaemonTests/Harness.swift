@@ -11,14 +11,15 @@ final class Harness: Sendable {
     /// Settings every daemon of the test gets: loopback allowed, fast retries, short timeouts.
     let baseArguments: [String]
 
-    init(retrySchedule: String = "0,0.2,0.4", extra: [String] = []) throws {
+    /// `allowNetworks` is the daemon's `--allow-networks`; `nil` leaves the default (public addresses only).
+    init(retrySchedule: String = "0,0.2,0.4", extra: [String] = [], allowNetworks: String? = "127.0.0.0/8,::1/128") throws {
         directory = try TemporaryDirectory(prefix: "qr3-daemon")
         databasePath = directory.file("webhooks.sqlite")
-        baseArguments = [
-            "run", "--database", databasePath, "--allow-networks", "127.0.0.0/8,::1/128",
-            "--retry-schedule", retrySchedule, "--request-timeout", "2", "--connect-timeout", "1",
-            "--lease", "5", "--drain-timeout", "5", "--log-level", "debug",
-        ] + extra
+        baseArguments =
+            ["run", "--database", databasePath] + (allowNetworks.map { ["--allow-networks", $0] } ?? []) + [
+                "--retry-schedule", retrySchedule, "--request-timeout", "2", "--connect-timeout", "1",
+                "--lease", "5", "--drain-timeout", "5", "--log-level", "debug",
+            ] + extra
     }
 
     /// Runs `qr3-webhookd` with `arguments` (the database added) and returns its output.
