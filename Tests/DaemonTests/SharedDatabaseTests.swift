@@ -124,6 +124,41 @@ import WebhookTestSupport
     }
 }
 
+extension SharedDatabaseTests {
+    /// A daemon started while a producer holds the write lock on a database with no WAL content
+    /// yet (opening it must write) waits for the lock instead of failing at start.
+    @Test func aDaemonStartedWhileTheWriteLockIsHeldWaitsForIt() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start()
+        defer { Task { try? await receiver.shutdown() } }
+        _ = try harness.createWebhook(url: receiver.url)
+
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.allowsUnsafeTransactions = true
+        let locker = try DatabaseQueue(path: harness.databasePath, configuration: configuration)
+        try await locker.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN IMMEDIATE")
+            try db.execute(
+                sql: "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES ('evt_held', 'ws_test', 'qr.created', '{}')"
+            )
+        }
+        let daemon = try DaemonProcess(arguments: harness.baseArguments + ["--log-level", "info"])
+        defer { daemon.stop() }
+        try await daemon.waitForLog("Database busy, retrying", timeout: .seconds(30))
+        #expect(daemon.exitStatus == nil, "the daemon waits for the lock:\n\(daemon.log)")
+        try await locker.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+
+        try await daemon.waitForLog("qr3-webhookd started")
+        let request = try #require(try await receiver.waitForRequests(count: 1, timeout: .seconds(30)).first)
+        #expect(request.header("X-QR3-Event-Id") == "evt_held")
+        #expect(!daemon.log.contains("<3>") && !daemon.log.contains("<2>"), "busy is not an error:\n\(daemon.log)")
+        daemon.send(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
+    }
+}
+
 extension Sequence {
     /// `map` with an async transform, one element after the other.
     func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
