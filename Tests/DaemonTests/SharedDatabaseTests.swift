@@ -94,11 +94,19 @@ import WebhookTestSupport
     @Test func aLockHeldPastTheBusyTimeoutIsWaitedOutNotFatal() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let receiver = try await TestReceiver.start()
+        // The first event's answer takes a moment, so its result is waiting to be recorded
+        // when the lock is taken: recording, ingest and claiming all meet SQLITE_BUSY.
+        let receiver = try await TestReceiver.start { request in
+            request.header("X-QR3-Event-Id") == "evt_in_flight"
+                ? Response.status(200).delayed(by: .milliseconds(500)) : .status(200)
+        }
         defer { Task { try? await receiver.shutdown() } }
-        _ = try harness.createWebhook(url: receiver.url)
-        let daemon = try await harness.startDaemon(["--log-level", "info"])
+        let webhook = try harness.createWebhook(url: receiver.url)
+        // A lease longer than the lock is held: this test is about busy, not lost leases.
+        let daemon = try await harness.startDaemon(["--log-level", "info", "--lease", "30"])
         defer { daemon.stop() }
+        try harness.insert([("ws_test", "qr.created", "{}")], eventIDs: ["evt_in_flight"])
+        _ = try await receiver.waitForRequests(count: 1)
 
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
@@ -112,15 +120,19 @@ import WebhookTestSupport
         }
         // The daemon's next write waits its 5 s busy timeout, gets SQLITE_BUSY and tries again.
         try await daemon.waitForLog("Database busy, retrying", timeout: .seconds(30))
-        #expect(receiver.requests.isEmpty)
+        #expect(receiver.requests.count == 1)
         try await locker.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
 
-        let request = try #require(try await receiver.waitForRequests(count: 1, timeout: .seconds(30)).first)
-        #expect(request.header("X-QR3-Event-Id") == "evt_locked")
+        let requests = try await receiver.waitForRequests(count: 2, timeout: .seconds(30))
+        #expect(requests.map { $0.header("X-QR3-Event-Id") } == ["evt_in_flight", "evt_locked"])
+        try await harness.eventually("both attempts recorded") { try harness.deliveries(webhook).count == 2 }
+        let log = try harness.deliveries(webhook)
+        #expect(log.count == 2 && log.allSatisfy { $0["status"] as? String == "success" }, "\(log)")
         #expect(daemon.exitStatus == nil)
         #expect(!daemon.log.contains("<3>") && !daemon.log.contains("<2>"), "busy is not an error:\n\(daemon.log)")
         daemon.send(SIGTERM)
         #expect(try await daemon.waitForExit() == 0)
+        #expect(receiver.requests.count == 2, "nothing was sent twice")
     }
 }
 
