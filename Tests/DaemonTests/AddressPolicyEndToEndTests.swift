@@ -58,7 +58,7 @@ import WebhookTestSupport
         let targets = Self.targets(port: receiver.port)
         var webhooks: [String: String] = [:]
         for target in targets {
-            webhooks[target.name] = try harness.createWebhook(url: target.url, events: "qr.created")
+            webhooks[target.name] = try await harness.addWebhook(url: target.url, events: "qr.created")
         }
         let daemon = try await harness.startDaemon()
         defer { daemon.stop() }
@@ -67,7 +67,7 @@ import WebhookTestSupport
 
         for target in targets {
             let webhook = try #require(webhooks[target.name])
-            let log = try harness.deliveries(webhook)
+            let log = try await harness.deliveryLog(webhook)
             #expect(log.count == 1, "\(target.name)")
             #expect(
                 log.first?["failure_class"] as? String == "blocked_address",
@@ -86,7 +86,7 @@ import WebhookTestSupport
         let targets = Self.targets(port: receiver.port)
         var webhooks: [String: String] = [:]
         for target in targets {
-            webhooks[target.name] = try harness.createWebhook(url: target.url, events: "qr.created")
+            webhooks[target.name] = try await harness.addWebhook(url: target.url, events: "qr.created")
         }
         let daemon = try await harness.startDaemon()
         defer { daemon.stop() }
@@ -97,7 +97,7 @@ import WebhookTestSupport
 
         for target in targets {
             let webhook = try #require(webhooks[target.name])
-            let attempt = try #require(try harness.deliveries(webhook).first)
+            let attempt = try #require(try await harness.deliveryLog(webhook).first)
             let outcome = attempt["failure_class"] as? String ?? (attempt["status"] as? String ?? "-")
             #expect(outcome == target.whenLoopbackAllowed, "\(target.name) (\(target.url)): \(attempt)")
         }

@@ -90,7 +90,7 @@ import WebhookTestSupport
         defer { harness.remove() }
         let receiver = try await TestReceiver.start()
         defer { Task { try? await receiver.shutdown() } }
-        _ = try harness.createWebhook(url: receiver.url)
+        _ = try await harness.addWebhook(url: receiver.url)
         let daemon = try await harness.startDaemon(["--max-event-bytes", "4096"])
         defer { daemon.stop() }
 
@@ -130,9 +130,9 @@ import WebhookTestSupport
         #expect(receiver.requests.count == goodIDs.count, "each good row delivered once, no bad one")
 
         // The operator's view of the rejected rows works whatever the producer stored.
-        let status = try harness.status()
+        let status = try await harness.statusReport()
         #expect(status["rejected_events"] as? Int == Self.badRows.count)
-        let text = try harness.cli(["status", "--rejected", "100"])
+        let text = try await harness.runCLI(["status", "--rejected", "100"])
         #expect(text.stdout.contains("rejected rows:      \(Self.badRows.count)"))
 
         daemon.send(SIGTERM)
@@ -145,7 +145,7 @@ import WebhookTestSupport
         defer { harness.remove() }
         let receiver = try await TestReceiver.start()
         defer { Task { try? await receiver.shutdown() } }
-        _ = try harness.createWebhook(url: receiver.url)
+        _ = try await harness.addWebhook(url: receiver.url)
         let daemon = try await harness.startDaemon(["--log-level", "info"])
         defer { daemon.stop() }
 
@@ -167,9 +167,9 @@ import WebhookTestSupport
         let received = try await receiver.waitForRequests(count: 2, timeout: .seconds(60))
         #expect(Set(received.compactMap { $0.header("X-QR3-Event-Id") }) == ["evt_before", "evt_after"])
         try await harness.eventually(timeout: .seconds(60), "every bad row set aside") {
-            try harness.status()["rejected_events"] as? Int == badCount
+            try harness.count("SELECT COUNT(*) FROM rejected_events") == badCount
         }
-        #expect(try harness.status()["outbox_backlog"] as? Int == 0)
+        #expect(try await harness.statusReport()["outbox_backlog"] as? Int == 0)
         #expect(daemon.exitStatus == nil)
         daemon.send(SIGTERM)
         #expect(try await daemon.waitForExit() == 0)
@@ -181,7 +181,7 @@ import WebhookTestSupport
         defer { harness.remove() }
         let receiver = try await TestReceiver.start()
         defer { Task { try? await receiver.shutdown() } }
-        _ = try harness.createWebhook(url: receiver.url)
+        _ = try await harness.addWebhook(url: receiver.url)
         let daemon = try await harness.startDaemon(["--log-level", "info"])
         defer { daemon.stop() }
         try harness.insert([("ws_test", "qr.created", "{}")], eventIDs: ["evt_warmup"])
@@ -202,7 +202,7 @@ import WebhookTestSupport
         }
         _ = try await receiver.waitForRequests(count: 2, timeout: .seconds(60))
         try await harness.eventually(timeout: .seconds(60), "the big rows set aside") {
-            try harness.status()["rejected_events"] as? Int == rows
+            try harness.count("SELECT COUNT(*) FROM rejected_events") == rows
         }
         let after = try #require(daemon.memory)
         let grownMiB = (after.peakResidentKiB - before.peakResidentKiB) / 1024
@@ -217,10 +217,10 @@ import WebhookTestSupport
     }
 
     /// Wrong command lines: each exits non-zero (not by a crash) with a message that names the problem.
-    @Test func badCommandLinesAreRefusedWithAClearMessage() throws {
+    @Test func badCommandLinesAreRefusedWithAClearMessage() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let webhook = try harness.createWebhook(url: "http://127.0.0.1:9/hook")
+        let webhook = try await harness.addWebhook(url: "http://127.0.0.1:9/hook")
         let folder = harness.directory
         let garbage = folder.file("garbage.sqlite")
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: garbage))
@@ -229,8 +229,8 @@ import WebhookTestSupport
         let unknownSetting = folder.file("unknown.conf")
         try "colour = blue\n".write(toFile: unknownSetting, atomically: true, encoding: .utf8)
         let newer = folder.file("newer.sqlite")
-        _ = try runTool(DaemonProcess.executablePath, ["migrate", "--database", newer])
-        try DatabaseQueue(path: newer).write { db in
+        _ = try await runToolInBackground(DaemonProcess.executablePath, ["migrate", "--database", newer])
+        try await DatabaseQueue(path: newer).write { db in
             try db.execute(sql: "INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future')")
         }
 
@@ -282,7 +282,7 @@ import WebhookTestSupport
         ]
         for (arguments, message) in cases {
             let full = arguments.contains("--database") ? arguments : arguments + ["--database", harness.databasePath]
-            let result = try runTool(DaemonProcess.executablePath, full)
+            let result = try await runToolInBackground(DaemonProcess.executablePath, full)
             let shown = "qr3-webhookd \(arguments.joined(separator: " "))"
             #expect(result.status == 1 || result.status == 64, "\(shown) exited with \(result.status): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(shown) should say \"\(message)\", said: \(result.stderr)")

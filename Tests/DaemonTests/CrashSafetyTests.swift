@@ -60,7 +60,7 @@ import WebhookTestSupport
         var webhookIDs: [String] = []
         for (index, receiver) in receivers.enumerated() {
             let last = index == receivers.count - 1
-            webhookIDs.append(try harness.createWebhook(url: receiver.url, events: last ? "qr.scanned" : "*"))
+            webhookIDs.append(try await harness.addWebhook(url: receiver.url, events: last ? "qr.scanned" : "*"))
         }
         let types = ["qr.scanned", "qr.created", "qr.updated", "qr.deleted"]
         let eventIDs = (0..<parameters.events).map { Self.eventID($0) }
@@ -137,7 +137,7 @@ import WebhookTestSupport
         )
         let expected = expectedPairs.count
         try await harness.eventually(timeout: .seconds(60 + parameters.events / 50), "\(expected) jobs delivered") {
-            try harness.status()["delivered"] as? Int == expected
+            try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == expected
         }
         last.send(SIGTERM)
         let lastStatus = try await last.waitForExit()

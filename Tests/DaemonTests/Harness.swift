@@ -47,6 +47,45 @@ final class Harness: Sendable {
         return id
     }
 
+    /// `cli`, without blocking a thread of the shared concurrency pool while the command runs.
+    @discardableResult
+    func runCLI(_ arguments: [String], expectSuccess: Bool = true) async throws
+        -> (status: Int32, stdout: String, stderr: String)
+    {
+        let result = try await runToolInBackground(DaemonProcess.executablePath, arguments + ["--database", databasePath])
+        if expectSuccess, result.status != 0 {
+            throw TestFailure("qr3-webhookd \(arguments) failed (\(result.status)): \(result.stderr)")
+        }
+        return result
+    }
+
+    /// `createWebhook`, without blocking a thread of the shared concurrency pool.
+    func addWebhook(
+        url: String,
+        events: String = "*",
+        workspace: String = "ws_test",
+        secret: String = "test-secret-0123456789"
+    ) async throws -> String {
+        let output = try await runCLI([
+            "webhooks", "create", "--workspace", workspace, "--url", url, "--events", events, "--secret", secret, "--json",
+        ]).stdout
+        let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+        guard let id = object?["id"] as? String else { throw TestFailure("no id in \(output)") }
+        return id
+    }
+
+    /// `deliveries`, without blocking a thread of the shared concurrency pool.
+    func deliveryLog(_ webhookID: String) async throws -> [[String: Any]] {
+        let output = try await runCLI(["deliveries", webhookID, "--json", "--limit", "1000"]).stdout
+        return (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]]) ?? []
+    }
+
+    /// `status`, without blocking a thread of the shared concurrency pool.
+    func statusReport() async throws -> [String: Any] {
+        let output = try await runCLI(["status", "--json"]).stdout
+        return (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]) ?? [:]
+    }
+
     /// Opens a producer connection with the documented settings.
     func producer() throws -> DatabaseQueue {
         var configuration = Configuration()
@@ -83,6 +122,14 @@ final class Harness: Sendable {
     func status() throws -> [String: Any] {
         let output = try cli(["status", "--json"]).stdout
         return (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    /// One number read straight from the database, e.g. `SELECT COUNT(*) FROM jobs WHERE ...`.
+    ///
+    /// For polling loops: milliseconds, where the CLI (`status`, `deliveries`) would block a
+    /// thread of the shared concurrency pool for a whole process run on every check.
+    func count(_ sql: String, _ arguments: StatementArguments = StatementArguments()) throws -> Int {
+        try producer().read { db in try Int.fetchOne(db, sql: sql, arguments: arguments) ?? 0 }
     }
 
     /// Waits (bounded) until `condition` holds, re-checking whenever `progress` returns.

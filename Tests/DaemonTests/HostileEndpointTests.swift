@@ -52,12 +52,14 @@ import WebhookTestSupport
         // One workspace per endpoint, so each event goes to exactly one of them.
         var webhooks: [String: String] = [:]
         for (index, expectation) in expectations.enumerated() {
-            webhooks[expectation.name] = try harness.createWebhook(url: expectation.url, workspace: "ws_hostile_\(index)")
+            webhooks[expectation.name] = try await harness.addWebhook(url: expectation.url, workspace: "ws_hostile_\(index)")
         }
-        let healthyWebhook = try harness.createWebhook(url: healthy.url, workspace: "ws_healthy")
+        let healthyWebhook = try await harness.addWebhook(url: healthy.url, workspace: "ws_healthy")
 
+        // Timeouts short enough for a quick test, long enough that a loaded machine (the suite
+        // runs tests in parallel on two cores) does not turn a TLS or reset case into a timeout.
         let daemon = try await harness.startDaemon([
-            "--request-timeout", "1", "--connect-timeout", "0.5", "--lease", "2", "--log-level", "trace",
+            "--request-timeout", "3", "--connect-timeout", "2", "--lease", "6", "--log-level", "trace",
         ])
         defer { daemon.stop() }
         let baseline = try #require(daemon.memory)
@@ -76,9 +78,9 @@ import WebhookTestSupport
             let webhook = try #require(webhooks[expectation.name])
             let attempts = expectation.statusCode == 410 ? 1 : 3
             try await harness.eventually(timeout: .seconds(30), "\(attempts) attempts recorded for \(expectation.name)") {
-                try harness.deliveries(webhook).count >= attempts
+                try harness.count("SELECT COUNT(*) FROM attempts WHERE webhook_id = ?", [webhook]) >= attempts
             }
-            let log = try harness.deliveries(webhook)
+            let log = try await harness.deliveryLog(webhook)
             #expect(log.count == attempts, "\(expectation.name): \(log.count) attempts")
             for attempt in log {
                 #expect(attempt["status"] as? String == "failed", "\(expectation.name)")
@@ -92,7 +94,7 @@ import WebhookTestSupport
 
         // Redirects were not followed; 410 failed the delivery at its first attempt.
         #expect(target.requests.isEmpty, "a redirect is never followed")
-        let goneLog = try harness.deliveries(try #require(webhooks["410 Gone"]))
+        let goneLog = try await harness.deliveryLog(try #require(webhooks["410 Gone"]))
         #expect(goneLog.first?["next_retry_at"] == nil)
         #expect(goneLog.first?["response_excerpt"] as? String == "this endpoint was removed")
         #expect(gone.requests.count == 1)
@@ -104,12 +106,13 @@ import WebhookTestSupport
         let memory = try #require(daemon.memory)
         let grownMiB = (memory.peakResidentKiB - baseline.peakResidentKiB) / 1024
         #expect(grownMiB < 32, "peak memory grew by \(grownMiB) MiB (at start: \(baseline); now: \(memory))")
+        print("hostile endpoints: \(expectations.count) kinds, 3 attempts each; daemon at start \(baseline), after \(memory)")
         try harness.insert([("ws_healthy", "qr.created", #"{"ok":2}"#)])
         _ = try await healthy.waitForRequests(count: 2)
         try await daemon.waitForLog("Delivered", occurrences: 2)
-        #expect(try harness.deliveries(healthyWebhook).allSatisfy { $0["status"] as? String == "success" })
+        #expect(try await harness.deliveryLog(healthyWebhook).allSatisfy { $0["status"] as? String == "success" })
         #expect(!daemon.log.contains("<3>") && !daemon.log.contains("<2>"), "no error was logged:\n\(daemon.log)")
-        #expect(try harness.status()["failed"] as? Int == expectations.count)
+        #expect(try await harness.statusReport()["failed"] as? Int == expectations.count)
         daemon.send(SIGTERM)
         #expect(try await daemon.waitForExit() == 0)
     }
@@ -124,7 +127,7 @@ import WebhookTestSupport
                 ? .status(status, headers: [("Retry-After", "2")], body: "slow down") : .status(200)
         }
         defer { Task { try? await receiver.shutdown() } }
-        let webhook = try harness.createWebhook(url: receiver.url)
+        let webhook = try await harness.addWebhook(url: receiver.url)
         let daemon = try await harness.startDaemon()
         defer { daemon.stop() }
         try harness.insert([("ws_test", "qr.created", "{}")])
@@ -132,7 +135,7 @@ import WebhookTestSupport
         let requests = try await receiver.waitForRequests(count: 2, timeout: .seconds(15))
         #expect(requests[1].receivedAt - requests[0].receivedAt >= .seconds(2), "the retry waited for Retry-After")
         try await daemon.waitForLog("Delivered")
-        let log = try harness.deliveries(webhook)
+        let log = try await harness.deliveryLog(webhook)
         #expect(log.map { $0["status_code"] as? Int } == [200, status])
         let first = try #require(log.last)
         let createdAt = try #require(Timestamp(iso8601: first["created_at"] as? String ?? ""))
@@ -146,12 +149,12 @@ import WebhookTestSupport
         defer { harness.remove() }
         let receiver = try await TestReceiver.start { _ in .status(429, headers: [("Retry-After", "999999999")]) }
         defer { Task { try? await receiver.shutdown() } }
-        let webhook = try harness.createWebhook(url: receiver.url)
+        let webhook = try await harness.addWebhook(url: receiver.url)
         let daemon = try await harness.startDaemon()
         defer { daemon.stop() }
         try harness.insert([("ws_test", "qr.created", "{}")])
         try await daemon.waitForLog("Delivery attempt failed")
-        let first = try #require(try harness.deliveries(webhook).first)
+        let first = try #require(try await harness.deliveryLog(webhook).first)
         let createdAt = try #require(Timestamp(iso8601: first["created_at"] as? String ?? ""))
         let nextRetry = try #require(Timestamp(iso8601: first["next_retry_at"] as? String ?? ""))
         #expect(nextRetry.milliseconds - createdAt.milliseconds == 3_600_000)

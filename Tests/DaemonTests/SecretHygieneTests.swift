@@ -15,10 +15,10 @@ import WebhookTestSupport
         defer { Task { try? await good.shutdown(); try? await failing.shutdown() } }
         // Distinct, unguessable secrets, so a hit can only be a leak.
         let secrets = (0..<5).map { _ in "s3cret-" + Identifier.make("", length: 24) }
-        let goodWebhook = try harness.createWebhook(url: good.url, secret: secrets[0])
-        let failingWebhook = try harness.createWebhook(url: failing.url, secret: secrets[1])
-        let blockedWebhook = try harness.createWebhook(url: "http://10.0.0.1:9/hook", secret: secrets[2])
-        let unresolvable = try harness.createWebhook(url: "http://leak-check.invalid/hook", secret: secrets[3])
+        let goodWebhook = try await harness.addWebhook(url: good.url, secret: secrets[0])
+        let failingWebhook = try await harness.addWebhook(url: failing.url, secret: secrets[1])
+        let blockedWebhook = try await harness.addWebhook(url: "http://10.0.0.1:9/hook", secret: secrets[2])
+        let unresolvable = try await harness.addWebhook(url: "http://leak-check.invalid/hook", secret: secrets[3])
         var printed: [String] = []
 
         let daemon = try await harness.startDaemon(["--log-level", "trace", "--disable-after", "3"])
@@ -27,10 +27,10 @@ import WebhookTestSupport
         try await daemon.waitForLog("Webhook disabled after consecutive failures")
         _ = try await good.waitForRequests(count: 3)
         try await harness.eventually("every attempt recorded") {
-            try harness.status()["pending"] as? Int == 0
+            try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'pending'") == 0
         }
-        #expect(try harness.deliveries(blockedWebhook).first?["failure_class"] as? String == "blocked_address")
-        #expect(try harness.deliveries(unresolvable).first?["failure_class"] as? String == "dns")
+        #expect(try await harness.deliveryLog(blockedWebhook).first?["failure_class"] as? String == "blocked_address")
+        #expect(try await harness.deliveryLog(unresolvable).first?["failure_class"] as? String == "dns")
 
         // Everything an operator can print.
         for arguments in [
@@ -40,7 +40,7 @@ import WebhookTestSupport
             ["webhooks", "update", goodWebhook, "--url", good.url + "?v=2"],
             ["webhooks", "update", goodWebhook, "--secret", secrets[4]],
         ] {
-            let result = try harness.cli(arguments)
+            let result = try await harness.runCLI(arguments)
             printed += [result.stdout, result.stderr]
         }
         // Errors about secrets say what is wrong without echoing the secret.
@@ -51,7 +51,7 @@ import WebhookTestSupport
             (["webhooks", "create", "--workspace", "ws", "--url", "ftp://x", "--secret", secrets[0]], "url must be"),
             (["webhooks", "update", "wh_missing", "--secret", secrets[0]], "no webhook"),
         ] {
-            let result = try harness.cli(arguments, expectSuccess: false)
+            let result = try await harness.runCLI(arguments, expectSuccess: false)
             #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
             printed += [result.stdout, result.stderr]
         }
@@ -77,7 +77,7 @@ import WebhookTestSupport
         defer { daemon.stop() }
         try await daemon.waitForLog("qr3-webhookd started")
         // A write makes SQLite create the -wal and -shm files, if the daemon has not yet.
-        let result = try runTool(DaemonProcess.executablePath, [
+        let result = try await runToolInBackground(DaemonProcess.executablePath, [
             "webhooks", "create", "--workspace", "ws", "--url", "https://example.com/hook", "--database", path,
         ])
         #expect(result.status == 0, "\(result.stderr)")
@@ -88,7 +88,7 @@ import WebhookTestSupport
         }
         // The same for a database the CLI creates.
         let cliPath = directory.file("cli.sqlite")
-        #expect(try runTool(DaemonProcess.executablePath, ["migrate", "--database", cliPath]).status == 0)
+        #expect(try await runToolInBackground(DaemonProcess.executablePath, ["migrate", "--database", cliPath]).status == 0)
         let mode = ((try FileManager.default.attributesOfItem(atPath: cliPath))[.posixPermissions] as? Int ?? 0o777) & 0o777
         #expect(mode & 0o077 == 0, "the CLI's database has mode \(String(mode, radix: 8))")
         daemon.send(SIGTERM)

@@ -18,7 +18,7 @@ import WebhookTestSupport
         defer { Task { for receiver in receivers { try? await receiver.shutdown() } } }
         var receiverOfWebhook: [String: Int] = [:]
         for (index, receiver) in receivers.enumerated() {
-            receiverOfWebhook[try harness.createWebhook(url: receiver.url)] = index
+            receiverOfWebhook[try await harness.addWebhook(url: receiver.url)] = index
         }
         // A small per-webhook cap shared by every process: no daemon can take every job before the others look.
         var daemons: [DaemonProcess] = []
@@ -57,7 +57,7 @@ import WebhookTestSupport
 
         let expected = 2 * perProducer * receivers.count
         try await harness.eventually(timeout: .seconds(120), "\(expected) jobs delivered") {
-            try harness.status()["delivered"] as? Int == expected
+            try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == expected
         }
         var pairs: [String: Int] = [:]
         for (index, receiver) in receivers.enumerated() {
@@ -101,7 +101,7 @@ import WebhookTestSupport
                 ? Response.status(200).delayed(by: .milliseconds(500)) : .status(200)
         }
         defer { Task { try? await receiver.shutdown() } }
-        let webhook = try harness.createWebhook(url: receiver.url)
+        let webhook = try await harness.addWebhook(url: receiver.url)
         // A lease longer than the lock is held: this test is about busy, not lost leases.
         let daemon = try await harness.startDaemon(["--log-level", "info", "--lease", "30"])
         defer { daemon.stop() }
@@ -125,8 +125,10 @@ import WebhookTestSupport
 
         let requests = try await receiver.waitForRequests(count: 2, timeout: .seconds(30))
         #expect(requests.map { $0.header("X-QR3-Event-Id") } == ["evt_in_flight", "evt_locked"])
-        try await harness.eventually("both attempts recorded") { try harness.deliveries(webhook).count == 2 }
-        let log = try harness.deliveries(webhook)
+        try await harness.eventually("both attempts recorded") {
+            try harness.count("SELECT COUNT(*) FROM attempts WHERE webhook_id = ?", [webhook]) == 2
+        }
+        let log = try await harness.deliveryLog(webhook)
         #expect(log.count == 2 && log.allSatisfy { $0["status"] as? String == "success" }, "\(log)")
         #expect(daemon.exitStatus == nil)
         #expect(!daemon.log.contains("<3>") && !daemon.log.contains("<2>"), "busy is not an error:\n\(daemon.log)")
@@ -144,7 +146,7 @@ extension SharedDatabaseTests {
         defer { harness.remove() }
         let receiver = try await TestReceiver.start()
         defer { Task { try? await receiver.shutdown() } }
-        _ = try harness.createWebhook(url: receiver.url)
+        _ = try await harness.addWebhook(url: receiver.url)
 
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
