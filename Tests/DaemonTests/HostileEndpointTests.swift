@@ -143,6 +143,33 @@ import WebhookTestSupport
         #expect(nextRetry.milliseconds - createdAt.milliseconds >= 2000, "next_retry_at \(nextRetry) is 2 s after \(createdAt)")
     }
 
+    /// `Retry-After` may also be an HTTP date (RFC 9110): honoured the same way.
+    @Test func retryAfterAsAnHTTPDateIsHonoured() async throws {
+        let harness = try Harness(retrySchedule: "0,0.1,0.1")
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start { request in
+            guard request.header("X-QR3-Delivery-Attempt") == "1" else { return .status(200) }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+            return .status(503, headers: [("Retry-After", formatter.string(from: Date().addingTimeInterval(3)))])
+        }
+        defer { Task { try? await receiver.shutdown() } }
+        let webhook = try await harness.addWebhook(url: receiver.url)
+        let daemon = try await harness.startDaemon()
+        defer { daemon.stop() }
+        try harness.insert([("ws_test", "qr.created", "{}")])
+
+        let requests = try await receiver.waitForRequests(count: 2, timeout: .seconds(15))
+        // The date has whole seconds: 3 s ahead is at least 2 s ahead once truncated.
+        #expect(requests[1].receivedAt - requests[0].receivedAt >= .seconds(2), "the retry waited for the date")
+        let first = try #require(try await harness.deliveryLog(webhook).last)
+        let createdAt = try #require(Timestamp(iso8601: first["created_at"] as? String ?? ""))
+        let nextRetry = try #require(Timestamp(iso8601: first["next_retry_at"] as? String ?? ""))
+        #expect(nextRetry.milliseconds - createdAt.milliseconds >= 2000, "next_retry_at \(nextRetry) after \(createdAt)")
+    }
+
     /// A `Retry-After` far in the future is capped at an hour, so a receiver cannot park its events for good.
     @Test func anAbsurdRetryAfterIsCappedAtAnHour() async throws {
         let harness = try Harness(retrySchedule: "0,1,1")
