@@ -21,6 +21,17 @@ release:
 test:
 	scripts/test
 
+# The long crash-safety run (RELIABILITY.md): more events and SIGKILLs than `make test`.
+# Override with e.g. `make chaos QR3_CHAOS_EVENTS=200000 QR3_CHAOS_KILLS=300`; the figures are
+# printed and written to $(CHAOS_REPORT).
+CHAOS_REPORT ?= chaos-report.json
+chaos:
+	scripts/bootstrap
+	$(SWIFT) build --build-tests
+	QR3_CHAOS_EVENTS=$${QR3_CHAOS_EVENTS:-50000} QR3_CHAOS_KILLS=$${QR3_CHAOS_KILLS:-100} \
+	QR3_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
+	$(SWIFT) test --skip-build --filter 'CrashSafetyTests|SharedDatabaseTests'
+
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 

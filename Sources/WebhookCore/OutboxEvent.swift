@@ -58,6 +58,11 @@ public struct OutboxValidator: Sendable {
     public struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
         public let reason: String
         public var description: String { reason }
+
+        /// A rejection with this reason, as shown to operators.
+        public init(reason: String) {
+            self.reason = reason
+        }
     }
 
     /// Checks `row` and builds its payload; the id is the producer's or a new `evt_` id.
@@ -90,10 +95,14 @@ public struct OutboxValidator: Sendable {
         } else {
             id = Identifier.makeOrdered(Identifier.event, at: row.createdAt)
         }
-        guard let data = row.data else { return reject("data is missing") }
-        guard data.count <= maximumDataBytes else {
-            return reject("data is \(data.count) bytes, more than the limit of \(maximumDataBytes)")
+        guard (0...Timestamp.latestRepresentable.milliseconds).contains(row.createdAt.milliseconds) else {
+            return reject(
+                "created_at must be milliseconds since the Unix epoch, from 0 to "
+                    + "\(Timestamp.latestRepresentable.milliseconds) (year 9999), not \(row.createdAt.milliseconds)"
+            )
         }
+        guard let data = row.data else { return reject("data is missing") }
+        if let tooLarge = rejection(dataBytes: data.count) { return .failure(tooLarge) }
         let document: CanonicalJSON.Document
         do throws(CanonicalJSONError) {
             document = try CanonicalJSON.canonicalize(data)
@@ -113,6 +122,14 @@ public struct OutboxValidator: Sendable {
                 targetWebhookID: row.targetWebhookID
             )
         )
+    }
+
+    /// The rejection of a `data` of `dataBytes` bytes, `nil` when that size is allowed.
+    ///
+    /// Storage uses it to set aside an oversized row without reading its data into memory.
+    public func rejection(dataBytes: Int) -> Rejection? {
+        guard dataBytes > maximumDataBytes else { return nil }
+        return Rejection(reason: "data is \(dataBytes) bytes, more than the limit of \(maximumDataBytes)")
     }
 
     /// The body sent for an event: compact, in the documented key order, with `data` already canonical.

@@ -13,6 +13,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         self.milliseconds = milliseconds
     }
 
+    /// The last moment `iso8601` can write with a four-digit year: 9999-12-31T23:59:59.999Z.
+    public static let latestRepresentable = Timestamp(milliseconds: 253_402_300_799_999)
+
     /// The current wall-clock time.
     public static func now() -> Timestamp {
         var spec = timespec()
@@ -34,8 +37,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     /// UTC ISO 8601 with milliseconds and `Z`, as the public API shows times: `2026-03-15T10:00:00.000Z`.
     public var iso8601: String {
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let millis = Int(milliseconds - seconds * 1000)
+        // Floor division without `milliseconds - 999`, which overflows near Int64.min.
+        let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        let seconds = remainder < 0 ? quotient - 1 : quotient
+        let millis = Int(remainder < 0 ? remainder + 1000 : remainder)
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)

@@ -110,11 +110,14 @@ final class DeliveryService: Service {
             // The keep-alive comes from this loop itself: if it hangs, systemd restarts the daemon.
             notifier.watchdogPing()
             let now = Timestamp.now()
+            // A slot is free once its result is recorded, not merely once its request ended: a
+            // process never holds more than `concurrency` claims with unrecorded results, so a
+            // crash sends at most that many requests again (and recording paces claiming).
             let (finished, free, sending, stopping, ended) = state.withLock { state in
                 let finished = state.finished
                 state.finished.removeAll(keepingCapacity: true)
                 return (
-                    finished, configuration.maximumConcurrentTransfers - state.sending, state.sending,
+                    finished, configuration.maximumConcurrentTransfers - state.claims.count, state.sending,
                     state.stopping || Task.isCancelled, state.clientEnded
                 )
             }
@@ -181,7 +184,7 @@ final class DeliveryService: Service {
                     jobs: report.ingested.jobs,
                     rejected: report.ingested.rejected.count
                 )
-                let moreOutbox = report.ingested.rows >= configuration.ingestBatchSize
+                let moreOutbox = report.ingested.rows >= configuration.ingestBatchSize || report.ingested.hasMore
                 if moreOutbox { outboxTouched.store(true, ordering: .relaxed) }
                 if !report.claimed.isEmpty { send(report.claimed) }
                 if let claim = round.claim, report.claimed.count < claim.limit, finished.isEmpty, !moreOutbox,

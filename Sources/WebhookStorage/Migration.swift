@@ -16,7 +16,10 @@ enum Migrator {
     ///
     /// - Throws: ``StorageError`` when the database was written by a newer qr3-webhookd.
     static func migrate(_ writer: some DatabaseWriter) throws -> [String] {
-        try writer.write { db in
+        // An up-to-date database (the usual case) needs no write lock: a CLI command or a second
+        // daemon does not wait behind a producer's transaction just to learn that.
+        if try currentVersion(writer) == latestVersion { return [] }
+        return try writer.write { db in
             try db.execute(
                 sql: """
                     CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -19,6 +19,10 @@ extension SQLiteWebhookStore {
         }
     }
 
+    /// Stop taking rows into one ingest transaction once their data adds up to this many bytes,
+    /// so the transaction stays short for producers waiting on the write lock.
+    static let ingestBatchBytes = 8 << 20
+
     public func hasOutboxRows() async throws -> Bool {
         try await read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outbox)") ?? false }
     }
@@ -29,50 +33,39 @@ extension SQLiteWebhookStore {
 
     static func ingest(_ db: Database, limit: Int, validator: OutboxValidator, now: Timestamp) throws -> IngestReport {
         do {
-            let rows = try Row.fetchAll(
+            // One row at a time, and a `data` over the limit is never read into memory: however
+            // large the rows a producer wrote, the daemon holds at most one event's data.
+            let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT seq, event_id, workspace_id, type, CAST(data AS BLOB) AS data, target_webhook_id, created_at
-                    FROM outbox ORDER BY seq LIMIT ?
+                    SELECT seq, event_id, workspace_id, type, target_webhook_id, created_at,
+                        length(CAST(data AS BLOB)) AS data_bytes,
+                        CASE WHEN length(CAST(data AS BLOB)) <= ?2 THEN CAST(data AS BLOB) END AS data
+                    FROM outbox ORDER BY seq LIMIT ?1
                     """,
-                arguments: [limit]
+                arguments: [limit, validator.maximumDataBytes]
             )
-            guard let last = rows.last else { return IngestReport() }
             var report = IngestReport()
+            var last: Int64?
+            var bytes = 0
             var subscribers: [String: [(id: String, events: EventSubscription)]] = [:]
-            for row in rows {
+            while bytes < ingestBatchBytes, let row = try rows.next() {
                 let outboxRow = Self.outboxRow(from: row)
-                switch validator.validate(outboxRow) {
+                let dataBytes: Int = row["data_bytes"] ?? 0
+                last = outboxRow.sequence
+                bytes += dataBytes
+                let early = Self.createdAtRejection(row) ?? validator.rejection(dataBytes: dataBytes)
+                switch early.map({ Result<ValidatedEvent, OutboxValidator.Rejection>.failure($0) })
+                    ?? validator.validate(outboxRow)
+                {
                 case .failure(let rejection):
-                    try Self.reject(db, row: row, reason: rejection.reason, now: now)
-                    report.rejected.append(
-                        RejectedEvent(
-                            sequence: outboxRow.sequence,
-                            eventID: outboxRow.eventID,
-                            workspaceID: outboxRow.workspaceID,
-                            type: outboxRow.type,
-                            reason: rejection.reason,
-                            createdAt: outboxRow.createdAt,
-                            rejectedAt: now
-                        )
-                    )
+                    report.rejected.append(try Self.reject(db, outboxRow, reason: rejection.reason, now: now))
                 case .success(let event):
                     let targets: [String]
                     if let target = event.targetWebhookID {
                         guard try Self.fetchWebhook(db, id: target, workspaceID: event.workspaceID) != nil else {
                             let reason = "target webhook \(target) does not exist in workspace \(event.workspaceID)"
-                            try Self.reject(db, row: row, reason: reason, now: now)
-                            report.rejected.append(
-                                RejectedEvent(
-                                    sequence: outboxRow.sequence,
-                                    eventID: outboxRow.eventID,
-                                    workspaceID: outboxRow.workspaceID,
-                                    type: outboxRow.type,
-                                    reason: reason,
-                                    createdAt: outboxRow.createdAt,
-                                    rejectedAt: now
-                                )
-                            )
+                            report.rejected.append(try Self.reject(db, outboxRow, reason: reason, now: now))
                             continue
                         }
                         targets = [target]
@@ -110,7 +103,10 @@ extension SQLiteWebhookStore {
                     }
                 }
             }
-            try db.execute(sql: "DELETE FROM outbox WHERE seq <= ?", arguments: [last["seq"] as Int64])
+            // Stopped on the byte budget: more rows may wait (at worst, one empty pass follows).
+            report.hasMore = bytes >= ingestBatchBytes
+            guard let last else { return report }
+            try db.execute(sql: "DELETE FROM outbox WHERE seq <= ?", arguments: [last])
             return report
         }
     }
@@ -123,7 +119,9 @@ extension SQLiteWebhookStore {
             case .string(let string): return string
             case .int64(let number): return String(number)
             case .double(let number): return String(number)
-            case .blob(let data): return String(validating: data, as: UTF8.self)
+            // Invalid UTF-8 is kept visible (U+FFFD) so the checks refuse it: a producer's
+            // event_id must not turn into "no event_id" and a fresh one.
+            case .blob(let data): return String(decoding: data, as: UTF8.self)
             case .null: return nil
             }
         }
@@ -147,6 +145,26 @@ extension SQLiteWebhookStore {
         )
     }
 
+    /// Why a row's `created_at` cannot be used, when it is not an integer.
+    ///
+    /// The column has INTEGER affinity, so numbers and numeric text arrive as integers; what is
+    /// left (a fraction, other text, a BLOB) was never a time in milliseconds. Reading it as 0
+    /// would send the event dated 1970.
+    static func createdAtRejection(_ row: Row) -> OutboxValidator.Rejection? {
+        let value: DatabaseValue = row["created_at"]
+        let kind: String
+        switch value.storage {
+        case .int64: return nil
+        case .double: kind = "a number with a fraction"
+        case .string: kind = "text"
+        case .blob: kind = "a BLOB"
+        case .null: kind = "NULL"
+        }
+        return OutboxValidator.Rejection(
+            reason: "created_at must be a whole number of milliseconds since the Unix epoch, not \(kind)"
+        )
+    }
+
     static func activeSubscribers(_ db: Database, workspaceID: String) throws -> [(id: String, events: EventSubscription)] {
         try Row.fetchAll(
             db,
@@ -158,18 +176,30 @@ extension SQLiteWebhookStore {
         }
     }
 
-    static func reject(_ db: Database, row: Row, reason: String, now: Timestamp) throws {
+    /// Moves outbox row `row` to `rejected_events` with `reason`.
+    ///
+    /// The identifying columns are stored as the text the checks saw (readable whatever the
+    /// producer stored); `data` is copied by SQLite as it is, never through memory here.
+    static func reject(_ db: Database, _ row: OutboxRow, reason: String, now: Timestamp) throws -> RejectedEvent {
         try db.execute(
             sql: """
                 INSERT OR REPLACE INTO rejected_events
                     (seq, event_id, workspace_id, type, data, target_webhook_id, created_at, rejected_at, reason)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                SELECT seq, ?2, ?3, ?4, data, ?5, CASE typeof(created_at) WHEN 'integer' THEN created_at ELSE 0 END, ?6, ?7
+                FROM outbox WHERE seq = ?1
                 """,
             arguments: [
-                row["seq"] as DatabaseValue, row["event_id"] as DatabaseValue, row["workspace_id"] as DatabaseValue,
-                row["type"] as DatabaseValue, row["data"] as DatabaseValue, row["target_webhook_id"] as DatabaseValue,
-                Int64.fromDatabaseValue(row["created_at"]) ?? 0, now.milliseconds, reason,
+                row.sequence, row.eventID, row.workspaceID, row.type, row.targetWebhookID, now.milliseconds, reason,
             ]
+        )
+        return RejectedEvent(
+            sequence: row.sequence,
+            eventID: row.eventID,
+            workspaceID: row.workspaceID,
+            type: row.type,
+            reason: reason,
+            createdAt: row.createdAt,
+            rejectedAt: now
         )
     }
 
@@ -178,7 +208,8 @@ extension SQLiteWebhookStore {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT seq, event_id, workspace_id, type, reason, created_at, rejected_at
+                    SELECT seq, CAST(event_id AS TEXT) AS event_id, CAST(workspace_id AS TEXT) AS workspace_id,
+                        CAST(type AS TEXT) AS type, reason, created_at, rejected_at
                     FROM rejected_events ORDER BY seq DESC LIMIT ?
                     """,
                 arguments: [limit]

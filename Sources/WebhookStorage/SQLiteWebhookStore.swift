@@ -37,6 +37,9 @@ public final class SQLiteWebhookStore: WebhookStore {
         public var synchronous: String = "NORMAL"
         /// Apply pending migrations when opening; `false` refuses an out-of-date schema instead.
         public var migrate: Bool = true
+        /// How long opening keeps retrying while another process holds the write lock (each try
+        /// first waits `busyTimeout`). Opening may have to write: create the WAL, migrate.
+        public var openRetryLimit: Duration = .seconds(60)
 
         public init() {}
     }
@@ -65,25 +68,56 @@ public final class SQLiteWebhookStore: WebhookStore {
             // stays as a backstop at 20000 pages (80 MiB) should that stop.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 20000")
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
-            try db.execute(sql: "PRAGMA cache_size = -16384")
+            try db.execute(sql: "PRAGMA cache_size = -8192")
         }
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-        } catch {
-            throw StorageError("cannot open the database \(path): \(error)")
-        }
-        if options.migrate {
-            let applied = try Migrator.migrate(pool)
-            for name in applied {
-                logger.info("Applied database migration", metadata: ["migration": "\(name)", "database": "\(path)"])
+        pool = try Self.retryingWhileBusy(limit: options.openRetryLimit, logger: logger) {
+            let pool: DatabasePool
+            do {
+                pool = try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.isBusy {
+                throw error
+            } catch {
+                throw StorageError("cannot open the database \(path): \(error)")
             }
-        } else {
-            let version = try Migrator.currentVersion(pool)
-            guard version == Migrator.latestVersion else {
-                throw StorageError(
-                    "the database \(path) is at schema version \(version), this binary needs "
-                        + "\(Migrator.latestVersion); run `qr3-webhookd migrate`"
+            if options.migrate {
+                let applied = try Migrator.migrate(pool)
+                for name in applied {
+                    logger.info("Applied database migration", metadata: ["migration": "\(name)", "database": "\(path)"])
+                }
+            } else {
+                let version = try Migrator.currentVersion(pool)
+                guard version == Migrator.latestVersion else {
+                    throw StorageError(
+                        "the database \(path) is at schema version \(version), this binary needs "
+                            + "\(Migrator.latestVersion); run `qr3-webhookd migrate`"
+                    )
+                }
+            }
+            return pool
+        }
+    }
+
+    /// Runs `body` again with back-off while it fails with SQLITE_BUSY, for up to `limit`.
+    ///
+    /// For opening only (it blocks the calling thread): a producer's long transaction at the
+    /// moment the daemon starts delays the start instead of failing it.
+    private static func retryingWhileBusy<T>(limit: Duration, logger: Logger, _ body: () throws -> T) throws -> T {
+        let deadline = ContinuousClock.now + limit
+        var delayMs = 50
+        var attempt = 1
+        while true {
+            do {
+                return try body()
+            } catch let error as DatabaseError where error.isBusy && ContinuousClock.now < deadline {
+                logger.warning(
+                    "Database busy, retrying",
+                    metadata: ["attempt": "\(attempt)", "delay_ms": "\(delayMs)", "while": "opening"]
                 )
+                usleep(UInt32(delayMs) * 1000)
+                delayMs = min(delayMs * 2, 1000)
+                attempt += 1
+            } catch let error as DatabaseError where error.isBusy {
+                throw StorageError("cannot open the database: another process held its write lock for over \(limit): \(error)")
             }
         }
     }
@@ -136,9 +170,7 @@ public final class SQLiteWebhookStore: WebhookStore {
         while true {
             do {
                 return try await pool.write(body)
-            } catch let error as DatabaseError
-                where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && attempt < 8
-            {
+            } catch let error as DatabaseError where error.isBusy && attempt < 8 {
                 busyRetries.add(1, ordering: .relaxed)
                 logger.warning("Database busy, retrying", metadata: ["attempt": "\(attempt)", "delay_ms": "\(delayMs)"])
                 try await Task.sleep(for: .milliseconds(delayMs))
@@ -174,4 +206,9 @@ public final class SQLiteWebhookStore: WebhookStore {
     public func integrityCheck() async throws -> [String] {
         try await read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
     }
+}
+
+extension DatabaseError {
+    /// True for SQLITE_BUSY and SQLITE_LOCKED: another connection holds a lock; try again later.
+    var isBusy: Bool { resultCode == .SQLITE_BUSY || resultCode == .SQLITE_LOCKED }
 }

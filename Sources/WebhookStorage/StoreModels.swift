@@ -86,6 +86,9 @@ public struct IngestReport: Sendable, Hashable {
     public var duplicates: Int = 0
     /// Rows set aside, with their reasons.
     public var rejected: [RejectedEvent] = []
+    /// True when the pass stopped early (its rows' data reached the byte budget of one
+    /// transaction) and more rows are waiting: take the next batch without waiting.
+    public var hasMore = false
 
     public init() {}
 

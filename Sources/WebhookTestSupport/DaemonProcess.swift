@@ -92,6 +92,12 @@ public final class DaemonProcess: Sendable {
         try process.run()
     }
 
+    /// Starts another helper program (a python3 producer, a TLS server) the same way: its
+    /// standard error is the `log` that `waitForLog` watches, its standard output is kept apart.
+    public convenience init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+        try self.init(arguments: arguments, environment: environment, executable: executable)
+    }
+
     private static func append(_ text: String, exit: Int32?, to captured: Captured) {
         let ready = captured.output.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.text += text
@@ -115,6 +121,9 @@ public final class DaemonProcess: Sendable {
 
     /// Everything written to standard error so far.
     public var log: String { captured.output.withLock { $0.text } }
+
+    /// The exit status once the process has ended, `nil` while it runs.
+    public var exitStatus: Int32? { captured.output.withLock { $0.exitStatus } }
 
     /// Everything written to standard output so far.
     public var standardOutput: String { captured.standardOutput.withLock { $0 } }

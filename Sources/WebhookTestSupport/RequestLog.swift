@@ -28,6 +28,9 @@ final class RequestLog: Sendable {
     /// How many client connections were accepted so far.
     var connectionCount: Int { state.withLock { $0.connectionCount } }
 
+    /// How many client connections are open now.
+    var openConnectionCount: Int { state.withLock { $0.openConnections.count } }
+
     /// How many response body bytes were handed to the network so far.
     var bodyBytesSent: Int { state.withLock { $0.bodyBytesSent } }
 

@@ -59,6 +59,10 @@ public final class TestReceiver: Sendable {
     /// How many client connections were accepted so far (reused connections count once).
     public var connectionCount: Int { log.connectionCount }
 
+    /// How many client connections are open now. Once a client process has died and this is
+    /// zero, every request it sent that reached the receiver has been recorded.
+    public var openConnectionCount: Int { log.openConnectionCount }
+
     /// How many response body bytes were written to clients so far.
     public var bodyBytesSent: Int { log.bodyBytesSent }
 

@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import Testing
+import WebhookCore
+import WebhookTestSupport
+
+/// Secrets stay out of everything the daemon and the CLI print, and the database that holds
+/// them is readable by its owner only.
+@Suite(.timeLimit(.minutes(2))) struct SecretHygieneTests {
+    @Test func secretsNeverAppearInLogsListingsOrErrors() async throws {
+        let harness = try Harness(retrySchedule: "0,0.1")
+        defer { harness.remove() }
+        let good = try await TestReceiver.start()
+        let failing = try await TestReceiver.start { _ in .status(500, body: "internal error") }
+        defer { Task { try? await good.shutdown(); try? await failing.shutdown() } }
+        // Distinct, unguessable secrets, so a hit can only be a leak.
+        let secrets = (0..<5).map { _ in "s3cret-" + Identifier.make("", length: 24) }
+        let goodWebhook = try await harness.addWebhook(url: good.url, secret: secrets[0])
+        let failingWebhook = try await harness.addWebhook(url: failing.url, secret: secrets[1])
+        let blockedWebhook = try await harness.addWebhook(url: "http://10.0.0.1:9/hook", secret: secrets[2])
+        let unresolvable = try await harness.addWebhook(url: "http://leak-check.invalid/hook", secret: secrets[3])
+        var printed: [String] = []
+
+        let daemon = try await harness.startDaemon(["--log-level", "trace", "--disable-after", "3"])
+        defer { daemon.stop() }
+        try harness.insert(Array(repeating: ("ws_test", "qr.created", #"{"code_id":"qr_1"}"#), count: 3))
+        try await daemon.waitForLog("Webhook disabled after consecutive failures")
+        _ = try await good.waitForRequests(count: 3)
+        try await harness.eventually("every attempt recorded") {
+            try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'pending'") == 0
+        }
+        #expect(try await harness.deliveryLog(blockedWebhook).first?["failure_class"] as? String == "blocked_address")
+        #expect(try await harness.deliveryLog(unresolvable).first?["failure_class"] as? String == "dns")
+
+        // Everything an operator can print.
+        for arguments in [
+            ["webhooks", "list"], ["webhooks", "list", "--json"], ["webhooks", "show", goodWebhook],
+            ["webhooks", "show", failingWebhook, "--json"], ["deliveries", goodWebhook], ["deliveries", failingWebhook, "--json"],
+            ["status"], ["status", "--json"], ["webhooks", "disable", goodWebhook], ["webhooks", "enable", failingWebhook],
+            ["webhooks", "update", goodWebhook, "--url", good.url + "?v=2"],
+            ["webhooks", "update", goodWebhook, "--secret", secrets[4]],
+        ] {
+            let result = try await harness.runCLI(arguments)
+            printed += [result.stdout, result.stderr]
+        }
+        // Errors about secrets say what is wrong without echoing the secret.
+        for (arguments, message) in [
+            (["webhooks", "update", goodWebhook, "--secret", secrets[0] + String(repeating: "x", count: 240)], "secret must be"),
+            (["webhooks", "update", goodWebhook, "--secret", secrets[0] + "\u{7}"], "control characters"),
+            (["webhooks", "create", "--workspace", "bad ws", "--url", good.url, "--secret", secrets[0]], "workspace"),
+            (["webhooks", "create", "--workspace", "ws", "--url", "ftp://x", "--secret", secrets[0]], "url must be"),
+            (["webhooks", "update", "wh_missing", "--secret", secrets[0]], "no webhook"),
+        ] {
+            let result = try await harness.runCLI(arguments, expectSuccess: false)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            printed += [result.stdout, result.stderr]
+        }
+        daemon.send(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
+        printed += [daemon.log, daemon.standardOutput]
+
+        let everything = printed.joined(separator: "\n")
+        #expect(everything.contains("Delivery attempt failed") && everything.contains("Delivered"), "the debug log was captured")
+        for secret in secrets {
+            #expect(!everything.contains(secret), "a secret was printed")
+            #expect(!everything.contains(String(secret.prefix(12))), "a piece of a secret was printed")
+        }
+        // The hint is all a listing shows.
+        #expect(everything.contains(String(secrets[1].prefix(4)) + "…"))
+    }
+
+    @Test func theDatabaseTheDaemonCreatesIsReadableByItsOwnerOnly() async throws {
+        let directory = try TemporaryDirectory(prefix: "qr3-modes")
+        defer { directory.remove() }
+        let path = directory.file("fresh.sqlite")
+        let daemon = try DaemonProcess(arguments: ["run", "--database", path, "--log-level", "info"])
+        defer { daemon.stop() }
+        try await daemon.waitForLog("qr3-webhookd started")
+        // A write makes SQLite create the -wal and -shm files, if the daemon has not yet.
+        let result = try await runToolInBackground(DaemonProcess.executablePath, [
+            "webhooks", "create", "--workspace", "ws", "--url", "https://example.com/hook", "--database", path,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        for file in [path, path + "-wal", path + "-shm"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            let mode = (attributes[.posixPermissions] as? Int ?? 0o777) & 0o777
+            #expect(mode & 0o077 == 0, "\(file) has mode \(String(mode, radix: 8))")
+        }
+        // The same for a database the CLI creates.
+        let cliPath = directory.file("cli.sqlite")
+        #expect(try await runToolInBackground(DaemonProcess.executablePath, ["migrate", "--database", cliPath]).status == 0)
+        let mode = ((try FileManager.default.attributesOfItem(atPath: cliPath))[.posixPermissions] as? Int ?? 0o777) & 0o777
+        #expect(mode & 0o077 == 0, "the CLI's database has mode \(String(mode, radix: 8))")
+        daemon.send(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
+    }
+}
