@@ -36,6 +36,26 @@ public enum Identifier {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// An identifier whose first characters encode `time` and whose rest comes from `digest`
+    /// (at least 12 bytes, e.g. an HMAC): the same inputs always give the same id.
+    public static func derived(_ prefix: String, at time: Timestamp, digest: [UInt8], length: Int = 20) -> String {
+        precondition(digest.count >= length - 8, "a derived id needs a digest byte per character")
+        var bytes = Array(prefix.utf8)
+        var clock = UInt64(max(0, time.milliseconds))
+        var encoded = [UInt8](repeating: alphabet[0], count: 8)
+        for index in stride(from: 7, through: 0, by: -1) {
+            encoded[index] = alphabet[Int(clock % 62)]
+            clock /= 62
+        }
+        bytes.append(contentsOf: encoded)
+        // 62 does not divide 256: the first 248 byte values map evenly, the few above fold onto
+        // the start of the alphabet. A slight bias in 12 of ~119 bits does not matter for an id.
+        for byte in digest.prefix(length - 8) {
+            bytes.append(alphabet[Int(byte) % alphabet.count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// A new identifier drawn from `generator`, for reproducible tests.
     public static func make(
         _ prefix: String,

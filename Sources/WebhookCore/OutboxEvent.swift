@@ -50,8 +50,28 @@ public struct OutboxValidator: Sendable {
     /// The largest `data` accepted, in bytes.
     public var maximumDataBytes: Int
 
-    public init(maximumDataBytes: Int = 256 * 1024) {
+    /// The database's key for deriving the ids of events whose producer gave none (hex text).
+    public var eventIDKey: String
+
+    public init(maximumDataBytes: Int = 256 * 1024, eventIDKey: String = "") {
         self.maximumDataBytes = maximumDataBytes
+        self.eventIDKey = eventIDKey
+    }
+
+    /// The id of an event whose producer gave none, derived from the outbox row itself: taken in
+    /// twice (a power loss undid the first time), the row gets the same id both times.
+    public func derivedEventID(for row: OutboxRow) -> String {
+        var message: [UInt8] = []
+        message.reserveCapacity(32 + (row.data?.count ?? 0))
+        withUnsafeBytes(of: row.sequence.bigEndian) { message.append(contentsOf: $0) }
+        withUnsafeBytes(of: row.createdAt.milliseconds.bigEndian) { message.append(contentsOf: $0) }
+        message.append(contentsOf: (row.workspaceID ?? "").utf8)
+        message.append(0)
+        message.append(contentsOf: (row.type ?? "").utf8)
+        message.append(0)
+        message.append(contentsOf: row.data ?? [])
+        let digest = WebhookSignature.digest(body: message, secret: eventIDKey)
+        return Identifier.derived(Identifier.event, at: row.createdAt, digest: digest)
     }
 
     /// Why a row was set aside.
@@ -93,7 +113,7 @@ public struct OutboxValidator: Sendable {
             }
             id = given
         } else {
-            id = Identifier.makeOrdered(Identifier.event, at: row.createdAt)
+            id = derivedEventID(for: row)
         }
         guard (0...Timestamp.latestRepresentable.milliseconds).contains(row.createdAt.milliseconds) else {
             return reject(

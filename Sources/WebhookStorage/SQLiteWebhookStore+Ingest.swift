@@ -32,6 +32,11 @@ extension SQLiteWebhookStore {
     }
 
     static func ingest(_ db: Database, limit: Int, validator: OutboxValidator, now: Timestamp) throws -> IngestReport {
+        var validator = validator
+        if validator.eventIDKey.isEmpty {
+            validator.eventIDKey =
+                try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
+        }
         do {
             // One row at a time, and a `data` over the limit is never read into memory: however
             // large the rows a producer wrote, the daemon holds at most one event's data.

@@ -65,37 +65,49 @@ extension SQLiteWebhookStore {
         }
     }
 
-    public func stats(now: Timestamp) async throws -> QueueStats {
+    public func stats(now: Timestamp, includingTotals: Bool) async throws -> QueueStats {
         try await read { db in
             var stats = QueueStats()
             stats.outboxBacklog = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0
-            if let row = try Row.fetchOne(
+            // Each figure from its own partial index, so reading them costs no table scan and no
+            // sort, however many jobs the table holds (the daemon reads them every few seconds).
+            let open = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending'") ?? 0
+            stats.due =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND available_at <= ?",
+                    arguments: [now.milliseconds]
+                ) ?? 0
+            stats.inFlight =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM jobs INDEXED BY jobs_leased
+                        WHERE lease_owner IS NOT NULL AND lease_expires_at > ?
+                        """,
+                    arguments: [now.milliseconds]
+                ) ?? 0
+            stats.pending = max(0, open - stats.inFlight)
+            if let oldest = try Int64.fetchOne(
                 db,
-                sql: """
-                    SELECT
-                        COUNT(*) FILTER (WHERE lease_owner IS NULL) AS pending,
-                        COUNT(*) FILTER (WHERE available_at <= ?1) AS due,
-                        COUNT(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > ?1) AS in_flight,
-                        MIN(available_at) FILTER (WHERE available_at <= ?1) AS oldest_due
-                    FROM jobs WHERE state = 'pending'
-                    """,
+                sql: "SELECT MIN(available_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND available_at <= ?",
                 arguments: [now.milliseconds]
             ) {
-                stats.pending = row["pending"]
-                stats.due = row["due"]
-                stats.inFlight = row["in_flight"]
-                if let oldest: Int64 = row["oldest_due"] { stats.oldestDueAgeMs = max(0, now.milliseconds - oldest) }
+                stats.oldestDueAgeMs = max(0, now.milliseconds - oldest)
             }
-            for row in try Row.fetchAll(
-                db,
-                sql: "SELECT state, COUNT(*) AS n FROM jobs WHERE state <> 'pending' GROUP BY state"
-            ) {
-                let count: Int = row["n"]
-                switch row["state"] as String {
-                case "delivered": stats.delivered = count
-                case "failed": stats.failed = count
-                case "paused": stats.paused = count
-                default: break
+            stats.paused =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE state = 'paused'") ?? 0
+            if includingTotals {
+                // One pass over the whole table, counted as it goes (no GROUP BY sort in memory).
+                if let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FILTER (WHERE state = 'delivered'), COUNT(*) FILTER (WHERE state = 'failed')
+                        FROM jobs
+                        """
+                ) {
+                    stats.delivered = row[0]
+                    stats.failed = row[1]
                 }
             }
             stats.rejectedEvents = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rejected_events") ?? 0

@@ -67,7 +67,10 @@ public protocol WebhookStore: Sendable {
     /// passive WAL checkpoint).
     func maintain() async throws
     /// Counts for `status`, metrics and the service status line.
-    func stats(now: Timestamp) async throws -> QueueStats
+    ///
+    /// `includingTotals` adds the delivered and failed totals, which take a pass over every job
+    /// ever made: for `status`, not for the figures the daemon refreshes every few seconds.
+    func stats(now: Timestamp, includingTotals: Bool) async throws -> QueueStats
     /// Returns when the database answers a trivial query; throws otherwise (for health checks).
     func checkHealth() async throws
 
@@ -82,4 +85,11 @@ public protocol WebhookStore: Sendable {
     /// Revokes the key whose id or prefix is `idOrPrefix` (revoking twice changes nothing).
     /// Returns the key, or nil when no key has that id or prefix.
     func revokeAPIKey(idOrPrefix: String, now: Timestamp) async throws -> APIKey?
+}
+
+extension WebhookStore {
+    /// The queue figures without the delivered and failed totals (cheap at any table size).
+    public func stats(now: Timestamp) async throws -> QueueStats {
+        try await stats(now: now, includingTotals: false)
+    }
 }

@@ -39,7 +39,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let store = try global.openStore()
-        let stats = try await store.stats(now: .now())
+        let stats = try await store.stats(now: .now(), includingTotals: true)
         let rejections = try await store.rejectedEvents(limit: max(0, rejected)).map { row in
             Rejection(
                 outbox_seq: row.sequence,

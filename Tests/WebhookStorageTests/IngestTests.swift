@@ -1,3 +1,4 @@
+import GRDB
 import Testing
 import WebhookCore
 import WebhookStorage
@@ -94,5 +95,31 @@ import WebhookStorage
             String(decoding: job.payload, as: UTF8.self)
                 == #"{"id":"evt_abc123xyz","type":"qr.scanned","created":"2026-03-15T10:00:00.000Z","data":{"code_id":"qr_abc123","short_code":"r7f3Kx"}}"#
         )
+    }
+}
+
+@Suite struct ReplayedOutboxRowTests {
+    /// A power loss can undo the transaction that took a row in while its requests went out: the
+    /// row comes back, and must come back as the same event, never as a new one.
+    @Test func aRowTakenInAgainIsTheSameEvent() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        _ = try await database.webhook()
+        let producer = try DatabaseQueue(path: database.path)
+        let insert = """
+            INSERT INTO outbox (seq, workspace_id, type, data, created_at)
+            VALUES (7, 'ws_1', 'qr.scanned', '{"code_id":"qr_1"}', 1773568800000)
+            """
+        try await producer.write { db in try db.execute(sql: insert) }
+        let first = try await database.ingest()
+        #expect(first.events == 1)
+        try await producer.write { db in try db.execute(sql: insert) }
+        let replay = try await database.ingest()
+        #expect(replay.events == 0)
+        #expect(replay.duplicates == 1)
+        let jobs = try await database.store.claim(
+            owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(60), now: .init(milliseconds: 3_000)
+        )
+        #expect(jobs.count == 1)
     }
 }

@@ -125,7 +125,7 @@ import WebhookStorage
         let log = try await database.store.deliveries(DeliveryQuery(webhookID: try #require(try await database.store.listWebhooks(workspaceID: nil, limit: 1, startingAfter: nil).items.first?.id)))
         #expect(log.items.map(\.attempt) == [3, 2, 1])
         #expect(log.items.map { $0.nextRetryAt != nil } == [false, true, true])
-        let stats = try await database.store.stats(now: now)
+        let stats = try await database.store.stats(now: now, includingTotals: true)
         #expect(stats.failed == 1)
         #expect(stats.pending == 0)
     }
@@ -209,5 +209,36 @@ import WebhookStorage
         #expect(try await database.store.deleteWebhook(id: mine.id, workspaceID: "ws_b", now: t0) == false)
         #expect(try await database.store.deleteWebhook(id: mine.id, workspaceID: "ws_a", now: t0))
         #expect(try await database.store.webhook(id: mine.id, workspaceID: nil) == nil)
+    }
+}
+
+@Suite struct QueueStatsTests {
+    @Test func figuresCountEachStateOnce() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let t0 = Timestamp(milliseconds: 10_000)
+        _ = try await database.webhook()
+        for _ in 0..<5 { try await database.emit() }
+        _ = try await database.ingest(now: t0)
+        let claimed = try await database.store.claim(
+            owner: "a", limit: 2, perWebhookLimit: 10, lease: .seconds(30), now: t0
+        )
+        _ = try await database.store.record(
+            [AttemptResult(job: claimed[0], outcome: .ok, finishedAt: t0)], policy: RetryPolicy(), disableAfter: 10
+        )
+        let stats = try await database.store.stats(now: t0, includingTotals: true)
+        #expect(stats.pending == 3)
+        #expect(stats.due == 3)
+        #expect(stats.inFlight == 1)
+        #expect(stats.delivered == 1)
+        #expect(stats.failed == 0)
+        let cheap = try await database.store.stats(now: t0)
+        #expect(cheap.delivered == 0, "totals only when asked for")
+        #expect(cheap.inFlight == 1)
+        // Once the lease runs out, the claim counts as due again, not as in flight.
+        let later = try await database.store.stats(now: t0.adding(seconds: 31))
+        #expect(later.inFlight == 0)
+        #expect(later.due == 4)
+        #expect(later.pending == 4)
     }
 }
