@@ -82,17 +82,7 @@ extension SQLiteWebhookStore {
                 )
                 if known == true { return nil }
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO outbox (event_id, workspace_id, type, data, target_webhook_id, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    row.eventID, row.workspaceID, row.type, row.data.map { String(decoding: $0, as: UTF8.self) },
-                    row.targetWebhookID, row.createdAt.milliseconds,
-                ]
-            )
-            return db.lastInsertedRowID
+            return try Self.insertOutboxRow(db, row)
         }
     }
 

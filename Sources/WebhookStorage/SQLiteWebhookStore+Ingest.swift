@@ -4,19 +4,22 @@ import WebhookCore
 
 extension SQLiteWebhookStore {
     public func enqueue(_ row: OutboxRow) async throws -> Int64 {
-        try await write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO outbox (event_id, workspace_id, type, data, target_webhook_id, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    row.eventID, row.workspaceID, row.type, row.data.map { String(decoding: $0, as: UTF8.self) },
-                    row.targetWebhookID, row.createdAt.milliseconds,
-                ]
-            )
-            return db.lastInsertedRowID
-        }
+        try await write { db in try Self.insertOutboxRow(db, row) }
+    }
+
+    /// Inserts `row` into the outbox as a producer's INSERT does; returns its sequence.
+    static func insertOutboxRow(_ db: Database, _ row: OutboxRow) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO outbox (event_id, workspace_id, type, data, target_webhook_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                row.eventID, row.workspaceID, row.type, row.data.map { String(decoding: $0, as: UTF8.self) },
+                row.targetWebhookID, row.createdAt.milliseconds,
+            ]
+        )
+        return db.lastInsertedRowID
     }
 
     /// Stop taking rows into one ingest transaction once their data adds up to this many bytes,
