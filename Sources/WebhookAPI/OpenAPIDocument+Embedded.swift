@@ -1237,6 +1237,7 @@ public enum OpenAPIDocument {
         "properties": {
           "url": {
             "type": "string",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+([/?#].*)?$",
             "maxLength": 2048,
             "description": "An absolute http:// or https:// URL without user name or password, at most 2048 characters. A literal loopback, private or reserved IP address is refused unless the operator allows it.",
             "examples": [
@@ -1266,6 +1267,7 @@ public enum OpenAPIDocument {
         "properties": {
           "url": {
             "type": "string",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+([/?#].*)?$",
             "maxLength": 2048
           },
           "events": {

@@ -7,10 +7,11 @@ extension FailureClass {
     /// `CURLE_WRITE_ERROR` is `.bodyTooLarge` only when our own size cap stopped the body;
     /// `CURLE_COULDNT_CONNECT` is `.blockedAddress` only when the address policy refused the socket.
     /// Both are decided by the caller, which knows; here they map to `.other` and `.connect`.
-    init(transportFailure code: CURLcode) {
+    /// A timeout before the host name resolved is a `.dns` failure: the receiver was never reached.
+    init(transportFailure code: CURLcode, nameResolved: Bool = true) {
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
-            self = .timeout
+            self = nameResolved ? .timeout : .dns
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
             self = .dns
         case CURLE_COULDNT_CONNECT:

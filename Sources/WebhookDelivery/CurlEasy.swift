@@ -112,6 +112,15 @@ final class CurlEasy {
         return nil
     }
 
+    /// Whether the host name had been resolved (or was a literal address) when the transfer ended.
+    private var nameResolved: Bool {
+        var lookup: curl_off_t = 0
+        cqr3_easy_getinfo_off_t(handle, CURLINFO_NAMELOOKUP_TIME_T, &lookup)
+        var primaryIP: UnsafeMutablePointer<CChar>?
+        cqr3_easy_getinfo_string(handle, CURLINFO_PRIMARY_IP, &primaryIP)
+        return lookup > 0 || (primaryIP.map { $0[0] != 0 } ?? false)
+    }
+
     /// What the finished transfer came to, from libcurl's result and what the callbacks saw.
     func outcome(_ code: CURLcode) -> DeliveryOutcome {
         var status = 0
@@ -143,7 +152,7 @@ final class CurlEasy {
             failure = .network
             message = "The receiver's answer had no HTTP status."
         } else {
-            failure = FailureClass(transportFailure: code)
+            failure = FailureClass(transportFailure: code, nameResolved: nameResolved)
             message = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
         }
         return DeliveryOutcome(

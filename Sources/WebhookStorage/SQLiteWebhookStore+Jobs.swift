@@ -47,7 +47,13 @@ extension SQLiteWebhookStore {
             ) {
                 busy[row[0]] = row[1]
             }
-            let saturated = busy.filter { $0.value >= perWebhookLimit }.map(\.key)
+            // A failing webhook (its last attempt failed) gets one request at a time until it
+            // succeeds again: a few slow or dead endpoints cannot take every slot.
+            let failing = try Set(
+                String.fetchAll(db, sql: "SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0")
+            )
+            func capacity(of webhookID: String) -> Int { failing.contains(webhookID) ? 1 : perWebhookLimit }
+            let saturated = busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key)
             let candidates = try Row.fetchAll(
                 db,
                 sql: """
@@ -63,7 +69,7 @@ extension SQLiteWebhookStore {
             for row in candidates {
                 let webhookID: String = row[1]
                 let inFlight = busy[webhookID, default: 0]
-                guard inFlight < perWebhookLimit else { continue }
+                guard inFlight < capacity(of: webhookID) else { continue }
                 busy[webhookID] = inFlight + 1
                 chosen.append(row[0])
                 if chosen.count == limit { break }

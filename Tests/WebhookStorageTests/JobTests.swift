@@ -242,3 +242,32 @@ import WebhookStorage
         #expect(later.pending == 4)
     }
 }
+
+@Suite struct FailingWebhookTests {
+    @Test func aFailingWebhookGetsOneRequestAtATime() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let t0 = Timestamp(milliseconds: 10_000)
+        let hook = try await database.webhook()
+        for _ in 0..<10 { try await database.emit() }
+        _ = try await database.ingest(now: t0)
+        let first = try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 8, lease: .seconds(30), now: t0)
+        _ = try await database.store.record(
+            [AttemptResult(job: first[0], outcome: .serverError, finishedAt: t0)],
+            policy: RetryPolicy(schedule: [0, 0]), disableAfter: 10
+        )
+        let whileFailing = try await database.store.claim(
+            owner: "a", limit: 8, perWebhookLimit: 8, lease: .seconds(30), now: t0
+        )
+        #expect(whileFailing.count == 1, "one request at a time while the webhook fails")
+        _ = try await database.store.record(
+            [AttemptResult(job: whileFailing[0], outcome: .ok, finishedAt: t0)],
+            policy: RetryPolicy(schedule: [0, 0]), disableAfter: 10
+        )
+        let recovered = try await database.store.claim(
+            owner: "a", limit: 8, perWebhookLimit: 8, lease: .seconds(30), now: t0
+        )
+        #expect(recovered.count == 8, "the full per-webhook limit once it succeeds again")
+        #expect(recovered.allSatisfy { $0.webhookID == hook.id })
+    }
+}
