@@ -12,10 +12,10 @@ extension IngestReport {
                 "Outbox row rejected",
                 metadata: [
                     "outbox_seq": "\(rejected.sequence)",
-                    "event_id": "\(rejected.eventID ?? "-")",
-                    "workspace_id": "\(rejected.workspaceID ?? "-")",
-                    "event_type": "\(rejected.type ?? "-")",
-                    "reason": "\(rejected.reason)",
+                    "event_id": "\(Self.shown(rejected.eventID))",
+                    "workspace_id": "\(Self.shown(rejected.workspaceID))",
+                    "event_type": "\(Self.shown(rejected.type))",
+                    "reason": "\(Self.shown(rejected.reason, limit: 300))",
                 ]
             )
         }
@@ -25,5 +25,13 @@ extension IngestReport {
         if events > 0 {
             logger.debug("Events taken in", metadata: ["events": "\(events)", "jobs": "\(jobs)"])
         }
+    }
+
+    /// A producer's value as logged: at most `limit` characters, so a hostile row cannot flood
+    /// the journal. (Line breaks and other control characters are the log handlers' to escape.)
+    static func shown(_ value: String?, limit: Int = 128) -> String {
+        guard let value else { return "-" }
+        guard value.unicodeScalars.count > limit else { return value }
+        return String(String.UnicodeScalarView(value.unicodeScalars.prefix(limit))) + "…"
     }
 }
