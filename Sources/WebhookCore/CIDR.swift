@@ -29,7 +29,8 @@ public struct CIDR: Sendable, Hashable {
                 let parsed = Int(parts[1]), (0...maximum).contains(parsed)
             else {
                 throw ParseError(
-                    description: "'\(text)' has an invalid prefix length '\(parts[1])': use a number from 0 to \(maximum)")
+                    description:
+                        "'\(text)' has an invalid prefix length '\(parts[1])': use a number from 0 to \(maximum)")
             }
             length = parsed
         }

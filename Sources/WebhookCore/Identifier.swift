@@ -73,7 +73,9 @@ public enum Identifier {
     private static let unbiasedLimit: UInt64 = (UInt64.max / tenDigits) * tenDigits
 
     /// Appends `count` uniformly random base-62 characters, ten per 64-bit draw (one system call, not ten).
-    private static func appendRandom(_ count: Int, to bytes: inout [UInt8], using generator: inout some RandomNumberGenerator) {
+    private static func appendRandom(
+        _ count: Int, to bytes: inout [UInt8], using generator: inout some RandomNumberGenerator
+    ) {
         var remaining = count
         while remaining > 0 {
             var word = generator.next() as UInt64

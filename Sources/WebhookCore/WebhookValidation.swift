@@ -30,7 +30,8 @@ public enum WebhookValidation {
         guard let parsed = WebhookURL(url) else {
             throw Invalid(
                 field: "url",
-                message: "url must be an absolute http:// or https:// URL with a host, like https://example.com/webhooks"
+                message:
+                    "url must be an absolute http:// or https:// URL with a host, like https://example.com/webhooks"
             )
         }
         if parsed.hasCredentials {

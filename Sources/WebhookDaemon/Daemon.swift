@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Logging
 import ServiceLifecycle
@@ -80,13 +80,16 @@ public struct Daemon: Sendable {
             let hooks = APIHooks(outboxChanged: { delivery.outboxChanged() }, jobsDue: { work.signal() })
             var apiConfiguration = configuration.apiConfiguration
             if configuration.metrics == .api {
-                apiConfiguration.metrics = MetricsExposition(contentType: DaemonMetrics.contentType, body: metrics.exposition)
+                apiConfiguration.metrics = MetricsExposition(
+                    contentType: DaemonMetrics.contentType, body: metrics.exposition)
             }
             let api = APIServer(store: store, configuration: apiConfiguration, hooks: hooks, logger: logger)
             readiness.expect("api")
             services.append(.init(service: api))
             services.append(
-                .init(service: ReadinessProbe(part: "api", readiness: readiness) { await api.waitUntilListening() != nil })
+                .init(
+                    service: ReadinessProbe(part: "api", readiness: readiness) { await api.waitUntilListening() != nil }
+                )
             )
         }
         // Last, so it is the first told of a graceful stop: STOPPING=1 goes out before the drain.

@@ -119,7 +119,9 @@ public struct DaemonConfiguration: Sendable {
             }
             let name = String(line[..<equals]).trimmed()
             var value = String(line[line.index(after: equals)...]).trimmed()
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
             do throws(InvalidSetting) {
                 try apply(name, value)
             } catch {
@@ -155,8 +157,10 @@ public enum MetricsPlacement: Sendable, Hashable {
 extension DaemonConfiguration {
     /// The table of every setting.
     public static let settings: [Setting] = [
-        Setting(name: "database", defaultValue: "qr3-webhookd.sqlite ($STATE_DIRECTORY under systemd)",
-            help: "The SQLite database file (created when missing, mode 0600).") { config, value throws(InvalidSetting) in
+        Setting(
+            name: "database", defaultValue: "qr3-webhookd.sqlite ($STATE_DIRECTORY under systemd)",
+            help: "The SQLite database file (created when missing, mode 0600)."
+        ) { config, value throws(InvalidSetting) in
             guard !value.isEmpty else { throw InvalidSetting(setting: "database", message: "must not be empty") }
             config.databasePath = value
         },
@@ -164,8 +168,10 @@ extension DaemonConfiguration {
             config, value throws(InvalidSetting) in
             config.maximumConcurrentTransfers = try integer(value, "concurrency", 1...10_000)
         },
-        Setting(name: "per-webhook-concurrency", defaultValue: "16",
-            help: "Requests one webhook may have in flight at once, across every process.") {
+        Setting(
+            name: "per-webhook-concurrency", defaultValue: "16",
+            help: "Requests one webhook may have in flight at once, across every process."
+        ) {
             config, value throws(InvalidSetting) in
             config.perWebhookConcurrency = try integer(value, "per-webhook-concurrency", 1...10_000)
         },
@@ -177,8 +183,11 @@ extension DaemonConfiguration {
             config, value throws(InvalidSetting) in
             config.requestTimeout = try seconds(value, "request-timeout", 0.001...600)
         },
-        Setting(name: "retry-schedule", defaultValue: "0,60,300",
-            help: "Delay in seconds before each attempt, after the previous one failed; the count is the number of attempts.") {
+        Setting(
+            name: "retry-schedule", defaultValue: "0,60,300",
+            help:
+                "Delay in seconds before each attempt, after the previous one failed; the count is the number of attempts."
+        ) {
             config, value throws(InvalidSetting) in
             do throws(RetryPolicy.InvalidSchedule) {
                 config.retryPolicy = try RetryPolicy(parsing: value)
@@ -186,18 +195,24 @@ extension DaemonConfiguration {
                 throw InvalidSetting(setting: "retry-schedule", message: error.message)
             }
         },
-        Setting(name: "disable-after", defaultValue: "10",
-            help: "Consecutive failed attempts after which a webhook is disabled.") {
+        Setting(
+            name: "disable-after", defaultValue: "10",
+            help: "Consecutive failed attempts after which a webhook is disabled."
+        ) {
             config, value throws(InvalidSetting) in
             config.disableAfterFailures = try integer(value, "disable-after", 1...1_000_000)
         },
-        Setting(name: "lease", defaultValue: "60",
-            help: "Seconds a claimed job is held; after that another worker delivers it again.") {
+        Setting(
+            name: "lease", defaultValue: "60",
+            help: "Seconds a claimed job is held; after that another worker delivers it again."
+        ) {
             config, value throws(InvalidSetting) in
             config.leaseSeconds = try seconds(value, "lease", 0.01...86_400)
         },
-        Setting(name: "drain-timeout", defaultValue: "15",
-            help: "Seconds a graceful stop waits for requests in flight.") { config, value throws(InvalidSetting) in
+        Setting(
+            name: "drain-timeout", defaultValue: "15",
+            help: "Seconds a graceful stop waits for requests in flight."
+        ) { config, value throws(InvalidSetting) in
             config.drainTimeout = try seconds(value, "drain-timeout", 0...3_600)
         },
         Setting(name: "claim-batch", defaultValue: "256", help: "Jobs claimed per transaction at most.") {
@@ -212,13 +227,18 @@ extension DaemonConfiguration {
             config, value throws(InvalidSetting) in
             config.maximumEventBytes = try integer(value, "max-event-bytes", 2...16 * 1024 * 1024)
         },
-        Setting(name: "max-response-bytes", defaultValue: "65536",
-            help: "Largest response body read from a receiver; a larger one fails the attempt (body_too_large).") {
+        Setting(
+            name: "max-response-bytes", defaultValue: "65536",
+            help: "Largest response body read from a receiver; a larger one fails the attempt (body_too_large)."
+        ) {
             config, value throws(InvalidSetting) in
             config.maximumResponseBytes = try integer(value, "max-response-bytes", 0...64 * 1024 * 1024)
         },
-        Setting(name: "allow-networks", defaultValue: "(none)",
-            help: "Comma-separated CIDRs that may be delivered to although loopback, private or reserved, e.g. 127.0.0.0/8,::1/128.") {
+        Setting(
+            name: "allow-networks", defaultValue: "(none)",
+            help:
+                "Comma-separated CIDRs that may be delivered to although loopback, private or reserved, e.g. 127.0.0.0/8,::1/128."
+        ) {
             config, value throws(InvalidSetting) in
             var networks: [CIDR] = []
             for part in value.split(separator: ",") {
@@ -230,13 +250,17 @@ extension DaemonConfiguration {
             }
             config.allowedNetworks = networks
         },
-        Setting(name: "poll-interval", defaultValue: "0.25",
-            help: "Seconds between outbox checks when no file change is noticed (changes are noticed at once).") {
+        Setting(
+            name: "poll-interval", defaultValue: "0.25",
+            help: "Seconds between outbox checks when no file change is noticed (changes are noticed at once)."
+        ) {
             config, value throws(InvalidSetting) in
             config.pollInterval = try seconds(value, "poll-interval", 0.001...60)
         },
-        Setting(name: "synchronous", defaultValue: "NORMAL",
-            help: "SQLite `synchronous` of the daemon's connections: NORMAL (crash-safe, see RELIABILITY) or FULL.") {
+        Setting(
+            name: "synchronous", defaultValue: "NORMAL",
+            help: "SQLite `synchronous` of the daemon's connections: NORMAL (crash-safe, see RELIABILITY) or FULL."
+        ) {
             config, value throws(InvalidSetting) in
             let upper = value.uppercased()
             guard upper == "NORMAL" || upper == "FULL" else {
@@ -244,8 +268,10 @@ extension DaemonConfiguration {
             }
             config.synchronous = upper
         },
-        Setting(name: "log-level", defaultValue: "info",
-            help: "Lowest level logged: trace, debug, info, notice, warning, error, critical.") {
+        Setting(
+            name: "log-level", defaultValue: "info",
+            help: "Lowest level logged: trace, debug, info, notice, warning, error, critical."
+        ) {
             config, value throws(InvalidSetting) in
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             guard levels.contains(value.lowercased()) else {
@@ -253,24 +279,33 @@ extension DaemonConfiguration {
             }
             config.logLevel = value.lowercased()
         },
-        Setting(name: "listen", defaultValue: "127.0.0.1:8080",
-            help: "Address and port of the public webhooks API: host:port or [ipv6]:port (port 0 takes a free one).") {
+        Setting(
+            name: "listen", defaultValue: "127.0.0.1:8080",
+            help: "Address and port of the public webhooks API: host:port or [ipv6]:port (port 0 takes a free one)."
+        ) {
             config, value throws(InvalidSetting) in
             guard let address = ListenAddress(parsing: value) else {
-                throw InvalidSetting(setting: "listen", message: "\"\(value)\" is not host:port, like 127.0.0.1:8080 or [::1]:8080")
+                throw InvalidSetting(
+                    setting: "listen", message: "\"\(value)\" is not host:port, like 127.0.0.1:8080 or [::1]:8080")
             }
             config.listen = address
         },
-        Setting(name: "mode", defaultValue: "all",
-            help: "What runs: all (delivery and the API), delivery (no API, as --no-api) or api (the API alone, as --api-only).") {
+        Setting(
+            name: "mode", defaultValue: "all",
+            help:
+                "What runs: all (delivery and the API), delivery (no API, as --no-api) or api (the API alone, as --api-only)."
+        ) {
             config, value throws(InvalidSetting) in
             guard let mode = DaemonMode(rawValue: value.lowercased()) else {
                 throw InvalidSetting(setting: "mode", message: "must be all, delivery or api, not \"\(value)\"")
             }
             config.mode = mode
         },
-        Setting(name: "metrics-listen", defaultValue: "api",
-            help: "Where Prometheus metrics are served at GET /metrics: api (the API's address), HOST:PORT of a listener of their own (e.g. 127.0.0.1:9464), or off.") {
+        Setting(
+            name: "metrics-listen", defaultValue: "api",
+            help:
+                "Where Prometheus metrics are served at GET /metrics: api (the API's address), HOST:PORT of a listener of their own (e.g. 127.0.0.1:9464), or off."
+        ) {
             config, value throws(InvalidSetting) in
             switch value.lowercased() {
             case "api": config.metrics = .api
@@ -285,8 +320,10 @@ extension DaemonConfiguration {
                 config.metrics = .listener(address)
             }
         },
-        Setting(name: "status-interval", defaultValue: "5",
-            help: "Seconds between readings of the queue figures for the systemd status line and the metrics.") {
+        Setting(
+            name: "status-interval", defaultValue: "5",
+            help: "Seconds between readings of the queue figures for the systemd status line and the metrics."
+        ) {
             config, value throws(InvalidSetting) in
             config.statusInterval = try seconds(value, "status-interval", 0.05...3_600)
         },
@@ -302,7 +339,8 @@ extension DaemonConfiguration {
         return number
     }
 
-    static func seconds(_ value: String, _ name: String, _ range: ClosedRange<Double>) throws(InvalidSetting) -> Double {
+    static func seconds(_ value: String, _ name: String, _ range: ClosedRange<Double>) throws(InvalidSetting) -> Double
+    {
         guard let number = Double(value), number.isFinite, range.contains(number) else {
             throw InvalidSetting(
                 setting: name,
@@ -327,9 +365,9 @@ extension String {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 private func getenvString(_ name: String) -> String? {

@@ -129,7 +129,9 @@ final class DeliveryService: Service {
             // New outbox rows: looked for (with a cheap read) when the database file changed, and
             // every poll interval in case another process wrote where no change can be noticed.
             var ingestWanted = false
-            if !stopping, outboxTouched.exchange(false, ordering: .relaxed) || ContinuousClock.now - lastOutboxCheck >= idle {
+            if !stopping,
+                outboxTouched.exchange(false, ordering: .relaxed) || ContinuousClock.now - lastOutboxCheck >= idle
+            {
                 lastOutboxCheck = .now
                 ingestWanted = (try? await store.hasOutboxRows()) ?? true
             }
@@ -151,10 +153,12 @@ final class DeliveryService: Service {
                 )
                 continue
             }
-            var round = DeliveryRound(policy: configuration.retryPolicy, disableAfter: configuration.disableAfterFailures)
+            var round = DeliveryRound(
+                policy: configuration.retryPolicy, disableAfter: configuration.disableAfterFailures)
             round.results = pendingResults
             if ingestWanted {
-                round.ingest = DeliveryRound.Ingest(limit: configuration.ingestBatchSize, validator: validator, now: now)
+                round.ingest = DeliveryRound.Ingest(
+                    limit: configuration.ingestBatchSize, validator: validator, now: now)
             }
             if claimWanted {
                 round.claim = ClaimRequest(
@@ -214,7 +218,9 @@ final class DeliveryService: Service {
     }
 
     /// Turns finished transfers into attempt results; aborted ones are handed back instead.
-    private func attemptResults(_ finished: [CompletedRequest], finishedAt: Timestamp) -> ([AttemptResult], [ClaimedJob]) {
+    private func attemptResults(_ finished: [CompletedRequest], finishedAt: Timestamp) -> (
+        [AttemptResult], [ClaimedJob]
+    ) {
         guard !finished.isEmpty else { return ([], []) }
         return state.withLock { state in
             var results: [AttemptResult] = []

@@ -20,7 +20,8 @@ struct MaintenanceService: Service {
             } catch {
                 failures += 1
                 if failures == 1 || failures.isMultiple(of: 100) {
-                    logger.warning("Database checkpoint failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
+                    logger.warning(
+                        "Database checkpoint failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
                 }
             }
             try? await Task.sleep(for: interval)

@@ -57,8 +57,10 @@ public final class Wakeup: Sendable {
                     continuation.resume()
                     return
                 }
-                let nanoseconds = max(0, timeout.components.seconds * 1_000_000_000
-                    + timeout.components.attoseconds / 1_000_000_000)
+                let nanoseconds = max(
+                    0,
+                    timeout.components.seconds * 1_000_000_000
+                        + timeout.components.attoseconds / 1_000_000_000)
                 Self.timers.asyncAfter(deadline: .now() + .nanoseconds(Int(min(nanoseconds, Int64(Int.max))))) {
                     self.expire(generation)
                 }

@@ -46,7 +46,8 @@ final class CurlEasy {
         try check(cqr3_easy_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"), "REDIR_PROTOCOLS_STR")
         // An empty proxy turns off http_proxy and friends: the address policy must see the real peer.
         try check(cqr3_easy_setopt_string(handle, CURLOPT_PROXY, ""), "PROXY")
-        try check(cqr3_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMs), "CONNECTTIMEOUT_MS")
+        try check(
+            cqr3_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMs), "CONNECTTIMEOUT_MS")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, settings.totalTimeoutMs), "TIMEOUT_MS")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP_KEEPALIVE")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPIDLE, 60), "TCP_KEEPIDLE")
@@ -147,7 +148,8 @@ final class CurlEasy {
         } else if code == CURLE_COULDNT_CONNECT, !refusedAddresses.isEmpty {
             failure = .blockedAddress
             let addresses = refusedAddresses.joined(separator: ", ")
-            message = "Refused to connect to \(addresses): the address policy does not allow private, loopback or reserved addresses."
+            message =
+                "Refused to connect to \(addresses): the address policy does not allow private, loopback or reserved addresses."
         } else if code == CURLE_OK {
             failure = .network
             message = "The receiver's answer had no HTTP status."

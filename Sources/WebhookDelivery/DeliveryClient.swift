@@ -135,6 +135,7 @@ public final class DeliveryClient: Sendable {
 
     private func publishAborted(_ requests: [OutboundRequest]) {
         guard !requests.isEmpty else { return }
-        publish(requests.map { CompletedRequest(tag: $0.tag, outcome: DeliveryClient.abortedOutcome(responseTimeMs: 0)) })
+        publish(
+            requests.map { CompletedRequest(tag: $0.tag, outcome: DeliveryClient.abortedOutcome(responseTimeMs: 0)) })
     }
 }

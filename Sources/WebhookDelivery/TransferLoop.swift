@@ -44,7 +44,8 @@ final class TransferLoop {
             let performed = curl_multi_perform(multi, &stillRunning)
             if performed != CURLM_OK {
                 client.logger.error(
-                    "curl_multi_perform failed", metadata: ["error": "\(String(cString: curl_multi_strerror(performed)))"])
+                    "curl_multi_perform failed",
+                    metadata: ["error": "\(String(cString: curl_multi_strerror(performed)))"])
             }
             collectFinished()
             publish()
@@ -131,7 +132,8 @@ final class TransferLoop {
         let now = ContinuousClock.now
         while let easy = running.last {
             let elapsed = Int((now - easy.startedAt).milliseconds)
-            batch.append(CompletedRequest(tag: easy.tag, outcome: DeliveryClient.abortedOutcome(responseTimeMs: elapsed)))
+            batch.append(
+                CompletedRequest(tag: easy.tag, outcome: DeliveryClient.abortedOutcome(responseTimeMs: elapsed)))
             retire(easy)
         }
         for request in waiting[waitingHead...] {

@@ -173,7 +173,9 @@ extension SQLiteWebhookStore {
         )
     }
 
-    static func activeSubscribers(_ db: Database, workspaceID: String) throws -> [(id: String, events: EventSubscription)] {
+    static func activeSubscribers(_ db: Database, workspaceID: String) throws -> [(
+        id: String, events: EventSubscription
+    )] {
         try Row.fetchAll(
             db,
             sql: "SELECT id, events FROM webhooks WHERE workspace_id = ? AND is_active = 1 AND deleted_at IS NULL",

@@ -30,7 +30,8 @@ extension SQLiteWebhookStore {
     static func claim(_ db: Database, _ request: ClaimRequest) throws -> [ClaimedJob] {
         let (owner, limit, perWebhookLimit, now) = (request.owner, request.limit, request.perWebhookLimit, request.now)
         guard limit > 0 else { return [] }
-        let leaseMs = request.lease.components.seconds * 1000
+        let leaseMs =
+            request.lease.components.seconds * 1000
             + request.lease.components.attoseconds / 1_000_000_000_000_000
         let expiry = now.milliseconds + leaseMs
         do {
@@ -50,7 +51,8 @@ extension SQLiteWebhookStore {
             // A failing webhook (its last attempt failed) gets one request at a time until it
             // succeeds again: a few slow or dead endpoints cannot take every slot.
             let failing = try Set(
-                String.fetchAll(db, sql: "SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0")
+                String.fetchAll(
+                    db, sql: "SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0")
             )
             func capacity(of webhookID: String) -> Int { failing.contains(webhookID) ? 1 : perWebhookLimit }
             let saturated = busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key)
@@ -154,7 +156,8 @@ extension SQLiteWebhookStore {
                     WHERE id = ?1 AND lease_token = ?6 AND state = 'pending' AND lease_owner IS NOT NULL
                     """
             )
-            let pause = try db.cachedStatement(sql: "UPDATE jobs SET state = 'paused' WHERE id = ? AND state = 'pending'")
+            let pause = try db.cachedStatement(
+                sql: "UPDATE jobs SET state = 'paused' WHERE id = ? AND state = 'pending'")
             let log = try db.cachedStatement(
                 sql: """
                     INSERT INTO attempts (id, job_id, webhook_id, event_id, event_type, attempt, status, status_code,

@@ -71,7 +71,8 @@ extension SQLiteWebhookStore {
             stats.outboxBacklog = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0
             // Each figure from its own partial index, so reading them costs no table scan and no
             // sort, however many jobs the table holds (the daemon reads them every few seconds).
-            let open = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending'") ?? 0
+            let open =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending'") ?? 0
             stats.due =
                 try Int.fetchOne(
                     db,
@@ -90,13 +91,15 @@ extension SQLiteWebhookStore {
             stats.pending = max(0, open - stats.inFlight)
             if let oldest = try Int64.fetchOne(
                 db,
-                sql: "SELECT MIN(available_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND available_at <= ?",
+                sql:
+                    "SELECT MIN(available_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND available_at <= ?",
                 arguments: [now.milliseconds]
             ) {
                 stats.oldestDueAgeMs = max(0, now.milliseconds - oldest)
             }
             stats.paused =
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE state = 'paused'") ?? 0
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE state = 'paused'")
+                ?? 0
             if includingTotals {
                 // One pass over the whole table, counted as it goes (no GROUP BY sort in memory).
                 if let row = try Row.fetchOne(

@@ -4,7 +4,7 @@ import Logging
 import WebhookCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The SQLite implementation of ``WebhookStore``: one database file in WAL mode.
@@ -50,7 +50,8 @@ public final class SQLiteWebhookStore: WebhookStore {
         self.logger = logger
         try Self.createPrivately(path)
         var configuration = Configuration()
-        let timeoutMs = Int(options.busyTimeout.components.seconds * 1000)
+        let timeoutMs =
+            Int(options.busyTimeout.components.seconds * 1000)
             + Int(options.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
         configuration.busyMode = .callback(Self.busyHandler(timeoutMs: timeoutMs))
         configuration.journalMode = .wal
@@ -82,7 +83,8 @@ public final class SQLiteWebhookStore: WebhookStore {
             if options.migrate {
                 let applied = try Migrator.migrate(pool)
                 for name in applied {
-                    logger.info("Applied database migration", metadata: ["migration": "\(name)", "database": "\(path)"])
+                    logger.info(
+                        "Applied database migration", metadata: ["migration": "\(name)", "database": "\(path)"])
                 }
             } else {
                 let version = try Migrator.currentVersion(pool)
@@ -117,7 +119,8 @@ public final class SQLiteWebhookStore: WebhookStore {
                 delayMs = min(delayMs * 2, 1000)
                 attempt += 1
             } catch let error as DatabaseError where error.isBusy {
-                throw StorageError("cannot open the database: another process held its write lock for over \(limit): \(error)")
+                throw StorageError(
+                    "cannot open the database: another process held its write lock for over \(limit): \(error)")
             }
         }
     }
@@ -172,7 +175,8 @@ public final class SQLiteWebhookStore: WebhookStore {
                 return try await pool.write(body)
             } catch let error as DatabaseError where error.isBusy && attempt < 8 {
                 busyRetries.add(1, ordering: .relaxed)
-                logger.warning("Database busy, retrying", metadata: ["attempt": "\(attempt)", "delay_ms": "\(delayMs)"])
+                logger.warning(
+                    "Database busy, retrying", metadata: ["attempt": "\(attempt)", "delay_ms": "\(delayMs)"])
                 try await Task.sleep(for: .milliseconds(delayMs))
                 delayMs = min(delayMs * 2, 500)
                 attempt += 1

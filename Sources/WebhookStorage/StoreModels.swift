@@ -268,7 +268,9 @@ public struct APIKey: Sendable, Hashable {
     /// When the key was revoked; a revoked key is refused.
     public var revokedAt: Timestamp?
 
-    public init(id: String, workspaceID: String, prefix: String, name: String, createdAt: Timestamp, revokedAt: Timestamp?) {
+    public init(
+        id: String, workspaceID: String, prefix: String, name: String, createdAt: Timestamp, revokedAt: Timestamp?
+    ) {
         self.id = id
         self.workspaceID = workspaceID
         self.prefix = prefix

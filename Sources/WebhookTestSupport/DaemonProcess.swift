@@ -20,7 +20,9 @@ public final class DaemonProcess: Sendable {
     private struct Output {
         var text = ""
         var exitStatus: Int32?
-        var waiters: [(id: Int, condition: @Sendable (String, Int32?) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
+        var waiters:
+            [(id: Int, condition: @Sendable (String, Int32?) -> Bool, continuation: CheckedContinuation<Bool, Never>)] =
+                []
         var nextWaiter = 0
     }
 
@@ -51,7 +53,8 @@ public final class DaemonProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: executable ?? Self.executablePath)
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
-        for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") || key == "NOTIFY_SOCKET" || key == "JOURNAL_STREAM" {
+        for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") || key == "NOTIFY_SOCKET" || key == "JOURNAL_STREAM"
+        {
             merged[key] = nil
         }
         merged.merge(environment) { $1 }
@@ -219,5 +222,7 @@ public func runTool(_ path: String, _ arguments: [String], environment: [String:
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (
+        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
+    )
 }

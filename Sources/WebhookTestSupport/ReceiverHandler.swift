@@ -86,7 +86,8 @@ final class ReceiverHandler: ChannelInboundHandler {
         }
         if !keepAlive, response.ending == .complete { headers.add(name: "Connection", value: "close") }
         let status = HTTPResponseStatus(statusCode: response.status)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
 
         let cutoff: Int
         switch response.ending {
@@ -110,7 +111,8 @@ final class ReceiverHandler: ChannelInboundHandler {
     }
 
     private func trickle(
-        _ bytes: ArraySlice<UInt8>, interval: Duration, context: ChannelHandlerContext, then finish: @escaping () -> Void
+        _ bytes: ArraySlice<UInt8>, interval: Duration, context: ChannelHandlerContext,
+        then finish: @escaping () -> Void
     ) {
         guard isActive else { return }
         guard let byte = bytes.first else {

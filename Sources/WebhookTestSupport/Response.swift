@@ -43,7 +43,9 @@ public struct Response: Sendable {
     }
 
     /// A response with this status, headers and UTF-8 body.
-    public static func status(_ status: Int, headers: [(name: String, value: String)] = [], body: String = "") -> Response {
+    public static func status(_ status: Int, headers: [(name: String, value: String)] = [], body: String = "")
+        -> Response
+    {
         Response(status: status, headers: headers, body: .bytes(Array(body.utf8)))
     }
 
@@ -65,7 +67,8 @@ public struct Response: Sendable {
     }
 
     /// Announces `declaredLength` body bytes, sends `sentBytes` of them, then resets the connection.
-    public static func resetMidResponse(declaredLength: Int = 1000, sentBytes: Int = 10, status: Int = 200) -> Response {
+    public static func resetMidResponse(declaredLength: Int = 1000, sentBytes: Int = 10, status: Int = 200) -> Response
+    {
         var response = Response(status: status, body: .generated(byteCount: declaredLength, chunked: false))
         response.ending = .reset(afterBodyBytes: sentBytes)
         return response

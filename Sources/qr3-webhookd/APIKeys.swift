@@ -64,7 +64,8 @@ struct APIKeys: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List keys by prefix (the keys themselves are never shown).")
+        static let configuration = CommandConfiguration(
+            abstract: "List keys by prefix (the keys themselves are never shown).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only this workspace's keys.") var workspace: String?
         @Flag(help: "Print JSON.") var json = false
@@ -80,7 +81,10 @@ struct APIKeys: AsyncParsableCommand {
                 Output.table(
                     ["ID", "PREFIX", "WORKSPACE", "CREATED", "REVOKED", "NAME"],
                     keys.map { key in
-                        [key.id, key.prefix + "…", key.workspaceID, key.createdAt.iso8601, key.revokedAt?.iso8601 ?? "-", key.name]
+                        [
+                            key.id, key.prefix + "…", key.workspaceID, key.createdAt.iso8601,
+                            key.revokedAt?.iso8601 ?? "-", key.name,
+                        ]
                     }
                 )
             )

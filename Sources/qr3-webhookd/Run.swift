@@ -160,5 +160,6 @@ private func setting(_ name: String) -> ArgumentHelp {
     guard let setting = DaemonConfiguration.settings.first(where: { $0.name == name }) else {
         return ArgumentHelp()
     }
-    return ArgumentHelp("\(setting.help) (default: \(setting.defaultValue); env \(setting.environmentName))", valueName: "value")
+    return ArgumentHelp(
+        "\(setting.help) (default: \(setting.defaultValue); env \(setting.environmentName))", valueName: "value")
 }

@@ -84,7 +84,8 @@ struct Status: AsyncParsableCommand {
         if !rejections.isEmpty {
             lines.append("latest rejected outbox rows:")
             for rejection in rejections {
-                lines.append("  #\(rejection.outbox_seq) \(rejection.rejected_at) \(rejection.type ?? "-"): \(rejection.reason)")
+                lines.append(
+                    "  #\(rejection.outbox_seq) \(rejection.rejected_at) \(rejection.type ?? "-"): \(rejection.reason)")
             }
         }
         print(lines.joined(separator: "\n"))

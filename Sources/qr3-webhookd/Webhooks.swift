@@ -64,7 +64,8 @@ struct Webhooks: AsyncParsableCommand {
                     webhooks.map { webhook in
                         [
                             webhook.id, webhook.workspaceID, webhook.isActive ? "yes" : "no",
-                            String(webhook.consecutiveFailures), webhook.events.names.joined(separator: ","), webhook.url,
+                            String(webhook.consecutiveFailures), webhook.events.names.joined(separator: ","),
+                            webhook.url,
                         ]
                     }
                 )
@@ -153,9 +154,11 @@ struct Webhooks: AsyncParsableCommand {
 private func setActive(_ global: GlobalOptions, _ id: String, _ active: Bool) async throws {
     let store = try global.openStore()
     _ = try await existing(store, id)
-    guard let webhook = try await store.updateWebhook(
-        id: id, workspaceID: nil, changes: WebhookChanges(isActive: active), now: .now()
-    ) else { throw CommandFailure("no webhook \(id)") }
+    guard
+        let webhook = try await store.updateWebhook(
+            id: id, workspaceID: nil, changes: WebhookChanges(isActive: active), now: .now()
+        )
+    else { throw CommandFailure("no webhook \(id)") }
     print("\(webhook.id) is \(webhook.isActive ? "active" : "disabled")")
 }
 
@@ -191,7 +194,8 @@ private func printWebhook(_ webhook: Webhook, json: Bool, revealingSecret: Bool 
     if let reason = webhook.disabledReason, let at = webhook.disabledAt {
         lines.append("disabled:    \(at.iso8601) (\(reason))")
     }
-    lines.append(revealingSecret ? "secret:      \(webhook.secret)  (shown only now)" : "secret:      \(webhook.secretHint)")
+    lines.append(
+        revealingSecret ? "secret:      \(webhook.secret)  (shown only now)" : "secret:      \(webhook.secretHint)")
     lines.append("created:     \(webhook.createdAt.iso8601)")
     print(lines.joined(separator: "\n"))
 }

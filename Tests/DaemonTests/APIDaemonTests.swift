@@ -64,12 +64,14 @@ import WebhookTestSupport
         let api = try await harness.apiClient(daemon).authorized(key)
         let created = try await api.send("POST", "/v1/webhooks", json: #"{"url":"\#(receiver.url)","events":["*"]}"#)
         let webhook = try #require(try object(created)["id"] as? String)
-        let event = try await api.send("POST", "/v1/events", json: #"{"type":"qr.created","data":{"code_id":"qr_1"},"event_id":"evt_retry"}"#)
+        let event = try await api.send(
+            "POST", "/v1/events", json: #"{"type":"qr.created","data":{"code_id":"qr_1"},"event_id":"evt_retry"}"#)
         #expect(event.status == 202, "\(event.text)")
 
         _ = try await receiver.waitForRequests(count: 1)
         try await daemon.waitForLog("Delivery failed after its last attempt")
-        let failed = try #require(try object(await api.send("GET", "/v1/webhooks/\(webhook)/deliveries"))["data"] as? [[String: Any]])
+        let failed = try #require(
+            try object(await api.send("GET", "/v1/webhooks/\(webhook)/deliveries"))["data"] as? [[String: Any]])
         #expect(failed.count == 1)
         #expect(failed.first?["status"] as? String == "failed")
         #expect(failed.first?["status_code"] as? Int == 500)
@@ -84,7 +86,8 @@ import WebhookTestSupport
         #expect(requests[1].header("X-QR3-Delivery-Attempt") == "2")
         #expect(requests[1].body == requests[0].body, "the same signed body")
         try await daemon.waitForLog("Delivered")
-        let log = try #require(try object(await api.send("GET", "/v1/webhooks/\(webhook)/deliveries"))["data"] as? [[String: Any]])
+        let log = try #require(
+            try object(await api.send("GET", "/v1/webhooks/\(webhook)/deliveries"))["data"] as? [[String: Any]])
         #expect(log.map { $0["status"] as? String } == ["success", "failed"])
     }
 

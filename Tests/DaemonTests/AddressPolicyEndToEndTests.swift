@@ -93,7 +93,8 @@ import WebhookTestSupport
         try harness.insert([("ws_test", "qr.created", "{}")])
         let delivered = targets.filter { $0.whenLoopbackAllowed == "success" }
         try await daemon.waitForLog("Delivered", occurrences: delivered.count)
-        try await daemon.waitForLog("Delivery failed after its last attempt", occurrences: targets.count - delivered.count)
+        try await daemon.waitForLog(
+            "Delivery failed after its last attempt", occurrences: targets.count - delivered.count)
 
         for target in targets {
             let webhook = try #require(webhooks[target.name])

@@ -28,7 +28,9 @@ import WebhookTestSupport
         BadRow(name: "type in upper case", columns: ["type": "'QR.CREATED'"], reason: "is not a known event type"),
         BadRow(name: "integer type", columns: ["type": "7"], reason: "is not a known event type"),
         BadRow(name: "missing type", columns: ["type": "NULL"], reason: "type is missing"),
-        BadRow(name: "ping without a target", columns: ["type": "'webhook.ping'"], reason: "only through the ping endpoint"),
+        BadRow(
+            name: "ping without a target", columns: ["type": "'webhook.ping'"], reason: "only through the ping endpoint"
+        ),
         BadRow(
             name: "ping to a webhook that does not exist",
             columns: ["type": "'webhook.ping'", "target_webhook_id": "'wh_missing'"],
@@ -54,17 +56,23 @@ import WebhookTestSupport
             columns: ["data": #"'{"pad":"' || hex(zeroblob(3000)) || '"}'"#],
             reason: "more than the limit of 4096"
         ),
-        BadRow(name: "invalid UTF-8 as a BLOB", columns: ["data": "X'7B2261223A22FF227D'"], reason: "data is not valid JSON"),
+        BadRow(
+            name: "invalid UTF-8 as a BLOB", columns: ["data": "X'7B2261223A22FF227D'"],
+            reason: "data is not valid JSON"),
         BadRow(
             name: "invalid UTF-8 cast to TEXT",
             columns: ["data": "CAST(X'7B2261223A22C328227D' AS TEXT)"],
             reason: "data is not valid JSON"
         ),
         BadRow(name: "overlong UTF-8", columns: ["data": "X'7B2261223A22C0AF227D'"], reason: "data is not valid JSON"),
-        BadRow(name: "NUL inside a string", columns: ["data": "X'7B2261223A2200227D'"], reason: "data is not valid JSON"),
+        BadRow(
+            name: "NUL inside a string", columns: ["data": "X'7B2261223A2200227D'"], reason: "data is not valid JSON"),
         BadRow(
             name: "nesting too deep",
-            columns: ["data": #"'{"a":' || replace(hex(zeroblob(100)), '00', '[') || replace(hex(zeroblob(100)), '00', ']') || '}'"#],
+            columns: [
+                "data":
+                    #"'{"a":' || replace(hex(zeroblob(100)), '00', '[') || replace(hex(zeroblob(100)), '00', ']') || '}'"#
+            ],
             reason: "nesting deeper than"
         ),
         BadRow(name: "event id with a space", columns: ["event_id": "'evt 1'"], reason: "event_id must be"),
@@ -75,12 +83,18 @@ import WebhookTestSupport
         ),
         BadRow(name: "event id as invalid UTF-8", columns: ["event_id": "X'FF'"], reason: "event_id must be"),
         BadRow(name: "created_at as text", columns: ["created_at": "'yesterday'"], reason: "created_at must be"),
-        BadRow(name: "created_at as ISO 8601 text", columns: ["created_at": "'2026-03-15T10:00:00Z'"], reason: "created_at must be"),
+        BadRow(
+            name: "created_at as ISO 8601 text", columns: ["created_at": "'2026-03-15T10:00:00Z'"],
+            reason: "created_at must be"),
         BadRow(name: "created_at as a BLOB", columns: ["created_at": "X'00'"], reason: "created_at must be"),
         BadRow(name: "created_at with a fraction", columns: ["created_at": "1.5"], reason: "created_at must be"),
         BadRow(name: "created_at before 1970", columns: ["created_at": "-1"], reason: "created_at must be"),
-        BadRow(name: "created_at the smallest integer", columns: ["created_at": "-9223372036854775808"], reason: "created_at must be"),
-        BadRow(name: "created_at the largest integer", columns: ["created_at": "9223372036854775807"], reason: "created_at must be"),
+        BadRow(
+            name: "created_at the smallest integer", columns: ["created_at": "-9223372036854775808"],
+            reason: "created_at must be"),
+        BadRow(
+            name: "created_at the largest integer", columns: ["created_at": "9223372036854775807"],
+            reason: "created_at must be"),
     ]
 
     /// Every bad row, each between two good ones: the bad rows are set aside with their reasons,
@@ -103,7 +117,8 @@ import WebhookTestSupport
                 columns.merge(bad.columns) { $1 }
                 let names = columns.keys.sorted()
                 try db.execute(
-                    sql: "INSERT INTO outbox (\(names.joined(separator: ", "))) VALUES (\(names.map { columns[$0]! }.joined(separator: ", ")))"
+                    sql:
+                        "INSERT INTO outbox (\(names.joined(separator: ", "))) VALUES (\(names.map { columns[$0]! }.joined(separator: ", ")))"
                 )
                 sequences.append(db.lastInsertedRowID)
             }
@@ -152,7 +167,8 @@ import WebhookTestSupport
         let badCount = 5000
         try await harness.producer().write { db in
             try Self.insertGood(db, id: "evt_before")
-            let statement = try db.makeStatement(sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_test', ?, ?)")
+            let statement = try db.makeStatement(
+                sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_test', ?, ?)")
             for index in 0..<badCount {
                 // Alternate the kinds, so the run is not one repeated mistake.
                 switch index % 4 {
@@ -195,7 +211,8 @@ import WebhookTestSupport
         try await harness.producer().write { db in
             for _ in 0..<rows {
                 try db.execute(
-                    sql: #"INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_test', 'qr.created', '{"pad":"' || hex(zeroblob(524288)) || '"}')"#
+                    sql:
+                        #"INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_test', 'qr.created', '{"pad":"' || hex(zeroblob(524288)) || '"}')"#
                 )
             }
             try Self.insertGood(db, id: "evt_after_big")
@@ -207,7 +224,9 @@ import WebhookTestSupport
         let after = try #require(daemon.memory)
         let grownMiB = (after.peakResidentKiB - before.peakResidentKiB) / 1024
         #expect(grownMiB < rows / 2, "peak memory grew by \(grownMiB) MiB (before: \(before); after: \(after))")
-        let reasons = try await harness.producer().read { db in try String.fetchAll(db, sql: "SELECT reason FROM rejected_events") }
+        let reasons = try await harness.producer().read { db in
+            try String.fetchAll(db, sql: "SELECT reason FROM rejected_events")
+        }
         #expect(reasons.allSatisfy { $0.contains("more than the limit of 262144") })
         let kept = try await harness.producer().read { db in
             try Int.fetchOne(db, sql: "SELECT MIN(length(data)) FROM rejected_events")
@@ -225,7 +244,8 @@ import WebhookTestSupport
         let garbage = folder.file("garbage.sqlite")
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: garbage))
         let badConfig = folder.file("bad.conf")
-        try "concurrency = 4\nthis line has no equals sign\n".write(toFile: badConfig, atomically: true, encoding: .utf8)
+        try "concurrency = 4\nthis line has no equals sign\n".write(
+            toFile: badConfig, atomically: true, encoding: .utf8)
         let unknownSetting = folder.file("unknown.conf")
         try "colour = blue\n".write(toFile: unknownSetting, atomically: true, encoding: .utf8)
         let newer = folder.file("newer.sqlite")
@@ -263,10 +283,19 @@ import WebhookTestSupport
             (["run", "--database", newer], "newer qr3-webhookd"),
             (["status", "--database", garbage], "not a database"),
             (["webhooks", "create", "--workspace", "ws", "--url", "ftp://example.com/"], "url must be"),
-            (["webhooks", "create", "--workspace", "ws", "--url", "https://user:pw@example.com/"], "user name or password"),
+            (
+                ["webhooks", "create", "--workspace", "ws", "--url", "https://user:pw@example.com/"],
+                "user name or password"
+            ),
             (["webhooks", "create", "--workspace", "bad ws", "--url", "https://example.com/"], "workspace must be"),
-            (["webhooks", "create", "--workspace", "ws", "--url", "https://example.com/", "--secret", "short"], "secret must be"),
-            (["webhooks", "create", "--workspace", "ws", "--url", "https://example.com/", "--events", "qr.nope"], "qr.nope"),
+            (
+                ["webhooks", "create", "--workspace", "ws", "--url", "https://example.com/", "--secret", "short"],
+                "secret must be"
+            ),
+            (
+                ["webhooks", "create", "--workspace", "ws", "--url", "https://example.com/", "--events", "qr.nope"],
+                "qr.nope"
+            ),
             (["webhooks", "create", "--workspace", "ws"], "--url"),
             (["webhooks", "show", "wh_missing"], "no webhook wh_missing"),
             (["webhooks", "update", webhook], "nothing to change"),
@@ -284,7 +313,8 @@ import WebhookTestSupport
             let full = arguments.contains("--database") ? arguments : arguments + ["--database", harness.databasePath]
             let result = try await runToolInBackground(DaemonProcess.executablePath, full)
             let shown = "qr3-webhookd \(arguments.joined(separator: " "))"
-            #expect(result.status == 1 || result.status == 64, "\(shown) exited with \(result.status): \(result.stderr)")
+            #expect(
+                result.status == 1 || result.status == 64, "\(shown) exited with \(result.status): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(shown) should say \"\(message)\", said: \(result.stderr)")
             #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack dump"), "\(shown) crashed")
         }

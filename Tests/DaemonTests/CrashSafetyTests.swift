@@ -73,7 +73,8 @@ import WebhookTestSupport
         }
 
         let daemonArguments = [
-            "--request-timeout", String(Self.requestTimeout), "--connect-timeout", "0.5", "--lease", String(Self.leaseSeconds),
+            "--request-timeout", String(Self.requestTimeout), "--connect-timeout", "0.5", "--lease",
+            String(Self.leaseSeconds),
             "--concurrency", String(parameters.concurrency), "--poll-interval", "0.05", "--log-level", "info",
             "--drain-timeout", "5",
         ]
@@ -117,7 +118,9 @@ import WebhookTestSupport
             daemon.send(SIGKILL)
             _ = try await daemon.waitForExit()
             logs.append(daemon.log)
-            try await harness.eventually(timeout: .seconds(10), "the receivers saw the killed daemon's connections close") {
+            try await harness.eventually(
+                timeout: .seconds(10), "the receivers saw the killed daemon's connections close"
+            ) {
                 receivers.allSatisfy { $0.openConnectionCount == 0 }
             }
             lives.append(born..<ContinuousClock.now)
@@ -184,24 +187,32 @@ import WebhookTestSupport
                 let attempt = request.header("X-QR3-Delivery-Attempt") ?? "-"
                 #expect(webhook == webhookIDs[index])
                 if !WebhookSignature.verify(
-                    header: request.header("X-QR3-Signature") ?? "", body: request.body, secret: "test-secret-0123456789")
+                    header: request.header("X-QR3-Signature") ?? "", body: request.body,
+                    secret: "test-secret-0123456789")
                 {
                     badSignatures += 1
                 }
                 received["\(webhook) \(event) \(attempt)", default: []].append(request.receivedAt)
-                if Self.behaviour(request).status == 200 { successfulReceptions["\(webhook) \(event)", default: 0] += 1 }
+                if Self.behaviour(request).status == 200 {
+                    successfulReceptions["\(webhook) \(event)", default: 0] += 1
+                }
             }
         }
         #expect(badSignatures == 0)
         let missing = expectedPairs.subtracting(successfulReceptions.keys)
-        #expect(missing.isEmpty, "\(missing.count) pairs never received a successful request, e.g. \(missing.first ?? "")")
-        #expect(Set(successfulReceptions.keys).subtracting(expectedPairs).isEmpty, "a receiver got an event it did not subscribe to")
+        #expect(
+            missing.isEmpty, "\(missing.count) pairs never received a successful request, e.g. \(missing.first ?? "")")
+        #expect(
+            Set(successfulReceptions.keys).subtracting(expectedPairs).isEmpty,
+            "a receiver got an event it did not subscribe to")
 
         // What the attempt log says.
         let recorded = try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT webhook_id, event_id, attempt, status FROM attempts").map { row in
-                (key: "\(row["webhook_id"] as String) \(row["event_id"] as String) \(row["attempt"] as Int)",
-                    success: (row["status"] as String) == "success")
+                (
+                    key: "\(row["webhook_id"] as String) \(row["event_id"] as String) \(row["attempt"] as Int)",
+                    success: (row["status"] as String) == "success"
+                )
             }
         }
         var recordedCount: [String: Int] = [:]
@@ -209,9 +220,13 @@ import WebhookTestSupport
         let recordedTwice = recordedCount.filter { $0.value > 1 }
         #expect(recordedTwice.isEmpty, "an attempt was recorded twice: \(recordedTwice.first?.key ?? "")")
         let successNotReceived = recorded.filter { $0.success && received[$0.key] == nil }
-        #expect(successNotReceived.isEmpty, "recorded successes nobody received: \(successNotReceived.prefix(3).map(\.key))")
+        #expect(
+            successNotReceived.isEmpty, "recorded successes nobody received: \(successNotReceived.prefix(3).map(\.key))"
+        )
         let recordedNotReceived = recorded.filter { received[$0.key] == nil }
-        #expect(recordedNotReceived.isEmpty, "recorded attempts nobody received: \(recordedNotReceived.prefix(3).map(\.key))")
+        #expect(
+            recordedNotReceived.isEmpty,
+            "recorded attempts nobody received: \(recordedNotReceived.prefix(3).map(\.key))")
 
         // Every request received but not recorded was in flight at a kill: sent by a daemon that
         // was then killed, within one lease before the kill. A daemon holds at most
@@ -227,14 +242,18 @@ import WebhookTestSupport
             // Once an attempt is recorded it is never sent again: the recorded copy is the last.
             for time in times.sorted().prefix(unrecorded) {
                 resent += 1
-                if let life = lives.firstIndex(where: { $0.contains(time) }), life < kills.count, kills[life] - window <= time {
+                if let life = lives.firstIndex(where: { $0.contains(time) }), life < kills.count,
+                    kills[life] - window <= time
+                {
                     resentPerKill[life] += 1
                 } else {
                     unexplained.append("\(key) at \(time - started)")
                 }
             }
         }
-        #expect(unexplained.isEmpty, "\(unexplained.count) requests unrecorded but not in flight at a kill: \(unexplained.prefix(3))")
+        #expect(
+            unexplained.isEmpty,
+            "\(unexplained.count) requests unrecorded but not in flight at a kill: \(unexplained.prefix(3))")
         let duplicates = successfulReceptions.values.reduce(0) { $0 + max(0, $1 - 1) }
         let bound = parameters.concurrency * parameters.kills
         #expect(resent <= bound, "\(resent) requests were sent again; at most concurrency x kills = \(bound)")
@@ -248,7 +267,8 @@ import WebhookTestSupport
             "events": parameters.events, "receivers": parameters.receivers, "jobs": expected, "kills": kills.count,
             "kill_triggers": triggers, "requests_received": requestCount, "requests_sent_again": resent,
             "duplicate_deliveries": duplicates, "most_sent_again_at_one_kill": resentPerKill.max() ?? 0,
-            "duplicate_bound": bound, "attempts_recorded": recorded.count, "integrity_check": integrity.joined(separator: ","),
+            "duplicate_bound": bound, "attempts_recorded": recorded.count,
+            "integrity_check": integrity.joined(separator: ","),
             "concurrency": parameters.concurrency, "seed": String(parameters.seed),
             "seconds": Double((ContinuousClock.now - started).components.seconds),
         ]
@@ -298,7 +318,8 @@ struct ChaosProducer: Sendable {
                     try db.inTransaction(.immediate) {
                         for index in range {
                             try db.execute(
-                                sql: "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES (?, 'ws_test', ?, ?)",
+                                sql:
+                                    "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES (?, 'ws_test', ?, ?)",
                                 arguments: [eventIDs[index], types[index % types.count], #"{"n":\#(index)}"#]
                             )
                         }
@@ -312,7 +333,8 @@ struct ChaosProducer: Sendable {
             }
             // Pace: let the receivers make some progress (or a moment pass while the daemon is down).
             let receiver = receivers[next % receivers.count]
-            _ = try? await receiver.waitForRequests(count: receiver.requests.count + batch / 2, timeout: .milliseconds(100))
+            _ = try? await receiver.waitForRequests(
+                count: receiver.requests.count + batch / 2, timeout: .milliseconds(100))
         }
         return errors
     }

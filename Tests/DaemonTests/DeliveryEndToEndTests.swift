@@ -13,7 +13,8 @@ import WebhookTestSupport
         let daemon = try await harness.startDaemon()
         defer { daemon.stop() }
 
-        try harness.insert([("ws_test", "qr.scanned", #"{"code_id":"qr_abc123","country":"AT"}"#)], eventIDs: ["evt_readme"])
+        try harness.insert(
+            [("ws_test", "qr.scanned", #"{"code_id":"qr_abc123","country":"AT"}"#)], eventIDs: ["evt_readme"])
         let request = try #require(try await receiver.waitForRequests(count: 1).first)
         #expect(request.method == "POST")
         #expect(request.header("Content-Type") == "application/json")
@@ -123,7 +124,11 @@ import WebhookTestSupport
         let redirecting = try await TestReceiver.start { _ in
             .status(302, headers: [("Location", target.url)])
         }
-        defer { Task { try? await target.shutdown(); try? await redirecting.shutdown() } }
+        defer {
+            Task {
+                try? await target.shutdown(); try? await redirecting.shutdown()
+            }
+        }
         let webhook = try harness.createWebhook(url: redirecting.url)
         let daemon = try await harness.startDaemon()
         defer { daemon.stop() }
@@ -141,7 +146,9 @@ import WebhookTestSupport
         let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .seconds(5)) }
         defer { Task { try? await receiver.shutdown() } }
         let webhook = try harness.createWebhook(url: receiver.url)
-        let daemon = try await harness.startDaemon(["--request-timeout", "0.4", "--connect-timeout", "0.4", "--lease", "2"])
+        let daemon = try await harness.startDaemon([
+            "--request-timeout", "0.4", "--connect-timeout", "0.4", "--lease", "2",
+        ])
         defer { daemon.stop() }
         try harness.insert([("ws_test", "qr.created", "{}")])
         try await daemon.waitForLog("Delivery failed after its last attempt")

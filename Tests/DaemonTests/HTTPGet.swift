@@ -2,7 +2,7 @@ import Foundation
 import WebhookTestSupport
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A plain `GET`, for scraping the daemon's metrics listener.

@@ -12,7 +12,9 @@ final class Harness: Sendable {
     let baseArguments: [String]
 
     /// `allowNetworks` is the daemon's `--allow-networks`; `nil` leaves the default (public addresses only).
-    init(retrySchedule: String = "0,0.2,0.4", extra: [String] = [], allowNetworks: String? = "127.0.0.0/8,::1/128") throws {
+    init(retrySchedule: String = "0,0.2,0.4", extra: [String] = [], allowNetworks: String? = "127.0.0.0/8,::1/128")
+        throws
+    {
         directory = try TemporaryDirectory(prefix: "qr3-daemon")
         databasePath = directory.file("webhooks.sqlite")
         baseArguments =
@@ -24,7 +26,9 @@ final class Harness: Sendable {
 
     /// Runs `qr3-webhookd` with `arguments` (the database added) and returns its output.
     @discardableResult
-    func cli(_ arguments: [String], expectSuccess: Bool = true) throws -> (status: Int32, stdout: String, stderr: String) {
+    func cli(_ arguments: [String], expectSuccess: Bool = true) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let result = try runTool(DaemonProcess.executablePath, arguments + ["--database", databasePath])
         if expectSuccess, result.status != 0 {
             throw TestFailure("qr3-webhookd \(arguments) failed (\(result.status)): \(result.stderr)")
@@ -40,7 +44,8 @@ final class Harness: Sendable {
         secret: String = "test-secret-0123456789"
     ) throws -> String {
         let output = try cli([
-            "webhooks", "create", "--workspace", workspace, "--url", url, "--events", events, "--secret", secret, "--json",
+            "webhooks", "create", "--workspace", workspace, "--url", url, "--events", events, "--secret", secret,
+            "--json",
         ]).stdout
         let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
         guard let id = object?["id"] as? String else { throw TestFailure("no id in \(output)") }
@@ -52,7 +57,8 @@ final class Harness: Sendable {
     func runCLI(_ arguments: [String], expectSuccess: Bool = true) async throws
         -> (status: Int32, stdout: String, stderr: String)
     {
-        let result = try await runToolInBackground(DaemonProcess.executablePath, arguments + ["--database", databasePath])
+        let result = try await runToolInBackground(
+            DaemonProcess.executablePath, arguments + ["--database", databasePath])
         if expectSuccess, result.status != 0 {
             throw TestFailure("qr3-webhookd \(arguments) failed (\(result.status)): \(result.stderr)")
         }
@@ -67,7 +73,8 @@ final class Harness: Sendable {
         secret: String = "test-secret-0123456789"
     ) async throws -> String {
         let output = try await runCLI([
-            "webhooks", "create", "--workspace", workspace, "--url", url, "--events", events, "--secret", secret, "--json",
+            "webhooks", "create", "--workspace", workspace, "--url", url, "--events", events, "--secret", secret,
+            "--json",
         ]).stdout
         let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
         guard let id = object?["id"] as? String else { throw TestFailure("no id in \(output)") }

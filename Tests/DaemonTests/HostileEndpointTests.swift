@@ -23,7 +23,9 @@ import WebhookTestSupport
         defer { tls.stop() }
 
         let slow = try await TestReceiver.start { _ in Response.status(200).delayed(by: .seconds(30)) }
-        let trickle = try await TestReceiver.start { _ in .trickle(String(repeating: "a", count: 60), interval: .seconds(1)) }
+        let trickle = try await TestReceiver.start { _ in
+            .trickle(String(repeating: "a", count: 60), interval: .seconds(1))
+        }
         let huge = try await TestReceiver.start { _ in .huge(byteCount: 100_000_000) }
         let reset = try await TestReceiver.start { _ in .resetMidResponse(declaredLength: 10_000, sentBytes: 100) }
         let closed = try await TestReceiver.start()
@@ -39,12 +41,17 @@ import WebhookTestSupport
 
         let expectations = [
             Expectation(name: "slower than the timeout", url: slow.url, failureClass: "timeout", statusCode: nil),
-            Expectation(name: "a body trickled a byte a second", url: trickle.url, failureClass: "timeout", statusCode: 200),
+            Expectation(
+                name: "a body trickled a byte a second", url: trickle.url, failureClass: "timeout", statusCode: 200),
             Expectation(name: "a 100 MB response", url: huge.url, failureClass: "body_too_large", statusCode: 200),
             Expectation(name: "a reset mid-response", url: reset.url, failureClass: "network", statusCode: 200),
             Expectation(name: "a closed port", url: closedURL, failureClass: "connect", statusCode: nil),
-            Expectation(name: "an untrusted certificate", url: "https://127.0.0.1:\(tls.port)/hook", failureClass: "tls", statusCode: nil),
-            Expectation(name: "a name that does not resolve", url: "http://qr3-webhookd-test.invalid/hook", failureClass: "dns", statusCode: nil),
+            Expectation(
+                name: "an untrusted certificate", url: "https://127.0.0.1:\(tls.port)/hook", failureClass: "tls",
+                statusCode: nil),
+            Expectation(
+                name: "a name that does not resolve", url: "http://qr3-webhookd-test.invalid/hook", failureClass: "dns",
+                statusCode: nil),
             Expectation(name: "a 301 redirect", url: moved.url, failureClass: "http_status", statusCode: 301),
             Expectation(name: "a 302 redirect", url: found.url, failureClass: "http_status", statusCode: 302),
             Expectation(name: "410 Gone", url: gone.url, failureClass: "http_status", statusCode: 410),
@@ -52,7 +59,8 @@ import WebhookTestSupport
         // One workspace per endpoint, so each event goes to exactly one of them.
         var webhooks: [String: String] = [:]
         for (index, expectation) in expectations.enumerated() {
-            webhooks[expectation.name] = try await harness.addWebhook(url: expectation.url, workspace: "ws_hostile_\(index)")
+            webhooks[expectation.name] = try await harness.addWebhook(
+                url: expectation.url, workspace: "ws_hostile_\(index)")
         }
         let healthyWebhook = try await harness.addWebhook(url: healthy.url, workspace: "ws_healthy")
 
@@ -77,7 +85,8 @@ import WebhookTestSupport
         for expectation in expectations {
             let webhook = try #require(webhooks[expectation.name])
             let attempts = expectation.statusCode == 410 ? 1 : 3
-            try await harness.eventually(timeout: .seconds(30), "\(attempts) attempts recorded for \(expectation.name)") {
+            try await harness.eventually(timeout: .seconds(30), "\(attempts) attempts recorded for \(expectation.name)")
+            {
                 try harness.count("SELECT COUNT(*) FROM attempts WHERE webhook_id = ?", [webhook]) >= attempts
             }
             let log = try await harness.deliveryLog(webhook)
@@ -88,7 +97,9 @@ import WebhookTestSupport
                     attempt["failure_class"] as? String == expectation.failureClass,
                     "\(expectation.name): recorded as \(attempt["failure_class"] ?? "nothing"): \(attempt["response_excerpt"] ?? "")"
                 )
-                #expect(attempt["status_code"] as? Int == expectation.statusCode, "\(expectation.name): status \(attempt["status_code"] ?? "none")")
+                #expect(
+                    attempt["status_code"] as? Int == expectation.statusCode,
+                    "\(expectation.name): status \(attempt["status_code"] ?? "none")")
             }
         }
 
@@ -106,7 +117,9 @@ import WebhookTestSupport
         let memory = try #require(daemon.memory)
         let grownMiB = (memory.peakResidentKiB - baseline.peakResidentKiB) / 1024
         #expect(grownMiB < 32, "peak memory grew by \(grownMiB) MiB (at start: \(baseline); now: \(memory))")
-        print("hostile endpoints: \(expectations.count) kinds, 3 attempts each; daemon at start \(baseline), after \(memory)")
+        print(
+            "hostile endpoints: \(expectations.count) kinds, 3 attempts each; daemon at start \(baseline), after \(memory)"
+        )
         try harness.insert([("ws_healthy", "qr.created", #"{"ok":2}"#)])
         _ = try await healthy.waitForRequests(count: 2)
         try await daemon.waitForLog("Delivered", occurrences: 2)
@@ -140,7 +153,9 @@ import WebhookTestSupport
         let first = try #require(log.last)
         let createdAt = try #require(Timestamp(iso8601: first["created_at"] as? String ?? ""))
         let nextRetry = try #require(Timestamp(iso8601: first["next_retry_at"] as? String ?? ""))
-        #expect(nextRetry.milliseconds - createdAt.milliseconds >= 2000, "next_retry_at \(nextRetry) is 2 s after \(createdAt)")
+        #expect(
+            nextRetry.milliseconds - createdAt.milliseconds >= 2000,
+            "next_retry_at \(nextRetry) is 2 s after \(createdAt)")
     }
 
     /// `Retry-After` may also be an HTTP date (RFC 9110): honoured the same way.
@@ -167,7 +182,8 @@ import WebhookTestSupport
         let first = try #require(try await harness.deliveryLog(webhook).last)
         let createdAt = try #require(Timestamp(iso8601: first["created_at"] as? String ?? ""))
         let nextRetry = try #require(Timestamp(iso8601: first["next_retry_at"] as? String ?? ""))
-        #expect(nextRetry.milliseconds - createdAt.milliseconds >= 2000, "next_retry_at \(nextRetry) after \(createdAt)")
+        #expect(
+            nextRetry.milliseconds - createdAt.milliseconds >= 2000, "next_retry_at \(nextRetry) after \(createdAt)")
     }
 
     /// A `Retry-After` far in the future is capped at an hour, so a receiver cannot park its events for good.

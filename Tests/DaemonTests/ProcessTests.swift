@@ -88,7 +88,8 @@ import WebhookTestSupport
         let schedule = try harness.cli(["run", "--retry-schedule", "0,soon"], expectSuccess: false)
         #expect(schedule.status != 0)
         #expect(schedule.stderr.contains("retry schedule entry \"soon\""))
-        let emit = try harness.cli(["emit", "--workspace", "ws", "--type", "qr.nope", "--data", "{}"], expectSuccess: false)
+        let emit = try harness.cli(
+            ["emit", "--workspace", "ws", "--type", "qr.nope", "--data", "{}"], expectSuccess: false)
         #expect(emit.status != 0)
         #expect(emit.stderr.contains("not a known event type"))
     }

@@ -12,7 +12,11 @@ import WebhookTestSupport
         defer { harness.remove() }
         let good = try await TestReceiver.start()
         let failing = try await TestReceiver.start { _ in .status(500, body: "internal error") }
-        defer { Task { try? await good.shutdown(); try? await failing.shutdown() } }
+        defer {
+            Task {
+                try? await good.shutdown(); try? await failing.shutdown()
+            }
+        }
         // Distinct, unguessable secrets, so a hit can only be a leak.
         let secrets = (0..<5).map { _ in "s3cret-" + Identifier.make("", length: 24) }
         let goodWebhook = try await harness.addWebhook(url: good.url, secret: secrets[0])
@@ -35,8 +39,10 @@ import WebhookTestSupport
         // Everything an operator can print.
         for arguments in [
             ["webhooks", "list"], ["webhooks", "list", "--json"], ["webhooks", "show", goodWebhook],
-            ["webhooks", "show", failingWebhook, "--json"], ["deliveries", goodWebhook], ["deliveries", failingWebhook, "--json"],
-            ["status"], ["status", "--json"], ["webhooks", "disable", goodWebhook], ["webhooks", "enable", failingWebhook],
+            ["webhooks", "show", failingWebhook, "--json"], ["deliveries", goodWebhook],
+            ["deliveries", failingWebhook, "--json"],
+            ["status"], ["status", "--json"], ["webhooks", "disable", goodWebhook],
+            ["webhooks", "enable", failingWebhook],
             ["webhooks", "update", goodWebhook, "--url", good.url + "?v=2"],
             ["webhooks", "update", goodWebhook, "--secret", secrets[4]],
         ] {
@@ -45,7 +51,10 @@ import WebhookTestSupport
         }
         // Errors about secrets say what is wrong without echoing the secret.
         for (arguments, message) in [
-            (["webhooks", "update", goodWebhook, "--secret", secrets[0] + String(repeating: "x", count: 240)], "secret must be"),
+            (
+                ["webhooks", "update", goodWebhook, "--secret", secrets[0] + String(repeating: "x", count: 240)],
+                "secret must be"
+            ),
             (["webhooks", "update", goodWebhook, "--secret", secrets[0] + "\u{7}"], "control characters"),
             (["webhooks", "create", "--workspace", "bad ws", "--url", good.url, "--secret", secrets[0]], "workspace"),
             (["webhooks", "create", "--workspace", "ws", "--url", "ftp://x", "--secret", secrets[0]], "url must be"),
@@ -60,7 +69,9 @@ import WebhookTestSupport
         printed += [daemon.log, daemon.standardOutput]
 
         let everything = printed.joined(separator: "\n")
-        #expect(everything.contains("Delivery attempt failed") && everything.contains("Delivered"), "the debug log was captured")
+        #expect(
+            everything.contains("Delivery attempt failed") && everything.contains("Delivered"),
+            "the debug log was captured")
         for secret in secrets {
             #expect(!everything.contains(secret), "a secret was printed")
             #expect(!everything.contains(String(secret.prefix(12))), "a piece of a secret was printed")
@@ -77,9 +88,11 @@ import WebhookTestSupport
         defer { daemon.stop() }
         try await daemon.waitForLog("qr3-webhookd started")
         // A write makes SQLite create the -wal and -shm files, if the daemon has not yet.
-        let result = try await runToolInBackground(DaemonProcess.executablePath, [
-            "webhooks", "create", "--workspace", "ws", "--url", "https://example.com/hook", "--database", path,
-        ])
+        let result = try await runToolInBackground(
+            DaemonProcess.executablePath,
+            [
+                "webhooks", "create", "--workspace", "ws", "--url", "https://example.com/hook", "--database", path,
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         for file in [path, path + "-wal", path + "-shm"] {
             let attributes = try FileManager.default.attributesOfItem(atPath: file)
@@ -88,8 +101,10 @@ import WebhookTestSupport
         }
         // The same for a database the CLI creates.
         let cliPath = directory.file("cli.sqlite")
-        #expect(try await runToolInBackground(DaemonProcess.executablePath, ["migrate", "--database", cliPath]).status == 0)
-        let mode = ((try FileManager.default.attributesOfItem(atPath: cliPath))[.posixPermissions] as? Int ?? 0o777) & 0o777
+        #expect(
+            try await runToolInBackground(DaemonProcess.executablePath, ["migrate", "--database", cliPath]).status == 0)
+        let mode =
+            ((try FileManager.default.attributesOfItem(atPath: cliPath))[.posixPermissions] as? Int ?? 0o777) & 0o777
         #expect(mode & 0o077 == 0, "the CLI's database has mode \(String(mode, radix: 8))")
         daemon.send(SIGTERM)
         #expect(try await daemon.waitForExit() == 0)

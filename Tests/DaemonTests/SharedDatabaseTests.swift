@@ -13,7 +13,8 @@ import WebhookTestSupport
         let harness = try Harness()
         defer { harness.remove() }
         let receivers = try await (0..<3).asyncMap { _ in
-            try await TestReceiver.start { _ in Response.status(200).delayed(by: .milliseconds(Int64.random(in: 0...5))) }
+            try await TestReceiver.start { _ in Response.status(200).delayed(by: .milliseconds(Int64.random(in: 0...5)))
+            }
         }
         defer { Task { for receiver in receivers { try? await receiver.shutdown() } } }
         var receiverOfWebhook: [String: Int] = [:]
@@ -26,7 +27,8 @@ import WebhookTestSupport
         for _ in 0..<daemonCount {
             daemons.append(
                 try await harness.startDaemon([
-                    "--per-webhook-concurrency", "4", "--concurrency", "16", "--poll-interval", "0.02", "--log-level", "info",
+                    "--per-webhook-concurrency", "4", "--concurrency", "16", "--poll-interval", "0.02", "--log-level",
+                    "info",
                 ])
             )
         }
@@ -52,7 +54,9 @@ import WebhookTestSupport
             }
             let summary = try JSONSerialization.jsonObject(with: Data(producer.standardOutput.utf8)) as? [String: Any]
             #expect(summary?["inserted"] as? Int == perProducer)
-            #expect((summary?["errors"] as? [String])?.isEmpty == true, "a producer saw errors: \(summary?["errors"] ?? "-")")
+            #expect(
+                (summary?["errors"] as? [String])?.isEmpty == true,
+                "a producer saw errors: \(summary?["errors"] ?? "-")")
         }
 
         let expected = 2 * perProducer * receivers.count
@@ -76,12 +80,15 @@ import WebhookTestSupport
                 sql: "SELECT COUNT(*) AS n, COUNT(DISTINCT job_id) AS jobs, SUM(status = 'success') AS ok FROM attempts"
             )
         }
-        #expect(attempts?["n"] as Int? == expected && attempts?["jobs"] as Int? == expected && attempts?["ok"] as Int? == expected)
+        #expect(
+            attempts?["n"] as Int? == expected && attempts?["jobs"] as Int? == expected
+                && attempts?["ok"] as Int? == expected)
 
         for daemon in daemons { daemon.send(SIGTERM) }
         for daemon in daemons {
             #expect(try await daemon.waitForExit() == 0)
-            #expect(!daemon.log.contains("<3>") && !daemon.log.contains("<2>"), "a daemon logged an error:\n\(daemon.log)")
+            #expect(
+                !daemon.log.contains("<3>") && !daemon.log.contains("<2>"), "a daemon logged an error:\n\(daemon.log)")
         }
         let owners = try await harness.producer().read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL")
@@ -115,7 +122,8 @@ import WebhookTestSupport
         try await locker.writeWithoutTransaction { db in
             try db.execute(sql: "BEGIN IMMEDIATE")
             try db.execute(
-                sql: "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES ('evt_locked', 'ws_test', 'qr.created', '{}')"
+                sql:
+                    "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES ('evt_locked', 'ws_test', 'qr.created', '{}')"
             )
         }
         // The daemon's next write waits its 5 s busy timeout, gets SQLITE_BUSY and tries again.
@@ -155,7 +163,8 @@ extension SharedDatabaseTests {
         try await locker.writeWithoutTransaction { db in
             try db.execute(sql: "BEGIN IMMEDIATE")
             try db.execute(
-                sql: "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES ('evt_held', 'ws_test', 'qr.created', '{}')"
+                sql:
+                    "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES ('evt_held', 'ws_test', 'qr.created', '{}')"
             )
         }
         let daemon = try DaemonProcess(arguments: harness.baseArguments + ["--log-level", "info"])

@@ -26,14 +26,17 @@ import WebhookTestSupport
             let report = try await server.store.ingest(limit: 10, validator: OutboxValidator(), now: .now())
             #expect(report.events == 1)
             #expect(report.rejected.isEmpty)
-            let jobs = try await server.store.claim(owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
+            let jobs = try await server.store.claim(
+                owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
             let job = try #require(jobs.first)
             #expect(job.webhookID == webhook)
             let body = String(decoding: job.payload, as: UTF8.self)
             #expect(body.hasPrefix(#"{"id":"evt_api_1","type":"qr.scanned","created":""#))
-            #expect(body.hasSuffix(#"","data":{"z":1,"a":"ä/b","n":1.5}}"#), "data keeps its key order, in canonical form")
+            #expect(
+                body.hasSuffix(#"","data":{"z":1,"a":"ä/b","n":1.5}}"#), "data keeps its key order, in canonical form")
 
-            let generated = try await server.send("POST", "/v1/events", json: #"{"type":"qr.created","data":{}}"#, key: key)
+            let generated = try await server.send(
+                "POST", "/v1/events", json: #"{"type":"qr.created","data":{}}"#, key: key)
             #expect(generated.status == 202)
             #expect(generated.json["event_id"]?.stringValue?.hasPrefix("evt_") == true)
             let after = try await server.send(
@@ -56,8 +59,14 @@ import WebhookTestSupport
                 (#"{"type":"qr.created","data":{},"event_id":""}"#, 422, "invalid_value", "event_id"),
                 (#"{"type":"qr.created","data":{},"event_id":"has space"}"#, 422, "invalid_value", "event_id"),
                 (#"{"type":"qr.created","data":{},"workspace_id":"ws_2"}"#, 422, "unknown_field", "workspace_id"),
-                (#"{"type":"qr.created","data":{"x":"\#(String(repeating: "y", count: 262_144))"}}"#, 422, "invalid_value", "data"),
-                (#"{"type":"qr.created","data":{"x":"\#(String(repeating: "y", count: 300_000))"}}"#, 413, "body_too_large", nil),
+                (
+                    #"{"type":"qr.created","data":{"x":"\#(String(repeating: "y", count: 262_144))"}}"#, 422,
+                    "invalid_value", "data"
+                ),
+                (
+                    #"{"type":"qr.created","data":{"x":"\#(String(repeating: "y", count: 300_000))"}}"#, 413,
+                    "body_too_large", nil
+                ),
             ]
             for (body, status, code, field) in cases {
                 let response = try await server.send("POST", "/v1/events", json: body, key: key)
@@ -82,7 +91,8 @@ import WebhookTestSupport
             #expect(ping.json["webhook_id"] == .string(pinged))
             #expect(ping.json["deliveries_url"] == .string("/v1/webhooks/\(pinged)/deliveries?event_id=\(eventID)"))
             _ = try await server.store.ingest(limit: 10, validator: OutboxValidator(), now: .now())
-            let jobs = try await server.store.claim(owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
+            let jobs = try await server.store.claim(
+                owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
             #expect(jobs.map(\.webhookID) == [pinged], "not \(other)")
             #expect(jobs.first?.eventID == eventID)
             #expect(jobs.first?.eventType == "webhook.ping")
@@ -93,19 +103,22 @@ import WebhookTestSupport
         try await withAPIServer { server in
             let key = try await server.key(for: "ws_1")
             let id = try await server.createWebhook(key: key)
-            try await server.recordAttempts(workspace: "ws_1", outcomes: [.serverError], policy: RetryPolicy(schedule: [0]))
+            try await server.recordAttempts(
+                workspace: "ws_1", outcomes: [.serverError], policy: RetryPolicy(schedule: [0]))
             let log = try await server.send("GET", "/v1/webhooks/\(id)/deliveries", key: key)
             let delivery = try #require(log.data.first)
             #expect(delivery["next_retry_at"] == .null, "the only attempt failed for good")
             let deliveryID = try #require(delivery["id"]?.stringValue)
-            let before = try await server.store.claim(owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
+            let before = try await server.store.claim(
+                owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
             #expect(before.isEmpty)
 
             let retried = try await server.send("POST", "/v1/webhooks/\(id)/deliveries/\(deliveryID)/retry", key: key)
             #expect(retried.status == 202, "\(retried.text)")
             #expect(retried.json["event_id"] == delivery["event_id"])
             #expect(retried.json["retried_delivery_id"] == .string(deliveryID))
-            let after = try await server.store.claim(owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
+            let after = try await server.store.claim(
+                owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
             #expect(after.map(\.eventID) == [delivery["event_id"]?.stringValue])
             #expect(after.first?.attempt == 2)
 

@@ -20,7 +20,8 @@ import WebhookTestSupport
                 [("Authorization", "Bearer \(revoked)")],
             ]
             for route in APIRoute.all where route.path.hasPrefix("/v1/") {
-                let path = route.path.replacingOccurrences(of: "{id}", with: id).replacingOccurrences(of: "{delivery_id}", with: "whd_x")
+                let path = route.path.replacingOccurrences(of: "{id}", with: id).replacingOccurrences(
+                    of: "{delivery_id}", with: "whd_x")
                 for header in headers {
                     let response = try await server.send(route.method.rawValue, path, json: "{}", headers: header)
                     #expect(response.status == 401, "\(route.method) \(path) with \(header): \(response.text)")
@@ -43,7 +44,8 @@ import WebhookTestSupport
             let webhookB = try await server.createWebhook(key: keyB)
             try await server.recordAttempts(workspace: "ws_a", outcomes: [.serverError])
             let deliveryA = try #require(
-                try await server.send("GET", "/v1/webhooks/\(webhookA)/deliveries", key: keyA).data.first?["id"]?.stringValue
+                try await server.send("GET", "/v1/webhooks/\(webhookA)/deliveries", key: keyA).data.first?["id"]?
+                    .stringValue
             )
 
             let listB = try await server.send("GET", "/v1/webhooks", key: keyB)
@@ -69,12 +71,14 @@ import WebhookTestSupport
                 #expect(foreign.status == 404, "\(method) \(template): \(foreign.text)")
                 #expect(absent.status == 404)
                 #expect(
-                    foreign.text.replacingOccurrences(of: webhookA, with: "ID") == absent.text.replacingOccurrences(of: missing, with: "ID"),
+                    foreign.text.replacingOccurrences(of: webhookA, with: "ID")
+                        == absent.text.replacingOccurrences(of: missing, with: "ID"),
                     "another workspace's webhook must look exactly like a missing one"
                 )
             }
             // B's retry of A's delivery through B's own webhook finds nothing either.
-            let crossed = try await server.send("POST", "/v1/webhooks/\(webhookB)/deliveries/\(deliveryA)/retry", key: keyB)
+            let crossed = try await server.send(
+                "POST", "/v1/webhooks/\(webhookB)/deliveries/\(deliveryA)/retry", key: keyB)
             #expect(crossed.status == 404)
 
             // A's webhook is untouched and still A's.
@@ -93,10 +97,12 @@ import WebhookTestSupport
             let keyB = try await server.key(for: "ws_b")
             let webhookA = try await server.createWebhook(key: keyA)
             _ = try await server.createWebhook(key: keyB)
-            let posted = try await server.send("POST", "/v1/events", json: #"{"type":"qr.created","data":{}}"#, key: keyA)
+            let posted = try await server.send(
+                "POST", "/v1/events", json: #"{"type":"qr.created","data":{}}"#, key: keyA)
             #expect(posted.status == 202)
             _ = try await server.store.ingest(limit: 10, validator: OutboxValidator(), now: .now())
-            let jobs = try await server.store.claim(owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
+            let jobs = try await server.store.claim(
+                owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
             #expect(jobs.map(\.webhookID) == [webhookA])
         }
     }

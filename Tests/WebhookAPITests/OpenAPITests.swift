@@ -5,8 +5,11 @@ import WebhookTestSupport
 
 @Suite(.timeLimit(.minutes(1))) struct OpenAPITests {
     @Test func theEmbeddedDocumentIsTheFileInTheRepository() throws {
-        let file = try String(contentsOf: repositoryRoot.appendingPathComponent("openapi/openapi.json"), encoding: .utf8)
-        #expect(OpenAPIDocument.json + "\n" == file, "openapi/openapi.json changed: run scripts/embed-openapi and commit the result")
+        let file = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("openapi/openapi.json"), encoding: .utf8)
+        #expect(
+            OpenAPIDocument.json + "\n" == file,
+            "openapi/openapi.json changed: run scripts/embed-openapi and commit the result")
     }
 
     @Test func theDocumentDescribesExactlyTheRoutesTheServerAnswers() throws {
@@ -20,7 +23,8 @@ import WebhookTestSupport
         for path in paths {
             guard case .object(let operations) = path.value else { continue }
             for operation in operations where operation.key != "parameters" {
-                documented.insert("\(operation.key.uppercased()) \(path.key) \(operation.value["operationId"]?.stringValue ?? "?")")
+                documented.insert(
+                    "\(operation.key.uppercased()) \(path.key) \(operation.value["operationId"]?.stringValue ?? "?")")
             }
         }
         let served = Set(APIRoute.all.map { "\($0.method.rawValue) \($0.path) \($0.operationID)" })
@@ -58,7 +62,8 @@ import WebhookTestSupport
                 ("GET", "/v1/webhooks/\(id)", nil), ("GET", "/v1/webhooks/wh_missing", nil),
                 ("PATCH", "/v1/webhooks/\(id)", #"{"events":["*"]}"#), ("PATCH", "/v1/webhooks/\(id)", #"{"x":1}"#),
                 ("POST", "/v1/webhooks/\(id)/ping", nil), ("POST", "/v1/webhooks/wh_missing/ping", nil),
-                ("GET", "/v1/webhooks/\(id)/deliveries?limit=2", nil), ("GET", "/v1/webhooks/\(id)/deliveries?status=x", nil),
+                ("GET", "/v1/webhooks/\(id)/deliveries?limit=2", nil),
+                ("GET", "/v1/webhooks/\(id)/deliveries?status=x", nil),
                 ("POST", "/v1/webhooks/\(id)/deliveries/\(deliveryID)/retry", nil),
                 ("POST", "/v1/webhooks/\(id)/deliveries/whd_missing/retry", nil),
                 ("PUT", "/v1/webhooks", nil), ("GET", "/nowhere", nil),

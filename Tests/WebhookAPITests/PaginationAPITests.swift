@@ -8,7 +8,9 @@ import WebhookTestSupport
         try await withAPIServer { server in
             let key = try await server.key(for: "ws_1")
             var created = Set<String>()
-            for index in 0..<23 { created.insert(try await server.createWebhook(key: key, url: "https://example.com/\(index)")) }
+            for index in 0..<23 {
+                created.insert(try await server.createWebhook(key: key, url: "https://example.com/\(index)"))
+            }
             _ = try await server.createWebhook(key: try await server.key(for: "ws_other"))
             var seen: [String] = []
             var cursor: String?

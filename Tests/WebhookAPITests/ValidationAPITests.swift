@@ -18,33 +18,83 @@ struct InvalidBody: Sendable, CustomTestStringConvertible {
     static let longURL = "https://example.com/" + String(repeating: "a", count: 2029)
 
     static let createCases: [InvalidBody] = [
-        InvalidBody(body: #"{"url":"ftp://example.com/h","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "http:// or https://"),
-        InvalidBody(body: #"{"url":"/webhooks","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "absolute"),
-        InvalidBody(body: #"{"url":"https://","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "with a host"),
-        InvalidBody(body: #"{"url":"","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "must not be empty"),
-        InvalidBody(body: #"{"url":"https://user:pw@example.com/h","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "user name or password"),
-        InvalidBody(body: #"{"url":"\#(longURL)","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "at most 2048 characters"),
-        InvalidBody(body: #"{"url":"https://exa mple.com/","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "absolute"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":[]}"#, status: 422, code: "invalid_value", field: "events", says: "at least one event type"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["qr.bogus"]}"#, status: 422, code: "invalid_value", field: "events", says: "unknown event type \"qr.bogus\""),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":"qr.scanned"}"#, status: 422, code: "invalid_type", field: "events", says: "events must be an array of strings, not a string"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":[1]}"#, status: 422, code: "invalid_type", field: "events", says: "events[0] must be a string"),
-        InvalidBody(body: #"{"url":42,"events":["*"]}"#, status: 422, code: "invalid_type", field: "url", says: "url must be a string, not a number"),
-        InvalidBody(body: #"{"url":null,"events":["*"]}"#, status: 422, code: "invalid_type", field: "url", says: "not a null"),
-        InvalidBody(body: #"{"events":["*"]}"#, status: 422, code: "missing_field", field: "url", says: "url is required"),
-        InvalidBody(body: #"{"url":"https://example.com/h"}"#, status: 422, code: "missing_field", field: "events", says: "events is required"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"],"secret":"short"}"#, status: 422, code: "invalid_value", field: "secret", says: "secret must be at least 16 characters"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"],"secret":"\#(String(repeating: "s", count: 257))"}"#, status: 422, code: "invalid_value", field: "secret", says: "at most 256 characters"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"],"secret":"sixteen-chars-\u0000-x"}"#, status: 422, code: "invalid_value", field: "secret", says: "control characters"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"],"secret":1234567890123456}"#, status: 422, code: "invalid_type", field: "secret", says: "secret must be a string"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"],"is_active":true}"#, status: 422, code: "unknown_field", field: "is_active", says: "unknown field \"is_active\""),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"],"colour":"red"}"#, status: 422, code: "unknown_field", field: "colour", says: "the fields are url, events, secret"),
-        InvalidBody(body: #"{"url":"https://example.com/h","url":"https://example.org/","events":["*"]}"#, status: 422, code: "invalid_value", field: "url", says: "given twice"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"]"#, status: 400, code: "invalid_json", field: nil, says: "not valid JSON"),
-        InvalidBody(body: #"{'url':'https://example.com/h'}"#, status: 400, code: "invalid_json", field: nil, says: "not valid JSON"),
-        InvalidBody(body: #"{"url":"https://example.com/h","events":["*"],}"#, status: 400, code: "invalid_json", field: nil, says: "not valid JSON"),
+        InvalidBody(
+            body: #"{"url":"ftp://example.com/h","events":["*"]}"#, status: 422, code: "invalid_value", field: "url",
+            says: "http:// or https://"),
+        InvalidBody(
+            body: #"{"url":"/webhooks","events":["*"]}"#, status: 422, code: "invalid_value", field: "url",
+            says: "absolute"),
+        InvalidBody(
+            body: #"{"url":"https://","events":["*"]}"#, status: 422, code: "invalid_value", field: "url",
+            says: "with a host"),
+        InvalidBody(
+            body: #"{"url":"","events":["*"]}"#, status: 422, code: "invalid_value", field: "url",
+            says: "must not be empty"),
+        InvalidBody(
+            body: #"{"url":"https://user:pw@example.com/h","events":["*"]}"#, status: 422, code: "invalid_value",
+            field: "url", says: "user name or password"),
+        InvalidBody(
+            body: #"{"url":"\#(longURL)","events":["*"]}"#, status: 422, code: "invalid_value", field: "url",
+            says: "at most 2048 characters"),
+        InvalidBody(
+            body: #"{"url":"https://exa mple.com/","events":["*"]}"#, status: 422, code: "invalid_value", field: "url",
+            says: "absolute"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":[]}"#, status: 422, code: "invalid_value", field: "events",
+            says: "at least one event type"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["qr.bogus"]}"#, status: 422, code: "invalid_value",
+            field: "events", says: "unknown event type \"qr.bogus\""),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":"qr.scanned"}"#, status: 422, code: "invalid_type",
+            field: "events", says: "events must be an array of strings, not a string"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":[1]}"#, status: 422, code: "invalid_type", field: "events",
+            says: "events[0] must be a string"),
+        InvalidBody(
+            body: #"{"url":42,"events":["*"]}"#, status: 422, code: "invalid_type", field: "url",
+            says: "url must be a string, not a number"),
+        InvalidBody(
+            body: #"{"url":null,"events":["*"]}"#, status: 422, code: "invalid_type", field: "url", says: "not a null"),
+        InvalidBody(
+            body: #"{"events":["*"]}"#, status: 422, code: "missing_field", field: "url", says: "url is required"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h"}"#, status: 422, code: "missing_field", field: "events",
+            says: "events is required"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"],"secret":"short"}"#, status: 422,
+            code: "invalid_value", field: "secret", says: "secret must be at least 16 characters"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"],"secret":"\#(String(repeating: "s", count: 257))"}"#,
+            status: 422, code: "invalid_value", field: "secret", says: "at most 256 characters"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"],"secret":"sixteen-chars-\u0000-x"}"#, status: 422,
+            code: "invalid_value", field: "secret", says: "control characters"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"],"secret":1234567890123456}"#, status: 422,
+            code: "invalid_type", field: "secret", says: "secret must be a string"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"],"is_active":true}"#, status: 422,
+            code: "unknown_field", field: "is_active", says: "unknown field \"is_active\""),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"],"colour":"red"}"#, status: 422, code: "unknown_field",
+            field: "colour", says: "the fields are url, events, secret"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","url":"https://example.org/","events":["*"]}"#, status: 422,
+            code: "invalid_value", field: "url", says: "given twice"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"]"#, status: 400, code: "invalid_json", field: nil,
+            says: "not valid JSON"),
+        InvalidBody(
+            body: #"{'url':'https://example.com/h'}"#, status: 400, code: "invalid_json", field: nil,
+            says: "not valid JSON"),
+        InvalidBody(
+            body: #"{"url":"https://example.com/h","events":["*"],}"#, status: 400, code: "invalid_json", field: nil,
+            says: "not valid JSON"),
         InvalidBody(body: "", status: 400, code: "invalid_json", field: nil, says: "empty"),
-        InvalidBody(body: #"["https://example.com/h"]"#, status: 422, code: "invalid_type", field: nil, says: "must be a JSON object, not an array"),
+        InvalidBody(
+            body: #"["https://example.com/h"]"#, status: 422, code: "invalid_type", field: nil,
+            says: "must be a JSON object, not an array"),
         InvalidBody(body: "null", status: 422, code: "invalid_type", field: nil, says: "must be a JSON object"),
     ]
 
@@ -72,18 +122,22 @@ struct InvalidBody: Sendable, CustomTestStringConvertible {
             let id = try await server.createWebhook(key: key)
             for host in Self.refusedHosts {
                 let url = "http://\(host):8080/hook"
-                let created = try await server.send("POST", "/v1/webhooks", json: #"{"url":"\#(url)","events":["*"]}"#, key: key)
+                let created = try await server.send(
+                    "POST", "/v1/webhooks", json: #"{"url":"\#(url)","events":["*"]}"#, key: key)
                 #expect(created.status == 422, "\(host): \(created.text)")
                 #expect(created.errorCode == "url_not_allowed", "\(host): \(created.text)")
                 #expect(created.errorField == "url")
                 #expect(created.errorMessage.contains("allow-networks"), "\(created.errorMessage)")
-                let updated = try await server.send("PATCH", "/v1/webhooks/\(id)", json: #"{"url":"\#(url)"}"#, key: key)
+                let updated = try await server.send(
+                    "PATCH", "/v1/webhooks/\(id)", json: #"{"url":"\#(url)"}"#, key: key)
                 #expect(updated.errorCode == "url_not_allowed", "\(host): \(updated.text)")
             }
-            let bad = try await server.send("POST", "/v1/webhooks", json: #"{"url":"http://[zz::1]/","events":["*"]}"#, key: key)
+            let bad = try await server.send(
+                "POST", "/v1/webhooks", json: #"{"url":"http://[zz::1]/","events":["*"]}"#, key: key)
             #expect(bad.status == 422)
             for host in ["example.com", "93.184.216.34", "[2606:2800:220:1:248:1893:25c8:1946]", "0x5db8d822.example"] {
-                let created = try await server.send("POST", "/v1/webhooks", json: #"{"url":"https://\#(host)/h","events":["*"]}"#, key: key)
+                let created = try await server.send(
+                    "POST", "/v1/webhooks", json: #"{"url":"https://\#(host)/h","events":["*"]}"#, key: key)
                 #expect(created.status == 201, "\(host): \(created.text)")
             }
         }
@@ -92,11 +146,15 @@ struct InvalidBody: Sendable, CustomTestStringConvertible {
     @Test func allowNetworksLetsAnOperatorAcceptPrivateAddresses() async throws {
         try await withAPIServer(allowing: ["127.0.0.0/8", "::1/128"]) { server in
             let key = try await server.key(for: "ws_1")
-            for url in ["http://127.0.0.1:9/hook", "http://[::1]:9/hook", "http://localhost:9/hook", "http://2130706433/"] {
-                let created = try await server.send("POST", "/v1/webhooks", json: #"{"url":"\#(url)","events":["*"]}"#, key: key)
+            for url in [
+                "http://127.0.0.1:9/hook", "http://[::1]:9/hook", "http://localhost:9/hook", "http://2130706433/",
+            ] {
+                let created = try await server.send(
+                    "POST", "/v1/webhooks", json: #"{"url":"\#(url)","events":["*"]}"#, key: key)
                 #expect(created.status == 201, "\(url): \(created.text)")
             }
-            let other = try await server.send("POST", "/v1/webhooks", json: #"{"url":"http://10.0.0.1/","events":["*"]}"#, key: key)
+            let other = try await server.send(
+                "POST", "/v1/webhooks", json: #"{"url":"http://10.0.0.1/","events":["*"]}"#, key: key)
             #expect(other.errorCode == "url_not_allowed")
         }
     }
@@ -144,7 +202,8 @@ struct InvalidBody: Sendable, CustomTestStringConvertible {
             let key = try await server.key(for: "ws_1")
             let id = try await server.createWebhook(key: key)
             let cases: [(String, String)] = [
-                ("/v1/webhooks?limit=0", "limit"), ("/v1/webhooks?limit=101", "limit"), ("/v1/webhooks?limit=ten", "limit"),
+                ("/v1/webhooks?limit=0", "limit"), ("/v1/webhooks?limit=101", "limit"),
+                ("/v1/webhooks?limit=ten", "limit"),
                 ("/v1/webhooks?limit=99999999999999999999999", "limit"), ("/v1/webhooks?limt=5", "limt"),
                 ("/v1/webhooks?limit=5&limit=6", "limit"), ("/v1/webhooks/\(id)/deliveries?status=ok", "status"),
                 ("/v1/webhooks/\(id)/deliveries?event_type=qr.nope", "event_type"),
@@ -208,12 +267,14 @@ struct InvalidBody: Sendable, CustomTestStringConvertible {
                     ("POST", "/v1/webhooks"), ("PATCH", "/v1/webhooks/\(id)"), ("POST", "/v1/events"),
                     ("POST", "/v1/webhooks/\(id)/ping"),
                 ] {
-                    let response = try await server.send(method, path, body: body, key: key, headers: [("Content-Type", "application/json")])
+                    let response = try await server.send(
+                        method, path, body: body, key: key, headers: [("Content-Type", "application/json")])
                     #expect(response.status < 500, "\(method) \(path): \(response.text)")
                 }
             }
             for path in [
-                "/v1/webhooks/%00", "/v1/webhooks/" + String(repeating: "x", count: 5000), "/v1/webhooks/'%20OR%201=1--",
+                "/v1/webhooks/%00", "/v1/webhooks/" + String(repeating: "x", count: 5000),
+                "/v1/webhooks/'%20OR%201=1--",
                 "/v1/webhooks?starting_after=%FF", "/v1/webhooks/\(id)/deliveries?event_id=%00&limit=1",
                 "/v1/webhooks/\(id)/deliveries/whd_x/retry", "/v1/webhooks//deliveries",
             ] {

@@ -11,7 +11,8 @@ import WebhookTestSupport
             let key = try await server.key(for: "ws_docs")
             let created = try await server.send(
                 "POST", "/v1/webhooks",
-                json: #"{ "url": "https://example.com/webhooks/qr3", "events": ["qr.scanned", "qr.created"], "secret": "my-secret-key-min-16-chars" }"#,
+                json:
+                    #"{ "url": "https://example.com/webhooks/qr3", "events": ["qr.scanned", "qr.created"], "secret": "my-secret-key-min-16-chars" }"#,
                 key: key
             )
             #expect(created.status == 201)
@@ -66,7 +67,8 @@ import WebhookTestSupport
             #expect(disabled.json["consecutive_failures"] == .number("2"))
             #expect(disabled.json["disabled_reason"]?.stringValue != nil)
 
-            let reactivated = try await server.send("PATCH", "/v1/webhooks/\(id)", json: #"{"is_active":true}"#, key: key)
+            let reactivated = try await server.send(
+                "PATCH", "/v1/webhooks/\(id)", json: #"{"is_active":true}"#, key: key)
             #expect(reactivated.status == 200)
             #expect(reactivated.json["is_active"] == .bool(true))
             #expect(reactivated.json["consecutive_failures"] == .number("0"))
@@ -94,7 +96,9 @@ import WebhookTestSupport
             let key = try await server.key(for: "ws_1")
             let id = try await server.createWebhook(key: key)
             _ = try await server.store.enqueue(
-                OutboxRow(sequence: 0, eventID: nil, workspaceID: "ws_1", type: "qr.created", data: Array("{}".utf8), createdAt: .now())
+                OutboxRow(
+                    sequence: 0, eventID: nil, workspaceID: "ws_1", type: "qr.created", data: Array("{}".utf8),
+                    createdAt: .now())
             )
             _ = try await server.store.ingest(limit: 10, validator: OutboxValidator(), now: .now())
             let deleted = try await server.send("DELETE", "/v1/webhooks/\(id)", key: key)
@@ -104,7 +108,8 @@ import WebhookTestSupport
             #expect(try await server.send("GET", "/v1/webhooks/\(id)", key: key).status == 404)
             #expect(try await server.send("DELETE", "/v1/webhooks/\(id)", key: key).status == 404)
             #expect(try await server.send("GET", "/v1/webhooks", key: key).data.isEmpty)
-            let claimed = try await server.store.claim(owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
+            let claimed = try await server.store.claim(
+                owner: "t", limit: 10, perWebhookLimit: 10, lease: .seconds(5), now: .now())
             #expect(claimed.isEmpty, "the deleted webhook's queued job is cancelled")
         }
     }

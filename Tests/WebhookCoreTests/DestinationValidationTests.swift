@@ -11,7 +11,9 @@ import WebhookCore
         #expect(WebhookValidation.literalAddress(host)?.description == address)
     }
 
-    @Test(arguments: ["example.com", "0x", "08.0.0.1", "1.2.3.4.5", "256.0.0.1", "1.16777216", "4294967296", "a.b", "", "1..2"])
+    @Test(arguments: [
+        "example.com", "0x", "08.0.0.1", "1.2.3.4.5", "256.0.0.1", "1.16777216", "4294967296", "a.b", "", "1..2",
+    ])
     func hostNamesAndImpossibleNumbersAreNotAddresses(_ host: String) {
         #expect(WebhookValidation.literalAddress(host) == nil)
     }

@@ -14,7 +14,8 @@ import WebhookCore
 
     @Test func rejectsWhatCannotBeSentTo() {
         for bad in [
-            "", "example.com/hook", "ftp://example.com/", "http://", "http:///path", "http://host:0/", "http://host:99999/",
+            "", "example.com/hook", "ftp://example.com/", "http://", "http:///path", "http://host:0/",
+            "http://host:99999/",
             "http://exa mple.com/", "mailto:someone@example.com", "http://[::1/hook",
         ] {
             #expect(throws: WebhookValidation.Invalid.self, "\(bad)") { try WebhookValidation.validateURL(bad) }

@@ -35,7 +35,9 @@ struct Harness {
     }
 
     /// Sends one POST to `url` and returns its outcome.
-    func deliver(_ url: String, body: String = #"{"id":"evt_1"}"#, headers: [String] = []) async throws -> DeliveryOutcome {
+    func deliver(_ url: String, body: String = #"{"id":"evt_1"}"#, headers: [String] = []) async throws
+        -> DeliveryOutcome
+    {
         try #require(try await deliver([url], body: body, headers: headers)[1])
     }
 

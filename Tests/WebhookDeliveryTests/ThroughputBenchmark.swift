@@ -13,9 +13,15 @@ import WebhookTestSupport
         let total = try #require(ThroughputBenchmark.requestCount)
         let receiver = try await TestReceiver.start { _ in .status(204) }
         let harness = try Harness.start()
-        let body = Array(#"{"id":"evt_abc123xyz","type":"qr.scanned","created":"2026-03-15T10:00:00.000Z","data":{"code_id":"qr_abc123"}}"#.utf8)
-        let headers = ["X-QR3-Signature: sha256=" + String(repeating: "ab", count: 32), "X-QR3-Event-Id: evt_abc123xyz"]
-        let requests = (1...total).map { OutboundRequest(tag: UInt64($0), url: receiver.url, body: body, headers: headers) }
+        let body = Array(
+            #"{"id":"evt_abc123xyz","type":"qr.scanned","created":"2026-03-15T10:00:00.000Z","data":{"code_id":"qr_abc123"}}"#
+                .utf8)
+        let headers = [
+            "X-QR3-Signature: sha256=" + String(repeating: "ab", count: 32), "X-QR3-Event-Id: evt_abc123xyz",
+        ]
+        let requests = (1...total).map {
+            OutboundRequest(tag: UInt64($0), url: receiver.url, body: body, headers: headers)
+        }
 
         let started = ContinuousClock.now
         harness.client.submit(requests)
@@ -23,7 +29,9 @@ import WebhookTestSupport
         let elapsed = ContinuousClock.now - started
 
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("delivered \(total) POSTs in \(elapsed) over \(receiver.connectionCount) connections: \(Int(Double(total) / seconds)) requests/s")
+        print(
+            "delivered \(total) POSTs in \(elapsed) over \(receiver.connectionCount) connections: \(Int(Double(total) / seconds)) requests/s"
+        )
         #expect(outcomes.values.allSatisfy { $0.isSuccess })
         await harness.stop()
         try await receiver.shutdown()

@@ -83,7 +83,8 @@ import WebhookStorage
         let database = try TestDatabase()
         defer { database.remove() }
         _ = try await database.webhook()
-        try await database.emit(data: #"{"code_id":"qr_abc123","short_code":"r7f3Kx"}"#, eventID: "evt_abc123xyz",
+        try await database.emit(
+            data: #"{"code_id":"qr_abc123","short_code":"r7f3Kx"}"#, eventID: "evt_abc123xyz",
             at: Timestamp(iso8601: "2026-03-15T10:00:00.000Z")!)
         _ = try await database.ingest()
         let job = try #require(

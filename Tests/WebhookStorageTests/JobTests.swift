@@ -17,7 +17,8 @@ import WebhookStorage
         let database = try TestDatabase()
         defer { database.remove() }
         _ = try await queued(database, events: 3)
-        let first = try await database.store.claim(owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0)
+        let first = try await database.store.claim(
+            owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0)
         #expect(first.count == 3)
         let second = try await database.store.claim(
             owner: "b", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0.adding(seconds: 29)
@@ -31,8 +32,9 @@ import WebhookStorage
         )
         #expect(Set(reclaimed.map(\.jobID)) == Set(first.map(\.jobID)))
         #expect(reclaimed.allSatisfy { $0.attempt == 1 })
-        #expect(zip(reclaimed.sorted { $0.jobID < $1.jobID }, first.sorted { $0.jobID < $1.jobID })
-            .allSatisfy { $0.leaseToken > $1.leaseToken })
+        #expect(
+            zip(reclaimed.sorted { $0.jobID < $1.jobID }, first.sorted { $0.jobID < $1.jobID })
+                .allSatisfy { $0.leaseToken > $1.leaseToken })
     }
 
     @Test func aStaleWorkersResultIsIgnored() async throws {
@@ -69,12 +71,14 @@ import WebhookStorage
         let database = try TestDatabase()
         defer { database.remove() }
         let hooks = try await queued(database, events: 20, webhooks: 2)
-        let first = try await database.store.claim(owner: "a", limit: 100, perWebhookLimit: 4, lease: .seconds(30), now: t0)
+        let first = try await database.store.claim(
+            owner: "a", limit: 100, perWebhookLimit: 4, lease: .seconds(30), now: t0)
         #expect(first.count == 8)
         #expect(first.filter { $0.webhookID == hooks[0].id }.count == 4)
         #expect(first.filter { $0.webhookID == hooks[1].id }.count == 4)
         // Another owner respects the same cap while the leases live.
-        let second = try await database.store.claim(owner: "b", limit: 100, perWebhookLimit: 4, lease: .seconds(30), now: t0)
+        let second = try await database.store.claim(
+            owner: "b", limit: 100, perWebhookLimit: 4, lease: .seconds(30), now: t0)
         #expect(second.isEmpty)
     }
 
@@ -87,9 +91,11 @@ import WebhookStorage
         _ = try await database.ingest(now: t0.adding(seconds: -1))
         for _ in 0..<5 { try await database.emit(type: "qr.scanned") }
         _ = try await database.ingest(now: t0)
-        let first = try await database.store.claim(owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        let first = try await database.store.claim(
+            owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
         #expect(first.allSatisfy { $0.webhookID == slow.id })
-        let next = try await database.store.claim(owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        let next = try await database.store.claim(
+            owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
         #expect(next.count == 2)
         #expect(next.allSatisfy { $0.webhookID == healthy.id })
     }
@@ -103,7 +109,8 @@ import WebhookStorage
         var attempts: [Int] = []
         for expected in 1...3 {
             let job = try #require(
-                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: now).first
+                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: now)
+                    .first
             )
             attempts.append(job.attempt)
             #expect(job.attempt == expected)
@@ -122,7 +129,11 @@ import WebhookStorage
                 #expect(report.finallyFailed.count == 1)
             }
         }
-        let log = try await database.store.deliveries(DeliveryQuery(webhookID: try #require(try await database.store.listWebhooks(workspaceID: nil, limit: 1, startingAfter: nil).items.first?.id)))
+        let log = try await database.store.deliveries(
+            DeliveryQuery(
+                webhookID: try #require(
+                    try await database.store.listWebhooks(workspaceID: nil, limit: 1, startingAfter: nil).items.first?
+                        .id)))
         #expect(log.items.map(\.attempt) == [3, 2, 1])
         #expect(log.items.map { $0.nextRetryAt != nil } == [false, true, true])
         let stats = try await database.store.stats(now: now, includingTotals: true)
@@ -163,7 +174,8 @@ import WebhookStorage
         )
         #expect(enabled?.isActive == true)
         #expect(enabled?.consecutiveFailures == 0)
-        let resumed = try await database.store.claim(owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0)
+        let resumed = try await database.store.claim(
+            owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0)
         #expect(resumed.count == 2)
     }
 
@@ -174,7 +186,8 @@ import WebhookStorage
         let policy = RetryPolicy(schedule: [0])
         for round in 1...19 {
             let job = try #require(
-                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: t0).first
+                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: t0)
+                    .first
             )
             let outcome: DeliveryOutcome = round == 9 ? .ok : .serverError
             _ = try await database.store.record(
@@ -191,9 +204,11 @@ import WebhookStorage
         let database = try TestDatabase()
         defer { database.remove() }
         _ = try await queued(database, events: 2)
-        let claimed = try await database.store.claim(owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        let claimed = try await database.store.claim(
+            owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
         try await database.store.release(claimed, now: t0)
-        let again = try await database.store.claim(owner: "b", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        let again = try await database.store.claim(
+            owner: "b", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
         #expect(again.count == 2)
         #expect(again.allSatisfy { $0.attempt == 1 })
     }
@@ -205,7 +220,8 @@ import WebhookStorage
         _ = try await database.webhook(workspace: "ws_b")
         #expect(try await database.store.webhook(id: mine.id, workspaceID: "ws_b") == nil)
         #expect(try await database.store.webhook(id: mine.id, workspaceID: "ws_a") != nil)
-        #expect(try await database.store.listWebhooks(workspaceID: "ws_b", limit: 10, startingAfter: nil).items.count == 1)
+        #expect(
+            try await database.store.listWebhooks(workspaceID: "ws_b", limit: 10, startingAfter: nil).items.count == 1)
         #expect(try await database.store.deleteWebhook(id: mine.id, workspaceID: "ws_b", now: t0) == false)
         #expect(try await database.store.deleteWebhook(id: mine.id, workspaceID: "ws_a", now: t0))
         #expect(try await database.store.webhook(id: mine.id, workspaceID: nil) == nil)
@@ -251,7 +267,8 @@ import WebhookStorage
         let hook = try await database.webhook()
         for _ in 0..<10 { try await database.emit() }
         _ = try await database.ingest(now: t0)
-        let first = try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 8, lease: .seconds(30), now: t0)
+        let first = try await database.store.claim(
+            owner: "a", limit: 1, perWebhookLimit: 8, lease: .seconds(30), now: t0)
         _ = try await database.store.record(
             [AttemptResult(job: first[0], outcome: .serverError, finishedAt: t0)],
             policy: RetryPolicy(schedule: [0, 0]), disableAfter: 10

@@ -7,7 +7,8 @@ extension APIHandlers {
     /// `GET /v1/webhooks/{id}/deliveries`: the attempt log, newest first, filtered and paginated.
     func listDeliveries(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let workspace = try context.workspace()
-        let query = try QueryParameters(request, allowed: ["limit", "starting_after", "status", "event_type", "event_id"])
+        let query = try QueryParameters(
+            request, allowed: ["limit", "starting_after", "status", "event_type", "event_id"])
         let limit = try query.limit(default: 20, maximum: 100)
         var succeeded: Bool?
         switch query["status"] {

@@ -17,8 +17,11 @@ extension APIHandlers {
         let data = try body.objectBytes("data") ?? []
         let now = Timestamp.now()
         let eventID = try body.string("event_id") ?? Identifier.makeOrdered(Identifier.event, at: now)
-        let row = OutboxRow(sequence: 0, eventID: eventID, workspaceID: workspace, type: type, data: data, createdAt: now)
-        if case .failure(let rejection) = OutboxValidator(maximumDataBytes: configuration.maximumEventBytes).validate(row) {
+        let row = OutboxRow(
+            sequence: 0, eventID: eventID, workspaceID: workspace, type: type, data: data, createdAt: now)
+        if case .failure(let rejection) = OutboxValidator(maximumDataBytes: configuration.maximumEventBytes).validate(
+            row)
+        {
             let field = ["event_id", "type", "data"].first { rejection.reason.hasPrefix($0) } ?? "type"
             throw APIError.invalidValue(field, rejection.reason)
         }

@@ -34,7 +34,8 @@ extension APIHandlers {
         let workspace = try context.workspace()
         let query = try QueryParameters(request, allowed: ["limit", "starting_after"])
         let limit = try query.limit(default: 20, maximum: 100)
-        let page = try await store.listWebhooks(workspaceID: workspace, limit: limit, startingAfter: query["starting_after"])
+        let page = try await store.listWebhooks(
+            workspaceID: workspace, limit: limit, startingAfter: query["starting_after"])
         return JSONResponse.list(page.items.map { WebhookRepresentation($0).json }, hasMore: page.hasMore)
     }
 

@@ -10,7 +10,8 @@ enum JSONResponse {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: json + "\n")))
+        return Response(
+            status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: json + "\n")))
     }
 
     /// `{"data":[...],"has_more":false}`, the shape of every list.

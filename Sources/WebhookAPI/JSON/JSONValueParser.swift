@@ -105,7 +105,9 @@ struct JSONValueParser {
         var scalars = String.UnicodeScalarView()
         var runStart = offset
         func flushRun(_ end: Int) {
-            if end > runStart { scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars) }
+            if end > runStart {
+                scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars)
+            }
         }
         while offset < bytes.count {
             let byte = bytes[offset]

@@ -34,7 +34,8 @@ struct RequestObject {
         do throws(CanonicalJSONError) {
             value = try JSONValue.parse(bytes)
         } catch {
-            throw APIError(.badRequest, code: "invalid_json", message: "the request body is not valid JSON: \(error.message)")
+            throw APIError(
+                .badRequest, code: "invalid_json", message: "the request body is not valid JSON: \(error.message)")
         }
         guard case .object(let members) = value else {
             throw APIError(
@@ -54,7 +55,8 @@ struct RequestObject {
                 throw APIError(
                     .unprocessableContent,
                     code: "unknown_field",
-                    message: "unknown field \"\(member.key.prefix(64))\"; the fields are \(allowed.joined(separator: ", "))",
+                    message:
+                        "unknown field \"\(member.key.prefix(64))\"; the fields are \(allowed.joined(separator: ", "))",
                     field: String(member.key.prefix(64))
                 )
             }
@@ -75,7 +77,8 @@ struct RequestObject {
     /// Throws 422 `missing_field` unless `key` is present.
     func require(_ key: String, _ hint: String) throws(APIError) {
         guard has(key) else {
-            throw APIError(.unprocessableContent, code: "missing_field", message: "\(key) is required: \(hint)", field: key)
+            throw APIError(
+                .unprocessableContent, code: "missing_field", message: "\(key) is required: \(hint)", field: key)
         }
     }
 

@@ -30,7 +30,8 @@ struct APIErrorMiddleware: RouterMiddleware {
             return APIError(.badRequest, code: "invalid_parameter", message: error.description, field: "starting_after")
                 .response
         } catch let error as any HTTPResponseError {
-            return APIError(error.status, code: "http_\(error.status.code)", message: error.status.reasonPhrase).response
+            return APIError(error.status, code: "http_\(error.status.code)", message: error.status.reasonPhrase)
+                .response
         } catch {
             logger.error(
                 "API request failed",

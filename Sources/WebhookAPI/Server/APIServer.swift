@@ -18,11 +18,13 @@ public final class APIServer: Service {
     private let listeningContinuation: AsyncStream<ListenAddress>.Continuation
 
     /// A server for `store`'s webhooks; `hooks` wake the daemon's own workers when work is added.
-    public init(store: any WebhookStore, configuration: APIConfiguration, hooks: APIHooks = APIHooks(), logger: Logger) {
+    public init(store: any WebhookStore, configuration: APIConfiguration, hooks: APIHooks = APIHooks(), logger: Logger)
+    {
         self.handlers = APIHandlers(store: store, configuration: configuration, hooks: hooks, logger: logger)
         self.configuration = configuration
         self.logger = logger
-        (listening, listeningContinuation) = AsyncStream.makeStream(of: ListenAddress.self, bufferingPolicy: .bufferingNewest(1))
+        (listening, listeningContinuation) = AsyncStream.makeStream(
+            of: ListenAddress.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public func run() async throws {

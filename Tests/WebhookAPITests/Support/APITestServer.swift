@@ -50,7 +50,8 @@ final class APITestServer: Sendable {
     /// A new API key for `workspace`.
     func key(for workspace: String) async throws -> String {
         let material = APIKeyMaterial.generate()
-        _ = try await store.createAPIKey(NewAPIKey(workspaceID: workspace, name: "test", material: material), now: .now())
+        _ = try await store.createAPIKey(
+            NewAPIKey(workspaceID: workspace, name: "test", material: material), now: .now())
         return material.key
     }
 
@@ -76,17 +77,23 @@ final class APITestServer: Sendable {
         let response = try await client.send(method, path, body: bytes, headers: extra)
         let parsed = try? JSONValue.parse(response.body)
         for problem in OpenAPIChecker.shared.check(method: method, path: path, status: response.status, body: parsed) {
-            Issue.record("\(method) \(path) → \(response.status): \(problem)\n\(response.text)", sourceLocation: sourceLocation)
+            Issue.record(
+                "\(method) \(path) → \(response.status): \(problem)\n\(response.text)", sourceLocation: sourceLocation)
         }
-        #expect(response.status < 500, "\(method) \(path) answered \(response.status): \(response.text)", sourceLocation: sourceLocation)
+        #expect(
+            response.status < 500, "\(method) \(path) answered \(response.status): \(response.text)",
+            sourceLocation: sourceLocation)
         return APIResponse(raw: response, json: parsed ?? .null)
     }
 
     /// Creates a webhook through the API and returns its id.
-    func createWebhook(key: String, url: String = "https://example.com/hook", events: [String] = ["*"]) async throws -> String {
+    func createWebhook(key: String, url: String = "https://example.com/hook", events: [String] = ["*"]) async throws
+        -> String
+    {
         let events = "[" + events.map { "\"\($0)\"" }.joined(separator: ",") + "]"
         let response = try await send(
-            "POST", "/v1/webhooks", json: #"{"url":"\#(url)","events":\#(events),"secret":"test-secret-0123456789"}"#, key: key
+            "POST", "/v1/webhooks", json: #"{"url":"\#(url)","events":\#(events),"secret":"test-secret-0123456789"}"#,
+            key: key
         )
         guard response.status == 201, let id = response.json["id"]?.stringValue else {
             throw TestFailure("cannot create a webhook: \(response.raw.text)")

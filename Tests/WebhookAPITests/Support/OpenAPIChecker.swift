@@ -12,12 +12,15 @@ struct OpenAPIChecker: Sendable {
     let document: JSONValue
 
     init() {
-        let text = (try? String(contentsOf: repositoryRoot.appendingPathComponent("openapi/openapi.json"), encoding: .utf8)) ?? ""
+        let text =
+            (try? String(contentsOf: repositoryRoot.appendingPathComponent("openapi/openapi.json"), encoding: .utf8))
+            ?? ""
         document = (try? JSONValue.parse(Array(text.utf8))) ?? .null
     }
 
     /// A reference to the error shape, for answers to requests no operation matches.
-    static let errorSchema: JSONValue = (try? JSONValue.parse(Array(##"{"$ref":"#/components/schemas/Error"}"##.utf8))) ?? .null
+    static let errorSchema: JSONValue =
+        (try? JSONValue.parse(Array(##"{"$ref":"#/components/schemas/Error"}"##.utf8))) ?? .null
 
     static let knownKeywords: Set<String> = [
         "$ref", "type", "properties", "required", "additionalProperties", "items", "enum", "pattern", "format",
@@ -54,13 +57,17 @@ struct OpenAPIChecker: Sendable {
         }
         if let reference = schema["$ref"]?.stringValue {
             let name = reference.replacingOccurrences(of: "#/components/schemas/", with: "")
-            guard let target = document["components"]?["schemas"]?[name] else { return ["\(location): no schema \(reference)"] }
+            guard let target = document["components"]?["schemas"]?[name] else {
+                return ["\(location): no schema \(reference)"]
+            }
             return problems + validate(value, against: target, at: location)
         }
         if let type = schema["type"] {
             let allowed = type.arrayValue?.compactMap(\.stringValue) ?? [type.stringValue ?? ""]
             guard allowed.contains(where: { Self.has(value, type: $0) }) else {
-                return problems + ["\(location): \(value.kindName) where \(allowed.joined(separator: " or ")) is documented"]
+                return problems + [
+                    "\(location): \(value.kindName) where \(allowed.joined(separator: " or ")) is documented"
+                ]
             }
         }
         if let options = schema["enum"]?.arrayValue, !options.contains(value) {
@@ -70,7 +77,9 @@ struct OpenAPIChecker: Sendable {
         case .string(let string):
             if let pattern = schema["pattern"]?.stringValue {
                 if let regex = try? Regex(pattern) {
-                    if string.firstMatch(of: regex) == nil { problems.append("\(location): \"\(string)\" does not match \(pattern)") }
+                    if string.firstMatch(of: regex) == nil {
+                        problems.append("\(location): \"\(string)\" does not match \(pattern)")
+                    }
                 } else {
                     problems.append("\(location): the pattern \(pattern) does not compile")
                 }
@@ -99,7 +108,8 @@ struct OpenAPIChecker: Sendable {
                 }
             }
         case .object(let fields):
-            for name in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !fields.contains(where: { $0.key == name }) {
+            for name in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            where !fields.contains(where: { $0.key == name }) {
                 problems.append("\(location): the required property \(name) is missing")
             }
             if let minimum = schema["minProperties"].flatMap(Self.integer), fields.count < minimum {
