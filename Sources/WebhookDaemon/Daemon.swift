@@ -69,11 +69,9 @@ public struct Daemon: Sendable {
             services.append(.init(service: listener))
         }
         if configuration.mode.delivers {
-            readiness.expect(DeliveryService.readinessPart)
             services += [
                 .init(service: WatcherService(watcher: watcher)),
                 .init(service: MaintenanceService(store: store, logger: logger)),
-                .init(service: delivery),
             ]
         }
         if configuration.mode.servesAPI {
@@ -91,6 +89,12 @@ public struct Daemon: Sendable {
                     service: ReadinessProbe(part: "api", readiness: readiness) { await api.waitUntilListening() != nil }
                 )
             )
+        }
+        // A graceful stop reaches services in reverse order. Delivery comes after the API, so it
+        // stops claiming and drains at once while the API still answers health checks.
+        if configuration.mode.delivers {
+            readiness.expect(DeliveryService.readinessPart)
+            services.append(.init(service: delivery))
         }
         // Last, so it is the first told of a graceful stop: STOPPING=1 goes out before the drain.
         services.append(

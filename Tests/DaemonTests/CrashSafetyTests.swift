@@ -37,8 +37,11 @@ import WebhookTestSupport
         }
     }
 
-    /// The daemon's timing in this test: a lease of 2 s, twice the request timeout.
-    static let leaseSeconds = 2.0
+    /// The daemon's timing in this test: a lease of 4 s, four times the request timeout. A lease
+    /// of only twice the timeout ran out now and then on a machine loaded by the rest of the
+    /// suite before a result was recorded; the result was then dropped and the job sent again
+    /// by the same daemon, which is allowed (at least once) but not what this test counts.
+    static let leaseSeconds = 4.0
     static let requestTimeout = 1.0
 
     @Test func sigkillAtRandomMomentsLosesNothing() async throws {

@@ -8,10 +8,12 @@ import WebhookTestSupport
     @Test func sigtermDrainsDeliveriesInFlightAndExitsZero() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .milliseconds(800)) }
+        // Answers late enough that the requests are surely still in flight when SIGTERM lands,
+        // and well within the request timeout (6 s) and the drain timeout (8 s).
+        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .seconds(2)) }
         defer { Task { try? await receiver.shutdown() } }
         let webhook = try harness.createWebhook(url: receiver.url)
-        let daemon = try await harness.startDaemon()
+        let daemon = try await harness.startDaemon(["--request-timeout", "6", "--lease", "12", "--drain-timeout", "8"])
         defer { daemon.stop() }
         try harness.insert(Array(repeating: ("ws_test", "qr.created", "{}"), count: 5))
         _ = try await receiver.waitForRequests(count: 5)
