@@ -24,13 +24,7 @@ public enum Identifier {
     /// Eight base-62 characters of milliseconds, then `length - 8` random characters.
     public static func makeOrdered(_ prefix: String, at time: Timestamp, length: Int = 20) -> String {
         var bytes = Array(prefix.utf8)
-        var clock = UInt64(max(0, time.milliseconds))
-        var encoded = [UInt8](repeating: alphabet[0], count: 8)
-        for index in stride(from: 7, through: 0, by: -1) {
-            encoded[index] = alphabet[Int(clock % 62)]
-            clock /= 62
-        }
-        bytes.append(contentsOf: encoded)
+        appendTime(time, to: &bytes)
         var generator = SystemRandomNumberGenerator()
         appendRandom(length - 8, to: &bytes, using: &generator)
         return String(decoding: bytes, as: UTF8.self)
@@ -41,6 +35,18 @@ public enum Identifier {
     public static func derived(_ prefix: String, at time: Timestamp, digest: [UInt8], length: Int = 20) -> String {
         precondition(digest.count >= length - 8, "a derived id needs a digest byte per character")
         var bytes = Array(prefix.utf8)
+        appendTime(time, to: &bytes)
+        // 62 does not divide 256: the first 248 byte values map evenly, the few above fold onto
+        // the start of the alphabet. A slight bias in 12 of ~119 bits does not matter for an id.
+        for byte in digest.prefix(length - 8) {
+            bytes.append(alphabet[Int(byte) % alphabet.count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends eight base-62 characters of `time`'s milliseconds, most significant first, so ids
+    /// with this prefix sort by time (the alphabet is in ASCII order).
+    private static func appendTime(_ time: Timestamp, to bytes: inout [UInt8]) {
         var clock = UInt64(max(0, time.milliseconds))
         var encoded = [UInt8](repeating: alphabet[0], count: 8)
         for index in stride(from: 7, through: 0, by: -1) {
@@ -48,12 +54,6 @@ public enum Identifier {
             clock /= 62
         }
         bytes.append(contentsOf: encoded)
-        // 62 does not divide 256: the first 248 byte values map evenly, the few above fold onto
-        // the start of the alphabet. A slight bias in 12 of ~119 bits does not matter for an id.
-        for byte in digest.prefix(length - 8) {
-            bytes.append(alphabet[Int(byte) % alphabet.count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A new identifier drawn from `generator`, for reproducible tests.

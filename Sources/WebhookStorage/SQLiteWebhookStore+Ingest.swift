@@ -31,12 +31,31 @@ extension SQLiteWebhookStore {
     }
 
     public func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport {
-        try await write { db in try Self.ingest(db, limit: limit, validator: validator, now: now) }
+        let validator = try await withEventIDKey(validator)
+        return try await write { db in try Self.ingest(db, limit: limit, validator: validator, now: now) }
+    }
+
+    /// `validator` with this database's key for derived event ids, read once per store and kept
+    /// (migration 0003 writes it once; it never changes).
+    func withEventIDKey(_ validator: OutboxValidator) async throws -> OutboxValidator {
+        guard validator.eventIDKey.isEmpty else { return validator }
+        var keyed = validator
+        if let key = eventIDKey.withLock({ $0 }) {
+            keyed.eventIDKey = key
+            return keyed
+        }
+        let key = try await read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
+        }
+        eventIDKey.withLock { $0 = key }
+        keyed.eventIDKey = key
+        return keyed
     }
 
     static func ingest(_ db: Database, limit: Int, validator: OutboxValidator, now: Timestamp) throws -> IngestReport {
         var validator = validator
         if validator.eventIDKey.isEmpty {
+            // Callers pass the key kept by `withEventIDKey`; read it here only if one did not.
             validator.eventIDKey =
                 try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
         }

@@ -12,7 +12,11 @@ extension SQLiteWebhookStore {
     }
 
     public func advance(_ round: DeliveryRound) async throws -> DeliveryRound.Report {
-        try await write { db in
+        var round = round
+        if let ingest = round.ingest {
+            round.ingest?.validator = try await withEventIDKey(ingest.validator)
+        }
+        return try await write { [round] db in
             var report = DeliveryRound.Report()
             report.recorded = try Self.record(
                 db, round.results, policy: round.policy, disableAfter: round.disableAfter

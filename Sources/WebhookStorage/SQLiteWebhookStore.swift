@@ -26,6 +26,8 @@ public final class SQLiteWebhookStore: WebhookStore {
     let logger: Logger
     /// How many writes found the database busy past the busy timeout and were tried again.
     public let busyRetries = Atomic<Int>(0)
+    /// The key for derived event ids, read from the database at the first ingest.
+    let eventIDKey = Mutex<String?>(nil)
     /// The connection `maintain()` checkpoints on, opened at its first use.
     private let checkpointConnection = Mutex<DatabaseQueue?>(nil)
 
