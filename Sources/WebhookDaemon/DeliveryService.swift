@@ -126,26 +126,34 @@ final class DeliveryService: Service {
             pendingResults += results
             pendingReleases += releases
 
-            // New outbox rows: looked for (with a cheap read) when the database file changed, and
-            // every poll interval in case another process wrote where no change can be noticed.
-            var ingestWanted = false
-            if !stopping,
-                outboxTouched.exchange(false, ordering: .relaxed) || ContinuousClock.now - lastOutboxCheck >= idle
-            {
-                lastOutboxCheck = .now
-                ingestWanted = (try? await store.hasOutboxRows()) ?? true
-            }
             // Work in worthwhile batches: a transaction per few finished requests would cost more
             // than the requests. Latency comes first: with nothing in flight any free slot is
             // claimed at once, new events are claimed in the transaction that takes them in, and
             // results wait at most `recordDelay` for company.
-            let claimWanted = !stopping && free > 0 && (sending == 0 || free >= claimThreshold || ingestWanted)
             let resultsWaited = ContinuousClock.now - oldestResult
             let recordWanted =
                 !pendingReleases.isEmpty
                 || (!pendingResults.isEmpty
                     && (pendingResults.count >= claimThreshold || stopping || ended
                         || resultsWaited >= Self.recordDelay))
+            var claimWanted = !stopping && free > 0 && (sending == 0 || free >= claimThreshold)
+            // New outbox rows: looked for when the database file changed, and every poll interval
+            // in case another process wrote where no change can be noticed. The daemon's own
+            // commits change the file too, so a round that writes anyway just takes the outbox in
+            // (an empty outbox costs one index probe); only an otherwise idle loop asks first, with
+            // a cheap read, whether there is anything to take.
+            var ingestWanted = false
+            if !stopping,
+                outboxTouched.exchange(false, ordering: .relaxed) || ContinuousClock.now - lastOutboxCheck >= idle
+            {
+                lastOutboxCheck = .now
+                if recordWanted || claimWanted {
+                    ingestWanted = true
+                } else {
+                    ingestWanted = (try? await store.hasOutboxRows()) ?? true
+                }
+                if ingestWanted, free > 0 { claimWanted = true }
+            }
             if !recordWanted && !claimWanted && !ingestWanted {
                 if ended && pendingResults.isEmpty { return }
                 await work.wait(

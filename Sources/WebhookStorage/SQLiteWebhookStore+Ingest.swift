@@ -63,13 +63,13 @@ extension SQLiteWebhookStore {
             // One row at a time, and a `data` over the limit is never read into memory: however
             // large the rows a producer wrote, the daemon holds at most one event's data.
             let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT seq, event_id, workspace_id, type, target_webhook_id, created_at,
-                        length(CAST(data AS BLOB)) AS data_bytes,
-                        CASE WHEN length(CAST(data AS BLOB)) <= ?2 THEN CAST(data AS BLOB) END AS data
-                    FROM outbox ORDER BY seq LIMIT ?1
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT seq, event_id, workspace_id, type, target_webhook_id, created_at,
+                            length(CAST(data AS BLOB)) AS data_bytes,
+                            CASE WHEN length(CAST(data AS BLOB)) <= ?2 THEN CAST(data AS BLOB) END AS data
+                        FROM outbox ORDER BY seq LIMIT ?1
+                        """),
                 arguments: [limit, validator.maximumDataBytes]
             )
             var report = IngestReport()

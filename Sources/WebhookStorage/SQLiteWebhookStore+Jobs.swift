@@ -43,11 +43,10 @@ extension SQLiteWebhookStore {
             // slow endpoint cannot take every slot or hide the jobs queued behind its own.
             var busy: [String: Int] = [:]
             for row in try Row.fetchAll(
-                db,
-                sql: """
+                db.cachedStatement(sql: """
                     SELECT webhook_id, COUNT(*) AS n FROM jobs
                     WHERE lease_owner IS NOT NULL AND lease_expires_at > ? GROUP BY webhook_id
-                    """,
+                    """),
                 arguments: [now.milliseconds]
             ) {
                 busy[row[0]] = row[1]
@@ -56,18 +55,18 @@ extension SQLiteWebhookStore {
             // succeeds again: a few slow or dead endpoints cannot take every slot.
             let failing = try Set(
                 String.fetchAll(
-                    db, sql: "SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0")
+                    db.cachedStatement(
+                        sql: "SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0"))
             )
             func capacity(of webhookID: String) -> Int { failing.contains(webhookID) ? 1 : perWebhookLimit }
             let saturated = busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key)
             let candidates = try Row.fetchAll(
-                db,
-                sql: """
+                db.cachedStatement(sql: """
                     SELECT id, webhook_id FROM jobs INDEXED BY jobs_due
                     WHERE state = 'pending' AND available_at <= ?1
                       AND webhook_id NOT IN (SELECT value FROM json_each(?2))
                     ORDER BY available_at, id LIMIT ?3
-                    """,
+                    """),
                 arguments: [now.milliseconds, JSONDecoderLite.encode(saturated), limit * 4]
             )
             var chosen: [Int64] = []
@@ -85,29 +84,27 @@ extension SQLiteWebhookStore {
             // over. Normally none: a short range of the lease index.
             var previousOwners: [Int64: String] = [:]
             for row in try Row.fetchAll(
-                db,
-                sql: "SELECT id, lease_owner FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?",
+                db.cachedStatement(
+                    sql: "SELECT id, lease_owner FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?"),
                 arguments: [now.milliseconds]
             ) {
                 previousOwners[row[0]] = row[1]
             }
             let ids = "[" + chosen.map(String.init).joined(separator: ",") + "]"
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE jobs SET lease_owner = ?1, lease_expires_at = ?2, available_at = ?2,
                         lease_token = lease_token + 1, updated_at = ?3
                     WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'pending'
-                    """,
-                arguments: [owner, expiry, now.milliseconds, ids]
-            )
+                    """
+            ).execute(arguments: [owner, expiry, now.milliseconds, ids])
             return try Row.fetchAll(
-                db,
-                sql: """
+                db.cachedStatement(sql: """
                     SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
                         e.type, e.payload, e.created_at
                     FROM jobs j JOIN webhooks w ON w.id = j.webhook_id JOIN events e ON e.id = j.event_id
                     WHERE j.id IN (SELECT value FROM json_each(?1)) AND j.lease_owner = ?2
-                    """,
+                    """),
                 arguments: [ids, owner]
             ).map { row in
                 // By position: GRDB's lookup by column name folds case on every access.
@@ -176,11 +173,10 @@ extension SQLiteWebhookStore {
             if !webhookIDs.isEmpty {
                 failing = try Set(
                     String.fetchAll(
-                        db,
-                        sql: """
+                        db.cachedStatement(sql: """
                             SELECT id FROM webhooks
                             WHERE id IN (SELECT value FROM json_each(?)) AND consecutive_failures <> 0
-                            """,
+                            """),
                         arguments: [JSONDecoderLite.encode(Array(webhookIDs))]
                     )
                 )
