@@ -157,7 +157,7 @@ class Daemon:
         self.log_path = database.path + ".log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [binary, "run", "--database", database.path, "--allow-networks", "127.0.0.0/8",
+            [binary, "run", "--database", database.path, "--allow-networks", "127.0.0.0/8", "--listen", "127.0.0.1:0",
              "--log-level", "notice", *extra],
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.started = time.monotonic()

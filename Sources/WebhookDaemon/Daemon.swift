@@ -150,14 +150,19 @@ public struct Daemon: Sendable {
     }
 }
 
-/// Runs an ``OutboxWatcher`` as a service that stops on graceful shutdown.
+/// Runs an ``OutboxWatcher`` as a service that stops on graceful shutdown, or when cancelled
+/// because another service failed.
 struct WatcherService: Service {
     let watcher: OutboxWatcher
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            await watcher.run()
-        } onGracefulShutdown: {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await watcher.run()
+            } onGracefulShutdown: {
+                watcher.stop()
+            }
+        } onCancel: {
             watcher.stop()
         }
     }

@@ -348,7 +348,8 @@ final class DeliveryService: Service {
     private let stopped = Wakeup()
 
     private func waitForStop() async {
-        while !state.withLock({ $0.stopping }) {
+        // Cancelled (another service failed): `wait` returns at once from then on, so stop too.
+        while !state.withLock({ $0.stopping }) && !Task.isCancelled {
             await stopped.wait(timeout: .seconds(3600))
         }
     }

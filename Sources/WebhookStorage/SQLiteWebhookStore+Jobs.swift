@@ -8,7 +8,7 @@ extension SQLiteWebhookStore {
     {
         let request = ClaimRequest(owner: owner, limit: limit, perWebhookLimit: perWebhookLimit, lease: lease, now: now)
         guard limit > 0 else { return [] }
-        return try await write { db in try Self.claim(db, request) }
+        return try await write { db in try self.claimCursor.withLock { try Self.claim(db, request, cursor: &$0) } }
     }
 
     public func advance(_ round: DeliveryRound) async throws -> DeliveryRound.Report {
@@ -25,13 +25,13 @@ extension SQLiteWebhookStore {
                 report.ingested = try Self.ingest(db, limit: ingest.limit, validator: ingest.validator, now: ingest.now)
             }
             if let claim = round.claim {
-                report.claimed = try Self.claim(db, claim)
+                report.claimed = try self.claimCursor.withLock { try Self.claim(db, claim, cursor: &$0) }
             }
             return report
         }
     }
 
-    static func claim(_ db: Database, _ request: ClaimRequest) throws -> [ClaimedJob] {
+    static func claim(_ db: Database, _ request: ClaimRequest, cursor: inout ClaimCursor?) throws -> [ClaimedJob] {
         let (owner, limit, perWebhookLimit, now) = (request.owner, request.limit, request.perWebhookLimit, request.now)
         guard limit > 0 else { return [] }
         let leaseMs =
@@ -59,37 +59,75 @@ extension SQLiteWebhookStore {
                         sql: "SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0"))
             )
             func capacity(of webhookID: String) -> Int { failing.contains(webhookID) ? 1 : perWebhookLimit }
-            let saturated = busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key)
-            let candidates = try Row.fetchAll(
-                db.cachedStatement(sql: """
-                    SELECT id, webhook_id FROM jobs INDEXED BY jobs_due
-                    WHERE state = 'pending' AND available_at <= ?1
-                      AND webhook_id NOT IN (SELECT value FROM json_each(?2))
-                    ORDER BY available_at, id LIMIT ?3
-                    """),
-                arguments: [now.milliseconds, JSONDecoderLite.encode(saturated), limit * 4]
-            )
+            let saturated = Set(busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key))
             var chosen: [Int64] = []
             chosen.reserveCapacity(limit)
-            for row in candidates {
-                let webhookID: String = row[1]
+            var taken = Set<Int64>()
+            func take(_ id: Int64, of webhookID: String) {
                 let inFlight = busy[webhookID, default: 0]
-                guard inFlight < capacity(of: webhookID) else { continue }
+                guard inFlight < capacity(of: webhookID), taken.insert(id).inserted else { return }
                 busy[webhookID] = inFlight + 1
-                chosen.append(row[0])
-                if chosen.count == limit { break }
+                chosen.append(id)
             }
-            guard !chosen.isEmpty else { return [] }
-            // Claims whose lease ran out unrecorded (their worker died or hung), reported as taken
-            // over. Normally none: a short range of the lease index.
+            // Claims whose lease ran out unrecorded (their worker died or hung) come first, and are
+            // reported as taken over. Normally none: a short range of the lease index.
             var previousOwners: [Int64: String] = [:]
             for row in try Row.fetchAll(
                 db.cachedStatement(
-                    sql: "SELECT id, lease_owner FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?"),
+                    sql: """
+                        SELECT id, webhook_id, lease_owner FROM jobs INDEXED BY jobs_leased
+                        WHERE lease_owner IS NOT NULL AND lease_expires_at <= ? ORDER BY lease_expires_at, id
+                        """),
                 arguments: [now.milliseconds]
-            ) {
-                previousOwners[row[0]] = row[1]
+            ) where chosen.count < limit {
+                let id: Int64 = row[0]
+                previousOwners[id] = row[2]
+                take(id, of: row[1])
             }
+            // Then due jobs, oldest first, skipping webhooks at their limit. The walk starts where
+            // the last one found its first job of a webhook with room, when that is still valid.
+            let start = cursor.flatMap { $0.start(now: now.milliseconds, saturated: saturated) }
+            let saturatedList = JSONDecoderLite.encode(Array(saturated))
+            // Two ranges of the index, because SQLite uses only the first column of a row-value
+            // bound: the rest of the start's millisecond, then everything after it.
+            let ranges: [(sql: String, arguments: StatementArguments)] = [
+                (
+                    """
+                    SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
+                    WHERE state = 'pending' AND available_at = ?1 AND id >= ?2
+                      AND webhook_id NOT IN (SELECT value FROM json_each(?3))
+                    ORDER BY available_at, id
+                    """,
+                    [start?.availableAt ?? Int64.min, start?.id ?? Int64.min, saturatedList]
+                ),
+                (
+                    """
+                    SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
+                    WHERE state = 'pending' AND available_at > ?1 AND available_at <= ?2
+                      AND webhook_id NOT IN (SELECT value FROM json_each(?3))
+                    ORDER BY available_at, id
+                    """,
+                    [start?.availableAt ?? Int64.min, now.milliseconds, saturatedList]
+                ),
+            ]
+            var first: (availableAt: Int64, id: Int64)?
+            var walked = 0
+            for range in ranges where chosen.count < limit && walked < limit * 4 {
+                let walk = try Row.fetchCursor(db.cachedStatement(sql: range.sql), arguments: range.arguments)
+                while chosen.count < limit, walked < limit * 4, let row = try walk.next() {
+                    let id: Int64 = row[0]
+                    if first == nil { first = (row[2], id) }
+                    walked += 1
+                    take(id, of: row[1])
+                }
+            }
+            cursor = ClaimCursor(
+                availableAt: first?.availableAt ?? now.milliseconds,
+                id: first?.id ?? Int64.min,
+                saturated: saturated,
+                madeAt: now.milliseconds
+            )
+            guard !chosen.isEmpty else { return [] }
             let ids = "[" + chosen.map(String.init).joined(separator: ",") + "]"
             try db.cachedStatement(
                 sql: """
@@ -281,5 +319,30 @@ extension SQLiteWebhookStore {
                 arguments: [webhookID, eventID]
             ) != nil
         }
+    }
+}
+
+/// Where the last claim's walk of the due index found its first job of a webhook with room.
+///
+/// Every due job before that position belonged to a webhook at its limit. While those webhooks
+/// stay at their limit, the next walk starts there instead of stepping again over their queues:
+/// one dead endpoint's backlog of thousands of jobs would otherwise be walked by every claim.
+///
+/// A job comes due before the position only in rare ways: its lease expired (those are claimed
+/// separately, first) or it was handed back within the millisecond the position was taken. A
+/// cursor is therefore used for at most `lifetime` milliseconds, then the walk starts over.
+struct ClaimCursor: Sendable {
+    var availableAt: Int64
+    var id: Int64
+    /// The webhooks at their limit when the position was taken.
+    var saturated: Set<String>
+    var madeAt: Int64
+
+    static let lifetime: Int64 = 1000
+
+    /// The position to start from at `now`, or nil when a webhook it skipped has room again.
+    func start(now: Int64, saturated current: Set<String>) -> (availableAt: Int64, id: Int64)? {
+        guard now - madeAt < Self.lifetime, now >= madeAt, saturated.isSubset(of: current) else { return nil }
+        return (availableAt, id)
     }
 }

@@ -28,6 +28,8 @@ public final class SQLiteWebhookStore: WebhookStore {
     public let busyRetries = Atomic<Int>(0)
     /// The key for derived event ids, read from the database at the first ingest.
     let eventIDKey = Mutex<String?>(nil)
+    /// Where the next claim may start its walk of the due jobs (see ``ClaimCursor``).
+    let claimCursor = Mutex<ClaimCursor?>(nil)
     /// The connection `maintain()` checkpoints on, opened at its first use.
     private let checkpointConnection = Mutex<DatabaseQueue?>(nil)
 

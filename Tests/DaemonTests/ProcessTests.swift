@@ -80,6 +80,32 @@ import WebhookTestSupport
         #expect(first.log.contains("Delivered") && second.log.contains("Delivered"), "both daemons took part")
     }
 
+    @Test func aTakenAPIAddressEndsTheDaemonWithTheAddressNamed() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        // A listening socket that holds the port the daemon is told to use.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(holder, pointer, length) == 0 && listen(holder, 1) == 0
+                    && getsockname(holder, pointer, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let daemon = try DaemonProcess(arguments: harness.baseArguments + ["--listen", "127.0.0.1:\(port)"])
+        defer { daemon.stop() }
+        // Every other service stops with it: the process exits rather than running without its API.
+        #expect(try await daemon.waitForExit() == 1)
+        #expect(daemon.log.contains("the API cannot listen on 127.0.0.1:\(port) (setting `listen`)"))
+        #expect(daemon.log.contains("Address already in use"))
+    }
+
     @Test func badSettingsAreRefusedWithTheSettingNamed() throws {
         let harness = try Harness()
         defer { harness.remove() }

@@ -100,6 +100,43 @@ import WebhookStorage
         #expect(next.allSatisfy { $0.webhookID == healthy.id })
     }
 
+    @Test func aWalkStartingPastASaturatedQueueStillSeesEveryJobThatCameDue() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let slow = try await database.webhook(events: ["qr.created"])
+        let healthy = try await database.webhook(events: ["qr.scanned"])
+        for _ in 0..<50 { try await database.emit(type: "qr.created") }
+        _ = try await database.ingest(now: t0.adding(seconds: -1))
+        for _ in 0..<6 { try await database.emit(type: "qr.scanned") }
+        _ = try await database.ingest(now: t0)
+        let policy = RetryPolicy(schedule: [0, 0])
+        func claim(_ limit: Int = 2) async throws -> [ClaimedJob] {
+            try await database.store.claim(owner: "a", limit: limit, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        }
+        func succeed(_ jobs: [ClaimedJob]) async throws {
+            _ = try await database.store.record(
+                jobs.map { AttemptResult(job: $0, outcome: .ok, finishedAt: t0) }, policy: policy, disableAfter: 10)
+        }
+        let slowFirst = try await claim()
+        #expect(slowFirst.allSatisfy { $0.webhookID == slow.id })
+        // The slow webhook is at its limit: these walks may start past its 48 waiting jobs.
+        let healthyFirst = try await claim()
+        #expect(healthyFirst.map(\.webhookID) == [healthy.id, healthy.id])
+        try await succeed(healthyFirst)
+        let healthyNext = try await claim()
+        #expect(healthyNext.map(\.webhookID) == [healthy.id, healthy.id])
+        // A slot of the slow webhook frees: its next job, queued before every healthy one, comes first.
+        try await succeed([slowFirst[0]])
+        let slowNext = try await claim(1)
+        #expect(slowNext.map(\.webhookID) == [slow.id])
+        #expect(slowNext[0].jobID > slowFirst.map(\.jobID).max()!)
+        #expect(slowNext[0].jobID < healthyFirst.map(\.jobID).min()!)
+        // And a job handed back lands where any walk sees it.
+        try await database.store.release(healthyNext, now: t0)
+        let again = try await claim()
+        #expect(Set(again.map(\.jobID)) == Set(healthyNext.map(\.jobID)))
+    }
+
     @Test func retriesFollowTheScheduleThenFail() async throws {
         let database = try TestDatabase()
         defer { database.remove() }

@@ -2,6 +2,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import WebhookCore
 import WebhookStorage
 
@@ -35,7 +36,8 @@ public final class APIServer: Service {
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: nil
             ),
-            onServerRunning: { [logger, listeningContinuation, configuration] channel in
+            onServerRunning: { [self, logger, listeningContinuation, configuration] channel in
+                listened.store(true, ordering: .relaxed)
                 let bound = ListenAddress(
                     host: channel.localAddress?.ipAddress ?? configuration.listen.host,
                     port: channel.localAddress?.port ?? configuration.listen.port
@@ -45,7 +47,24 @@ public final class APIServer: Service {
             },
             logger: logger
         )
-        try await application.run()
+        do {
+            try await application.run()
+        } catch where !listened.load(ordering: .relaxed) {
+            throw ListenError(address: configuration.listen, underlying: error)
+        }
+    }
+
+    /// Set once the server accepts connections.
+    private let listened = Atomic<Bool>(false)
+
+    /// The server could not start listening (the address is taken, not local, or not allowed).
+    public struct ListenError: Error, CustomStringConvertible {
+        public let address: ListenAddress
+        public let underlying: any Error
+
+        public var description: String {
+            "the API cannot listen on \(address) (setting `listen`): \(underlying)"
+        }
     }
 
     /// The address the server listens on, once it does; nil if it stopped (or failed) first.
