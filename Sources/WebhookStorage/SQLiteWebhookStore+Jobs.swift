@@ -94,7 +94,7 @@ extension SQLiteWebhookStore {
                 (
                     """
                     SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
-                    WHERE state = 'pending' AND available_at = ?1 AND id >= ?2
+                    WHERE state = 'pending' AND lease_owner IS NULL AND available_at = ?1 AND id >= ?2
                       AND webhook_id NOT IN (SELECT value FROM json_each(?3))
                     ORDER BY available_at, id
                     """,
@@ -103,7 +103,7 @@ extension SQLiteWebhookStore {
                 (
                     """
                     SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
-                    WHERE state = 'pending' AND available_at > ?1 AND available_at <= ?2
+                    WHERE state = 'pending' AND lease_owner IS NULL AND available_at > ?1 AND available_at <= ?2
                       AND webhook_id NOT IN (SELECT value FROM json_each(?3))
                     ORDER BY available_at, id
                     """,
@@ -293,8 +293,16 @@ extension SQLiteWebhookStore {
 
     public func nextDueTime() async throws -> Timestamp? {
         try await read { db in
-            try Int64.fetchOne(db, sql: "SELECT MIN(available_at) FROM jobs WHERE state = 'pending'")
-                .map(Timestamp.init(milliseconds:))
+            // The first job to come due, or the first lease to run out (its job is due again then).
+            let due = try Int64.fetchOne(
+                db,
+                sql: "SELECT MIN(available_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lease_owner IS NULL"
+            )
+            let expiry = try Int64.fetchOne(
+                db,
+                sql: "SELECT MIN(lease_expires_at) FROM jobs INDEXED BY jobs_leased WHERE lease_owner IS NOT NULL"
+            )
+            return [due, expiry].compactMap { $0 }.min().map(Timestamp.init(milliseconds:))
         }
     }
 

@@ -71,14 +71,33 @@ extension SQLiteWebhookStore {
             stats.outboxBacklog = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0
             // Each figure from its own partial index, so reading them costs no table scan and no
             // sort, however many jobs the table holds (the daemon reads them every few seconds).
-            let open =
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending'") ?? 0
-            stats.due =
+            // Pending: not held by anyone (the due index), or held under a lease that ran out
+            // (the lease index); due: the same, counting only those whose time has come.
+            let unleased =
                 try Int.fetchOne(
                     db,
-                    sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND available_at <= ?",
-                    arguments: [now.milliseconds]
+                    sql: """
+                        SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lease_owner IS NULL
+                        """
                 ) ?? 0
+            let unleasedDue: (count: Int, oldest: Int64?) =
+                try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*), MIN(available_at) FROM jobs INDEXED BY jobs_due
+                        WHERE state = 'pending' AND lease_owner IS NULL AND available_at <= ?
+                        """,
+                    arguments: [now.milliseconds]
+                ).map { ($0[0], $0[1]) } ?? (0, nil)
+            let expired: (count: Int, oldest: Int64?) =
+                try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*), MIN(lease_expires_at) FROM jobs INDEXED BY jobs_leased
+                        WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?
+                        """,
+                    arguments: [now.milliseconds]
+                ).map { ($0[0], $0[1]) } ?? (0, nil)
             stats.inFlight =
                 try Int.fetchOne(
                     db,
@@ -88,13 +107,9 @@ extension SQLiteWebhookStore {
                         """,
                     arguments: [now.milliseconds]
                 ) ?? 0
-            stats.pending = max(0, open - stats.inFlight)
-            if let oldest = try Int64.fetchOne(
-                db,
-                sql:
-                    "SELECT MIN(available_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND available_at <= ?",
-                arguments: [now.milliseconds]
-            ) {
+            stats.pending = unleased + expired.count
+            stats.due = unleasedDue.count + expired.count
+            if let oldest = [unleasedDue.oldest, expired.oldest].compactMap({ $0 }).min() {
                 stats.oldestDueAgeMs = max(0, now.milliseconds - oldest)
             }
             stats.paused =
