@@ -113,7 +113,7 @@ final class DeliveryService: Service {
             // A slot is free once its result is recorded, not merely once its request ended: a
             // process never holds more than `concurrency` claims with unrecorded results, so a
             // crash sends at most that many requests again (and recording paces claiming).
-            let (finished, free, sending, stopping, ended) = state.withLock { state in
+            let (finished, unclaimed, sending, stopping, ended) = state.withLock { state in
                 let finished = state.finished
                 state.finished.removeAll(keepingCapacity: true)
                 return (
@@ -125,6 +125,10 @@ final class DeliveryService: Service {
             if pendingResults.isEmpty, !results.isEmpty { oldestResult = .now }
             pendingResults += results
             pendingReleases += releases
+            // The round that records results frees their slots in the same transaction as it
+            // claims: claiming for them there keeps the transfers busy while the database works,
+            // instead of a round that records and then one that claims.
+            let free = unclaimed + pendingResults.count
 
             // Work in worthwhile batches: a transaction per few finished requests would cost more
             // than the requests. Latency comes first: with nothing in flight any free slot is
