@@ -15,7 +15,7 @@ public enum Identifier {
 
     /// A new random identifier with `prefix`.
     public static func make(_ prefix: String, length: Int = 20) -> String {
-        var generator = SystemRandomNumberGenerator()
+        var generator = PooledRandom()
         return make(prefix, length: length, using: &generator)
     }
 
@@ -25,7 +25,7 @@ public enum Identifier {
     public static func makeOrdered(_ prefix: String, at time: Timestamp, length: Int = 20) -> String {
         var bytes = Array(prefix.utf8)
         appendTime(time, to: &bytes)
-        var generator = SystemRandomNumberGenerator()
+        var generator = PooledRandom()
         appendRandom(length - 8, to: &bytes, using: &generator)
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -23,6 +23,28 @@ import WebhookCore
         #expect(id.count == 23)
         #expect(Identifier.make(Identifier.webhook) != id)
     }
+
+    @Test func idsFromThePooledRandomnessStayDistinctAcrossRefills() async {
+        // 4 threads x 5,000 ids x 2 words each: the 512-word pool is refilled about 40 times,
+        // and taken from concurrently.
+        let perTask = 5_000
+        let ids = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    (0..<perTask).map { _ in
+                        Identifier.makeOrdered(Identifier.delivery, at: Timestamp(milliseconds: 1_773_568_800_000))
+                    }
+                }
+            }
+            return await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(ids.count == 4 * perTask)
+        #expect(Set(ids).count == ids.count)
+        let base62 = Set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        #expect(ids.allSatisfy { $0.count == 24 && $0.dropFirst(4).allSatisfy(base62.contains) })
+        // The random part is not stuck: every alphabet character shows up in the last position.
+        #expect(Set(ids.map { $0.last! }).count == 62)
+    }
 }
 
 @Suite struct DerivedEventIDTests {
