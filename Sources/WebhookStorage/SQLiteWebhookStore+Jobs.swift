@@ -136,31 +136,37 @@ extension SQLiteWebhookStore {
                     WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'pending'
                     """
             ).execute(arguments: [owner, expiry, now.milliseconds, ids])
-            return try Row.fetchAll(
-                db.cachedStatement(sql: """
+            var claimed: [ClaimedJob] = []
+            claimed.reserveCapacity(chosen.count)
+            try db.cachedStatement(
+                sql: """
                     SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
                         e.type, e.payload, e.created_at
                     FROM jobs j JOIN webhooks w ON w.id = j.webhook_id JOIN events e ON e.id = j.event_id
                     WHERE j.id IN (SELECT value FROM json_each(?1)) AND j.lease_owner = ?2
-                    """),
-                arguments: [ids, owner]
-            ).map { row in
-                // By position: GRDB's lookup by column name folds case on every access.
-                let payload: Data = row[8]
-                return ClaimedJob(
-                    jobID: row[0],
-                    leaseToken: row[1],
-                    attempt: (row[2] as Int) + 1,
-                    webhookID: row[3],
-                    url: row[4],
-                    secret: row[5],
-                    eventID: row[6],
-                    eventType: row[7],
-                    payload: [UInt8](payload),
-                    eventCreatedAt: Timestamp(milliseconds: row[9]),
-                    reclaimedFrom: previousOwners[row[0]]
+                    """
+            ).forEachRawRow { values in
+                values.bind(ids)
+                values.bind(owner)
+            } _: { row in
+                let id = row.int64(0)
+                claimed.append(
+                    ClaimedJob(
+                        jobID: id,
+                        leaseToken: row.int64(1),
+                        attempt: Int(row.int64(2)) + 1,
+                        webhookID: row.string(3),
+                        url: row.string(4),
+                        secret: row.string(5),
+                        eventID: row.string(6),
+                        eventType: row.string(7),
+                        payload: row.bytes(8),
+                        eventCreatedAt: Timestamp(milliseconds: row.int64(9)),
+                        reclaimedFrom: previousOwners[id]
+                    )
                 )
             }
+            return claimed
         }
     }
 
@@ -230,10 +236,15 @@ extension SQLiteWebhookStore {
                     case .retry(let at): ("pending", at.milliseconds, at.milliseconds)
                     case .giveUp: ("failed", finishedAt.milliseconds, nil)
                     }
-                try finish.execute(arguments: [
-                    job.jobID, state, job.attempt, availableAt, finishedAt.milliseconds, job.leaseToken,
-                ])
-                guard db.changesCount == 1 else {
+                let finished = try finish.executeRaw { values in
+                    values.bind(job.jobID)
+                    values.bind(state)
+                    values.bind(job.attempt)
+                    values.bind(availableAt)
+                    values.bind(finishedAt.milliseconds)
+                    values.bind(job.leaseToken)
+                }
+                guard finished == 1 else {
                     report.staleResults.append(job)
                     report.deliveryIDs.append(nil)
                     continue
@@ -265,11 +276,21 @@ extension SQLiteWebhookStore {
                 }
                 if case .giveUp = decision { report.finallyFailed.append(job) }
                 let deliveryID = Identifier.makeOrdered(Identifier.delivery, at: finishedAt)
-                try log.execute(arguments: [
-                    deliveryID, job.jobID, job.webhookID, job.eventID, job.eventType, job.attempt,
-                    outcome.isSuccess ? "success" : "failed", outcome.statusCode, outcome.responseTimeMs,
-                    outcome.failure?.rawValue, outcome.excerpt, nextRetry, finishedAt.milliseconds,
-                ])
+                try log.executeRaw { values in
+                    values.bind(deliveryID)
+                    values.bind(job.jobID)
+                    values.bind(job.webhookID)
+                    values.bind(job.eventID)
+                    values.bind(job.eventType)
+                    values.bind(job.attempt)
+                    values.bind(outcome.isSuccess ? "success" : "failed")
+                    values.bind(outcome.statusCode)
+                    values.bind(outcome.responseTimeMs)
+                    values.bind(outcome.failure?.rawValue)
+                    values.bind(outcome.excerpt)
+                    values.bind(nextRetry)
+                    values.bind(finishedAt.milliseconds)
+                }
                 report.deliveryIDs.append(deliveryID)
             }
             return report
