@@ -153,12 +153,15 @@ class Database:
 
 
 class Daemon:
+    # Set by main: the concurrency the ceiling runs with, so daemon and ceiling always match.
+    common = []
+
     def __init__(self, binary, database, extra=()):
         self.log_path = database.path + ".log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [binary, "run", "--database", database.path, "--allow-networks", "127.0.0.0/8", "--listen", "127.0.0.1:0",
-             "--log-level", "notice", *extra],
+             "--log-level", "notice", *Daemon.common, *extra],
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.started = time.monotonic()
 
@@ -317,7 +320,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/qr3-webhookd"))
     parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout")
-    parser.add_argument("--concurrency", type=int, default=128, help="the daemon's default")
+    parser.add_argument("--concurrency", type=int, default=128,
+                        help="transfers in flight, for the ceiling and the daemon alike (the daemon's default)")
     parser.add_argument("--drain-events", type=int, default=1000, help="x 100 webhooks")
     parser.add_argument("--latency-rate", type=float, default=1000)
     parser.add_argument("--latency-seconds", type=float, default=30)
@@ -328,6 +332,7 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     wanted = args.scenarios.split(",")
+    Daemon.common = ["--concurrency", str(args.concurrency)]
     folder = tempfile.mkdtemp(prefix="qr3-bench-")
     nginx = Nginx(folder)
     results = {}

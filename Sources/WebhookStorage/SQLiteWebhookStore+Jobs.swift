@@ -42,14 +42,14 @@ extension SQLiteWebhookStore {
             // Live claims per webhook, of every owner: a webhook at its cap is skipped, so one
             // slow endpoint cannot take every slot or hide the jobs queued behind its own.
             var busy: [String: Int] = [:]
-            for row in try Row.fetchAll(
-                db.cachedStatement(sql: """
-                    SELECT webhook_id, COUNT(*) AS n FROM jobs
+            try db.cachedStatement(
+                sql: """
+                    SELECT webhook_id, COUNT(*) AS n FROM jobs INDEXED BY jobs_leased
                     WHERE lease_owner IS NOT NULL AND lease_expires_at > ? GROUP BY webhook_id
-                    """),
-                arguments: [now.milliseconds]
-            ) {
-                busy[row[0]] = row[1]
+                    """
+            ).forEachRawRow { $0.bind(now.milliseconds) } _: { row in
+                busy[row.string(0)] = Int(row.int64(1))
+                return true
             }
             // A failing webhook (its last attempt failed) gets one request at a time until it
             // succeeds again: a few slow or dead endpoints cannot take every slot.
@@ -90,7 +90,7 @@ extension SQLiteWebhookStore {
             let saturatedList = JSONDecoderLite.encode(Array(saturated))
             // Two ranges of the index, because SQLite uses only the first column of a row-value
             // bound: the rest of the start's millisecond, then everything after it.
-            let ranges: [(sql: String, arguments: StatementArguments)] = [
+            let ranges: [(sql: String, bounds: (Int64, Int64))] = [
                 (
                     """
                     SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
@@ -98,7 +98,7 @@ extension SQLiteWebhookStore {
                       AND webhook_id NOT IN (SELECT value FROM json_each(?3))
                     ORDER BY available_at, id
                     """,
-                    [start?.availableAt ?? Int64.min, start?.id ?? Int64.min, saturatedList]
+                    (start?.availableAt ?? Int64.min, start?.id ?? Int64.min)
                 ),
                 (
                     """
@@ -107,18 +107,22 @@ extension SQLiteWebhookStore {
                       AND webhook_id NOT IN (SELECT value FROM json_each(?3))
                     ORDER BY available_at, id
                     """,
-                    [start?.availableAt ?? Int64.min, now.milliseconds, saturatedList]
+                    (start?.availableAt ?? Int64.min, now.milliseconds)
                 ),
             ]
             var first: (availableAt: Int64, id: Int64)?
             var walked = 0
             for range in ranges where chosen.count < limit && walked < limit * 4 {
-                let walk = try Row.fetchCursor(db.cachedStatement(sql: range.sql), arguments: range.arguments)
-                while chosen.count < limit, walked < limit * 4, let row = try walk.next() {
-                    let id: Int64 = row[0]
-                    if first == nil { first = (row[2], id) }
+                try db.cachedStatement(sql: range.sql).forEachRawRow { values in
+                    values.bind(range.bounds.0)
+                    values.bind(range.bounds.1)
+                    values.bind(saturatedList)
+                } _: { row in
+                    let id = row.int64(0)
+                    if first == nil { first = (row.int64(2), id) }
                     walked += 1
-                    take(id, of: row[1])
+                    take(id, of: row.string(1))
+                    return chosen.count < limit && walked < limit * 4
                 }
             }
             cursor = ClaimCursor(
@@ -165,6 +169,7 @@ extension SQLiteWebhookStore {
                         reclaimedFrom: previousOwners[id]
                     )
                 )
+                return true
             }
             return claimed
         }

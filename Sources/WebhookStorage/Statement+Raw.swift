@@ -77,12 +77,13 @@ extension Statement {
     /// Runs the statement once with the values `bind` sets, to its end; returns the rows it changed.
     @discardableResult
     func executeRaw(_ bind: (inout RawArguments) -> Void) throws -> Int {
-        try forEachRawRow(bind) { _ in }
+        try forEachRawRow(bind) { _ in true }
         return Int(sqlite3_changes(sqlite3_db_handle(sqliteStatement)))
     }
 
-    /// Runs the statement once with the values `bind` sets, handing each row to `body`.
-    func forEachRawRow(_ bind: (inout RawArguments) -> Void, _ body: (RawRow) throws -> Void) throws {
+    /// Runs the statement once with the values `bind` sets, handing each row to `body` until it
+    /// returns false.
+    func forEachRawRow(_ bind: (inout RawArguments) -> Void, _ body: (RawRow) throws -> Bool) throws {
         let statement = sqliteStatement
         sqlite3_reset(statement)
         sqlite3_clear_bindings(statement)
@@ -93,7 +94,7 @@ extension Statement {
             let code = sqlite3_step(statement)
             switch code {
             case SQLITE_ROW:
-                try body(RawRow(statement: statement))
+                guard try body(RawRow(statement: statement)) else { return }
             case SQLITE_DONE:
                 return
             default:
