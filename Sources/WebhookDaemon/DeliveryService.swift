@@ -50,6 +50,13 @@ final class DeliveryService: Service {
     private var claimThreshold: Int {
         max(1, min(configuration.claimBatchSize, configuration.maximumConcurrentTransfers / 4))
     }
+    /// The most slots one round claims: half of them. With every slot claimed at once, the
+    /// requests all go out and come back together, and the database and the transfers take turns,
+    /// each idle while the other works. Two halves alternate instead: one is recorded and claimed
+    /// again while the other is on the wire.
+    private var claimCohort: Int {
+        max(claimThreshold, configuration.maximumConcurrentTransfers / 2)
+    }
     /// The longest a finished attempt waits for others before it is recorded.
     private static let recordDelay = Duration.milliseconds(5)
 
@@ -175,7 +182,7 @@ final class DeliveryService: Service {
             if claimWanted {
                 round.claim = ClaimRequest(
                     owner: owner,
-                    limit: min(free, configuration.claimBatchSize),
+                    limit: min(free, configuration.claimBatchSize, claimCohort),
                     perWebhookLimit: configuration.perWebhookConcurrency,
                     lease: lease,
                     now: now
