@@ -60,6 +60,8 @@ public final class SQLiteWebhookStore: WebhookStore {
         configuration.busyMode = .callback(Self.busyHandler(timeoutMs: timeoutMs))
         configuration.journalMode = .wal
         configuration.label = "qr3-webhookd"
+        // Readers serve the API and the status figures; four are plenty and bound their caches.
+        configuration.maximumReaderCount = 4
         let synchronous = options.synchronous.uppercased()
         guard ["OFF", "NORMAL", "FULL", "EXTRA"].contains(synchronous) else {
             throw StorageError("synchronous must be one of OFF, NORMAL, FULL, EXTRA, not \(options.synchronous)")
@@ -73,7 +75,10 @@ public final class SQLiteWebhookStore: WebhookStore {
             // stays as a backstop at 20000 pages (80 MiB) should that stop.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 20000")
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
-            try db.execute(sql: "PRAGMA cache_size = -8192")
+            // Page caches: 8 MiB for the one writer, 2 MiB for each reader (the API's and the
+            // status figures'). Caches fill up to their size as the database grows, so these
+            // bound what a large backlog adds to the daemon's memory.
+            try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -2048 : -8192)")
         }
         pool = try Self.retryingWhileBusy(limit: options.openRetryLimit, logger: logger) {
             let pool: DatabasePool
