@@ -69,8 +69,9 @@ final class TransferLoop {
             let canStartMore = running.count < maximumRunning && waitingHead < waiting.count
             var timeoutMs: Int32 = canStartMore ? 0 : running.isEmpty ? 10_000 : 1000
             if let timerDeadline {
-                let untilTimer = (timerDeadline - .now).milliseconds + 1
-                timeoutMs = Int32(clamping: max(0, min(Int64(timeoutMs), untilTimer)))
+                let untilTimer = timerDeadline - .now
+                let timerMs = untilTimer > .zero ? (untilTimer + .nanoseconds(999_999)).milliseconds : 0
+                timeoutMs = Int32(clamping: min(Int64(timeoutMs), timerMs))
             }
             sockets.wait(timeoutMs: timeoutMs, ready: &ready)
             for event in ready {
