@@ -1,6 +1,4 @@
 #include <curl/curl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 // Swift cannot call C variadic functions, so each variadic libcurl entry point
@@ -60,27 +58,6 @@ static inline CURLcode cqr3_easy_getinfo_string(CURL *handle, CURLINFO info, cha
 
 static inline CURLMcode cqr3_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
-}
-
-static inline CURLMcode cqr3_multi_setopt_pointer(CURLM *multi, CURLMoption option, void *value) {
-    return curl_multi_setopt(multi, option, value);
-}
-
-typedef int (*cqr3_socket_callback)(CURL *easy, curl_socket_t socket, int what, void *userdata, void *socketdata);
-
-static inline CURLMcode cqr3_multi_setopt_socket_function(CURLM *multi, cqr3_socket_callback callback) {
-    return curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, callback);
-}
-
-typedef int (*cqr3_timer_callback)(CURLM *multi, long timeout_ms, void *userdata);
-
-static inline CURLMcode cqr3_multi_setopt_timer_function(CURLM *multi, cqr3_timer_callback callback) {
-    return curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, callback);
-}
-
-/// Runs the transfers whose timers have expired (and starts newly added ones).
-static inline CURLMcode cqr3_multi_socket_timeout(CURLM *multi, int *running) {
-    return curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, running);
 }
 
 /// The socket libcurl should fail with when an address is refused by policy.

@@ -5,7 +5,7 @@ import WebhookCore
 /// One reusable libcurl easy handle and the buffers of the request it is sending.
 ///
 /// Confined to the transfer-loop thread: created, prepared, read and recycled there, and
-/// libcurl calls its callbacks from `curl_multi_socket_action` on that same thread. libcurl holds
+/// libcurl calls its callbacks from `curl_multi_perform` on that same thread. libcurl holds
 /// unretained pointers to it (write, open-socket and private data), so the loop keeps every
 /// `CurlEasy` alive until its handle is cleaned up.
 final class CurlEasy {

@@ -1,33 +1,24 @@
 import CQR3Curl
 import Glibc
 
-/// Owns one libcurl multi handle and its connection cache, and the eventfd that wakes the
-/// transfer loop's `poll`.
+/// Owns one libcurl multi handle and its connection cache.
 ///
-/// `@unchecked Sendable`: `wakeup()` may be called from any thread (it only writes to the
-/// eventfd); every use of `handle` happens on the single transfer-loop thread, and `deinit`
-/// runs only once no thread holds the client any more.
+/// `@unchecked Sendable`: `wakeup()` may be called from any thread (libcurl documents
+/// `curl_multi_wakeup` as thread-safe); every other use of `handle` happens on the single
+/// transfer-loop thread, and `deinit` runs only once no thread holds the client any more.
 final class CurlMulti: @unchecked Sendable {
     /// The `CURLM *`.
     let handle: UnsafeMutableRawPointer
-    /// Readable while a `wakeup()` has not been read by the loop.
-    let wakeupDescriptor: Int32
 
     /// Initialises libcurl once per process, ignores SIGPIPE, and creates a multi handle.
     init(configuration: DeliveryClient.Configuration) throws(DeliveryClientError) {
         guard CurlMulti.processSetup else {
             throw .curl("curl_global_init failed")
         }
-        let wakeupDescriptor = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard wakeupDescriptor >= 0 else {
-            throw .curl("eventfd failed: \(String(cString: strerror(errno)))")
-        }
         guard let handle = curl_multi_init() else {
-            close(wakeupDescriptor)
             throw .curl("curl_multi_init returned no handle")
         }
         self.handle = handle
-        self.wakeupDescriptor = wakeupDescriptor
         let connectionCache = max(configuration.maximumConcurrentTransfers, 16)
         try set(CURLMOPT_MAXCONNECTS, connectionCache)
         try set(CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maximumConnectionsPerHost)
@@ -35,13 +26,11 @@ final class CurlMulti: @unchecked Sendable {
 
     deinit {
         curl_multi_cleanup(handle)
-        close(wakeupDescriptor)
     }
 
-    /// Interrupts the loop's `poll` in progress (or makes the next one return at once).
+    /// Interrupts a `curl_multi_poll` in progress (or makes the next one return at once).
     func wakeup() {
-        var one: UInt64 = 1
-        _ = write(wakeupDescriptor, &one, MemoryLayout<UInt64>.size)
+        curl_multi_wakeup(handle)
     }
 
     private func set(_ option: CURLMoption, _ value: Int) throws(DeliveryClientError) {

@@ -68,7 +68,7 @@ public final class DeliveryClient: Sendable {
         }
     }
 
-    /// Queues requests; thread-safe, non-blocking; wakes the loop through its eventfd.
+    /// Queues requests; thread-safe, non-blocking; wakes the loop with `curl_multi_wakeup`.
     ///
     /// Requests submitted after `shutdown()` are dropped (the completions stream has finished).
     public func submit(_ requests: [OutboundRequest]) {

@@ -3,8 +3,7 @@ import Logging
 import WebhookCore
 
 /// The body of the delivery thread: starts queued requests on pooled easy handles, drives
-/// `curl_multi_socket_action` for the sockets one `poll` finds ready and for libcurl's timer,
-/// collects finished transfers and publishes them in batches.
+/// `curl_multi_perform`, collects finished transfers and publishes them in batches.
 ///
 /// Confined to the one thread that calls `run()`; only the `DeliveryClient` it reports to is shared.
 final class TransferLoop {
@@ -17,14 +16,6 @@ final class TransferLoop {
     private var waiting: [OutboundRequest] = []
     private var waitingHead = 0
     private var batch: [CompletedRequest] = []
-    /// The sockets libcurl watches, updated by its socket callback.
-    private var sockets: PollSet
-    /// Sockets found ready by the last wait, kept to reuse the buffer.
-    private var ready: [PollSet.Ready] = []
-    /// When libcurl's timer expires (set by its timer callback); `nil` when it has none.
-    private var timerDeadline: ContinuousClock.Instant?
-    /// Filled in by every `curl_multi_socket_action`; the loop counts its own transfers.
-    private var stillRunning: Int32 = 0
 
     /// Prepares a loop for `client`; nothing is started until `run()`.
     init(client: DeliveryClient) {
@@ -32,25 +23,11 @@ final class TransferLoop {
         multi = client.multi.handle
         settings = EasySettings(client.configuration)
         maximumRunning = client.configuration.maximumConcurrentTransfers
-        sockets = PollSet(wakeup: client.multi.wakeupDescriptor)
         running.reserveCapacity(maximumRunning)
     }
 
     /// Loops until the client asks it to stop; everything still running is then reported as aborted.
     func run() {
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        cqr3_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, context)
-        cqr3_multi_setopt_socket_function(multi) { _, socket, what, context, _ in
-            let loop = Unmanaged<TransferLoop>.fromOpaque(context!).takeUnretainedValue()
-            loop.sockets.watch(socket, what: what)
-            return 0
-        }
-        cqr3_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, context)
-        cqr3_multi_setopt_timer_function(multi) { _, timeoutMs, context in
-            let loop = Unmanaged<TransferLoop>.fromOpaque(context!).takeUnretainedValue()
-            loop.timerDeadline = timeoutMs < 0 ? nil : .now + .milliseconds(timeoutMs)
-            return 0
-        }
         while true {
             let take = client.takeSubmissions()
             if take.abortRunning || take.stop {
@@ -63,38 +40,20 @@ final class TransferLoop {
                 break
             }
             startWaiting()
-            runExpiredTimers()
+            var stillRunning: Int32 = 0
+            let performed = curl_multi_perform(multi, &stillRunning)
+            if performed != CURLM_OK {
+                client.logger.error(
+                    "curl_multi_perform failed",
+                    metadata: ["error": "\(String(cString: curl_multi_strerror(performed)))"])
+            }
             collectFinished()
             publish()
             let canStartMore = running.count < maximumRunning && waitingHead < waiting.count
-            var timeoutMs: Int32 = canStartMore ? 0 : running.isEmpty ? 10_000 : 1000
-            if let timerDeadline {
-                let untilTimer = timerDeadline - .now
-                let timerMs = untilTimer > .zero ? (untilTimer + .nanoseconds(999_999)).milliseconds : 0
-                timeoutMs = Int32(clamping: min(Int64(timeoutMs), timerMs))
-            }
-            sockets.wait(timeoutMs: timeoutMs, ready: &ready)
-            for event in ready {
-                check(curl_multi_socket_action(multi, event.socket, event.events, &stillRunning))
-            }
-            ready.removeAll(keepingCapacity: true)
+            let timeoutMs: Int32 = canStartMore ? 0 : running.isEmpty ? 10_000 : 1000
+            curl_multi_poll(multi, nil, 0, timeoutMs, nil)
         }
-        cqr3_multi_setopt_socket_function(multi, nil)
-        cqr3_multi_setopt_timer_function(multi, nil)
         idle.removeAll()
-    }
-
-    /// Lets libcurl run the transfers whose timers are due, which includes starting newly added ones.
-    private func runExpiredTimers() {
-        guard let timerDeadline, timerDeadline <= .now else { return }
-        self.timerDeadline = nil
-        check(cqr3_multi_socket_timeout(multi, &stillRunning))
-    }
-
-    private func check(_ code: CURLMcode) {
-        guard code != CURLM_OK else { return }
-        client.logger.error(
-            "curl_multi_socket_action failed", metadata: ["error": "\(String(cString: curl_multi_strerror(code)))"])
     }
 
     private func enqueue(_ requests: [OutboundRequest]) {
