@@ -24,15 +24,12 @@ struct HeaderList: ~Copyable {
     }
 
     /// Fills the list with `fixed` followed by `extra` and returns its head, or `nil` when a
-    /// header contains a line break or NUL (it would let one header smuggle others in).
+    /// header in `extra` contains a line break or NUL (it would let one header smuggle others in).
     mutating func build(fixed: [String], extra: [String]) -> UnsafeMutablePointer<curl_slist>? {
         let count = fixed.count + extra.count
         var textLength = 0
         for header in fixed { textLength += header.utf8.count + 1 }
-        for header in extra {
-            guard !header.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else { return nil }
-            textLength += header.utf8.count + 1
-        }
+        for header in extra { textLength += header.utf8.count + 1 }
         if count > nodeCapacity {
             nodes.deallocate()
             nodeCapacity = max(count, nodeCapacity * 2)
@@ -45,23 +42,28 @@ struct HeaderList: ~Copyable {
         }
         var offset = 0
         for (index, header) in fixed.enumerated() {
-            place(header, node: index, count: count, offset: &offset)
+            _ = place(header, node: index, count: count, offset: &offset)
         }
         for (index, header) in extra.enumerated() {
-            place(header, node: fixed.count + index, count: count, offset: &offset)
+            guard place(header, node: fixed.count + index, count: count, offset: &offset) else { return nil }
         }
         return count == 0 ? nil : nodes
     }
 
-    private func place(_ header: String, node index: Int, count: Int, offset: inout Int) {
+    /// Copies `header` and links its node; false when it contains a line break or NUL.
+    private func place(_ header: String, node index: Int, count: Int, offset: inout Int) -> Bool {
+        var header = header
         let start = text + offset
-        let length = header.utf8.count
-        let written = UnsafeMutableRawPointer(start).withMemoryRebound(to: UInt8.self, capacity: length) {
-            UnsafeMutableBufferPointer(start: $0, count: length).initialize(from: header.utf8).1
+        let safe = header.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return true }
+            UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count)
+            return !bytes.contains { $0 == 0x0A || $0 == 0x0D || $0 == 0 }
         }
-        start[written] = 0
-        offset += written + 1
+        let length = header.utf8.count
+        start[length] = 0
+        offset += length + 1
         let next = index + 1 < count ? nodes + index + 1 : nil
         (nodes + index).initialize(to: curl_slist(data: start, next: next))
+        return safe
     }
 }
