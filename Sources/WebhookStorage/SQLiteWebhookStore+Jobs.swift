@@ -215,6 +215,8 @@ extension SQLiteWebhookStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
+            // The delivery log's order by webhook, noted in the order recorded (see migration 6).
+            let note = try db.cachedStatement(sql: "INSERT INTO attempt_log_tail (webhook_id, id) VALUES (?, ?)")
             // Most webhooks have no failures to reset: find the few that do with one query, rather
             // than an update per successful attempt.
             let webhookIDs = Set(results.lazy.filter(\.outcome.isSuccess).map(\.job.webhookID))
@@ -295,6 +297,10 @@ extension SQLiteWebhookStore {
                     values.bind(outcome.excerpt)
                     values.bind(nextRetry)
                     values.bind(finishedAt.milliseconds)
+                }
+                try note.executeRaw { values in
+                    values.bind(job.webhookID)
+                    values.bind(deliveryID)
                 }
                 report.deliveryIDs.append(deliveryID)
             }

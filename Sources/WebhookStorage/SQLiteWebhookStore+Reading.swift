@@ -38,18 +38,34 @@ extension SQLiteWebhookStore {
                 }
             }
             let status: String? = query.succeeded.map { $0 ? "success" : "failed" }
-            let rows = try Row.fetchAll(
+            // The webhook's attempts newest first, from where they are filed (attempt_log, walked
+            // backwards along its key) and from the tail not yet filed (a few seconds' worth at
+            // most). One snapshot: a row is in exactly one of the two.
+            let arguments: StatementArguments = [
+                query.webhookID, query.startingAfter, status, query.eventType, query.limit + 1, query.eventID,
+            ]
+            let filters = """
+                (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR a.event_type = ?4) AND (?6 IS NULL OR a.event_id = ?6)
+                """
+            let filed = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM attempts
-                    WHERE webhook_id = ?1 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR status = ?3)
-                      AND (?4 IS NULL OR event_type = ?4) AND (?6 IS NULL OR event_id = ?6)
-                    ORDER BY id DESC LIMIT ?5
+                    SELECT a.* FROM attempt_log l JOIN attempts a ON a.id = l.id
+                    WHERE l.webhook_id = ?1 AND (?2 IS NULL OR l.id < ?2) AND \(filters)
+                    ORDER BY l.id DESC LIMIT ?5
                     """,
-                arguments: [
-                    query.webhookID, query.startingAfter, status, query.eventType, query.limit + 1, query.eventID,
-                ]
+                arguments: arguments
             )
+            let recent = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.* FROM attempt_log_tail t JOIN attempts a ON a.id = t.id
+                    WHERE t.webhook_id = ?1 AND (?2 IS NULL OR t.id < ?2) AND \(filters)
+                    ORDER BY t.id DESC LIMIT ?5
+                    """,
+                arguments: arguments
+            )
+            let rows = (filed + recent).sorted { ($0["id"] as String) > ($1["id"] as String) }.prefix(query.limit + 1)
             return Page(items: rows.prefix(query.limit).map(Self.attempt(from:)), hasMore: rows.count > query.limit)
         }
     }

@@ -210,8 +210,36 @@ public final class SQLiteWebhookStore: WebhookStore {
             connection = created
             return created
         }
+        try await foldAttemptLog()
         try await connection.writeWithoutTransaction { db in
             _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+        }
+    }
+
+    /// Moves up to `limit` attempts from the delivery log's tail into its per-webhook order, in
+    /// one transaction, sorted so each webhook's page is written once (see migration 6).
+    ///
+    /// Safe to run from several processes at once: a row leaves the tail in the transaction that
+    /// files it, and filing one twice is ignored. Returns how many moved.
+    @discardableResult
+    public func foldAttemptLog(limit: Int = 50_000) async throws -> Int {
+        try await write { db in
+            guard
+                let last = try Int64.fetchOne(
+                    db,
+                    sql: "SELECT MAX(seq) FROM (SELECT seq FROM attempt_log_tail ORDER BY seq LIMIT ?)",
+                    arguments: [limit]
+                )
+            else { return 0 }
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO attempt_log (webhook_id, id)
+                    SELECT webhook_id, id FROM attempt_log_tail WHERE seq <= ? ORDER BY webhook_id, id
+                    """,
+                arguments: [last]
+            )
+            try db.execute(sql: "DELETE FROM attempt_log_tail WHERE seq <= ?", arguments: [last])
+            return db.changesCount
         }
     }
 

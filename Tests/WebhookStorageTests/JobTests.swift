@@ -325,3 +325,59 @@ import WebhookStorage
         #expect(recovered.allSatisfy { $0.webhookID == hook.id })
     }
 }
+
+@Suite struct AttemptLogTests {
+    /// Every attempt of the webhook, newest first, through pages of `limit`.
+    func everyPage(_ database: TestDatabase, _ webhookID: String, limit: Int, succeeded: Bool? = nil) async throws
+        -> [String]
+    {
+        var ids: [String] = []
+        var cursor: String?
+        for _ in 0..<100 {
+            let page = try await database.store.deliveries(
+                DeliveryQuery(webhookID: webhookID, limit: limit, startingAfter: cursor, succeeded: succeeded))
+            ids += page.items.map(\.id)
+            guard page.hasMore, let last = page.items.last else { break }
+            cursor = last.id
+        }
+        return ids
+    }
+
+    @Test func theLogReadsTheSameBeforeDuringAndAfterFiling() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let t0 = Timestamp(milliseconds: 10_000)
+        let hook = try await database.webhook()
+        let other = try await database.webhook()
+        for _ in 0..<12 { try await database.emit() }
+        _ = try await database.ingest(now: t0)
+        var recorded: [String] = []
+        var everyWebhook = 0
+        var lastBatch = 0
+        // Attempts in three batches, each a millisecond apart, with the log filed in between:
+        // some attempts filed, some in the tail, and both read as one list. Only successes,
+        // so neither webhook slows to one request at a time.
+        for batch in 0..<3 {
+            let now = t0.adding(seconds: Double(batch) / 1000)
+            let claimed = try await database.store.claim(
+                owner: "a", limit: 8, perWebhookLimit: 4, lease: .seconds(30), now: now)
+            #expect(claimed.count == 8)
+            let results = claimed.map { AttemptResult(job: $0, outcome: .ok, finishedAt: now) }
+            let report = try await database.store.record(results, policy: RetryPolicy(), disableAfter: 10)
+            recorded += zip(claimed, report.deliveryIDs).filter { $0.0.webhookID == hook.id }.compactMap(\.1)
+            everyWebhook += claimed.count
+            lastBatch = claimed.count
+            if batch < 2 { #expect(try await database.store.foldAttemptLog() == claimed.count) }
+        }
+        let expected = recorded.sorted(by: >)
+        #expect(expected.count == 12)
+        #expect(try await everyPage(database, hook.id, limit: 5) == expected)
+        #expect(try await everyPage(database, hook.id, limit: 50) == expected)
+        #expect(try await everyPage(database, hook.id, limit: 2, succeeded: false).isEmpty)
+        // Filing again, and filing an empty tail, changes nothing.
+        #expect(try await database.store.foldAttemptLog() == lastBatch)
+        #expect(try await database.store.foldAttemptLog() == 0)
+        #expect(try await everyPage(database, hook.id, limit: 5) == expected)
+        #expect(try await everyPage(database, other.id, limit: 5).count == everyWebhook - 12)
+    }
+}
