@@ -63,8 +63,8 @@ public protocol WebhookStore: Sendable {
     func deliveries(_ query: DeliveryQuery) async throws -> Page<DeliveryAttempt>
     /// One attempt by its `whd_` id, within the webhook (and workspace, when given).
     func delivery(id: String, webhookID: String, workspaceID: String?) async throws -> DeliveryAttempt?
-    /// Housekeeping the daemon runs a few times a second, off the delivery path (for SQLite, a
-    /// passive WAL checkpoint).
+    /// Housekeeping the daemon runs a few times a second, off the delivery path (for SQLite,
+    /// filing the delivery log's tail by webhook and a passive WAL checkpoint).
     func maintain() async throws
     /// Counts for `status`, metrics and the service status line.
     ///
