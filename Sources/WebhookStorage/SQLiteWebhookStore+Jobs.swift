@@ -368,9 +368,11 @@ extension SQLiteWebhookStore {
 /// stay at their limit, the next walk starts there instead of stepping again over their queues:
 /// one dead endpoint's backlog of thousands of jobs would otherwise be walked by every claim.
 ///
-/// A job comes due before the position only in rare ways: its lease expired (those are claimed
-/// separately, first) or it was handed back within the millisecond the position was taken. A
-/// cursor is therefore used for at most `lifetime` milliseconds, then the walk starts over.
+/// Jobs made due later sort after the position (they are due at a later time, or at the same
+/// millisecond with a larger id), with rare exceptions: a lease that expired (those jobs are
+/// claimed separately, first), and a job handed back, retried at once (a zero retry delay) or
+/// resumed within the very millisecond the position was taken. So a cursor is used for at most
+/// `lifetime` milliseconds, then the walk starts over: such a job waits a second at most.
 struct ClaimCursor: Sendable {
     var availableAt: Int64
     var id: Int64
