@@ -220,10 +220,14 @@ public final class SQLiteWebhookStore: WebhookStore {
     /// one transaction, sorted so each webhook's page is written once (see migration 6).
     ///
     /// Safe to run from several processes at once: a row leaves the tail in the transaction that
-    /// files it, and filing one twice is ignored. Returns how many moved.
+    /// files it, and filing one twice is ignored. Returns how many moved. An empty tail is seen
+    /// with a read: an idle daemon does not take the write lock for it.
     @discardableResult
     public func foldAttemptLog(limit: Int = 50_000) async throws -> Int {
-        try await write { db in
+        guard try await read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM attempt_log_tail)") })
+            == true
+        else { return 0 }
+        return try await write { db in
             guard
                 let last = try Int64.fetchOne(
                     db,
