@@ -88,44 +88,31 @@ extension SQLiteWebhookStore {
             // Each figure from its own partial index, so reading them costs no table scan and no
             // sort, however many jobs the table holds (the daemon reads them every few seconds).
             // Pending: not held by anyone (the due index), or held under a lease that ran out
-            // (the lease index); due: the same, counting only those whose time has come.
-            let unleased =
-                try Int.fetchOne(
-                    db,
-                    sql: """
-                        SELECT COUNT(*) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lease_owner IS NULL
-                        """
-                ) ?? 0
-            let unleasedDue: (count: Int, oldest: Int64?) =
+            // (the lease index); due: the same, counting only those whose time has come. One
+            // pass over each index.
+            let unleased: (all: Int, due: Int, first: Int64?) =
                 try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT COUNT(*), MIN(available_at) FROM jobs INDEXED BY jobs_due
-                        WHERE state = 'pending' AND lease_owner IS NULL AND available_at <= ?
+                        SELECT COUNT(*), COUNT(*) FILTER (WHERE available_at <= ?1), MIN(available_at)
+                        FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lease_owner IS NULL
                         """,
                     arguments: [now.milliseconds]
-                ).map { ($0[0], $0[1]) } ?? (0, nil)
-            let expired: (count: Int, oldest: Int64?) =
+                ).map { ($0[0], $0[1], $0[2]) } ?? (0, 0, nil)
+            let leased: (live: Int, expired: Int, first: Int64?) =
                 try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT COUNT(*), MIN(lease_expires_at) FROM jobs INDEXED BY jobs_leased
-                        WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?
+                        SELECT COUNT(*) FILTER (WHERE lease_expires_at > ?1),
+                            COUNT(*) FILTER (WHERE lease_expires_at <= ?1), MIN(lease_expires_at)
+                        FROM jobs INDEXED BY jobs_leased WHERE lease_owner IS NOT NULL
                         """,
                     arguments: [now.milliseconds]
-                ).map { ($0[0], $0[1]) } ?? (0, nil)
-            stats.inFlight =
-                try Int.fetchOne(
-                    db,
-                    sql: """
-                        SELECT COUNT(*) FROM jobs INDEXED BY jobs_leased
-                        WHERE lease_owner IS NOT NULL AND lease_expires_at > ?
-                        """,
-                    arguments: [now.milliseconds]
-                ) ?? 0
-            stats.pending = unleased + expired.count
-            stats.due = unleasedDue.count + expired.count
-            if let oldest = [unleasedDue.oldest, expired.oldest].compactMap({ $0 }).min() {
+                ).map { ($0[0], $0[1], $0[2]) } ?? (0, 0, nil)
+            stats.inFlight = leased.live
+            stats.pending = unleased.all + leased.expired
+            stats.due = unleased.due + leased.expired
+            if let oldest = [unleased.first, leased.first].compactMap({ $0 }).filter({ $0 <= now.milliseconds }).min() {
                 stats.oldestDueAgeMs = max(0, now.milliseconds - oldest)
             }
             stats.paused =
