@@ -60,12 +60,13 @@ extension SQLiteWebhookStore {
             )
             func capacity(of webhookID: String) -> Int { failing.contains(webhookID) ? 1 : perWebhookLimit }
             let saturated = Set(busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key))
+            // The two sources below are disjoint (the due index holds no leased job), so no job
+            // is taken twice.
             var chosen: [Int64] = []
             chosen.reserveCapacity(limit)
-            var taken = Set<Int64>()
             func take(_ id: Int64, of webhookID: String) {
                 let inFlight = busy[webhookID, default: 0]
-                guard inFlight < capacity(of: webhookID), taken.insert(id).inserted else { return }
+                guard inFlight < capacity(of: webhookID) else { return }
                 busy[webhookID] = inFlight + 1
                 chosen.append(id)
             }
@@ -90,29 +91,24 @@ extension SQLiteWebhookStore {
             let saturatedList = JSONDecoderLite.encode(Array(saturated))
             // Two ranges of the index, because SQLite uses only the first column of a row-value
             // bound: the rest of the start's millisecond, then everything after it.
+            func walk(_ range: String) -> String {
+                """
+                SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
+                WHERE state = 'pending' AND lease_owner IS NULL AND \(range)
+                  AND webhook_id NOT IN (SELECT value FROM json_each(?3))
+                ORDER BY available_at, id
+                """
+            }
             let ranges: [(sql: String, bounds: (Int64, Int64))] = [
-                (
-                    """
-                    SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
-                    WHERE state = 'pending' AND lease_owner IS NULL AND available_at = ?1 AND id >= ?2
-                      AND webhook_id NOT IN (SELECT value FROM json_each(?3))
-                    ORDER BY available_at, id
-                    """,
-                    (start?.availableAt ?? Int64.min, start?.id ?? Int64.min)
-                ),
-                (
-                    """
-                    SELECT id, webhook_id, available_at FROM jobs INDEXED BY jobs_due
-                    WHERE state = 'pending' AND lease_owner IS NULL AND available_at > ?1 AND available_at <= ?2
-                      AND webhook_id NOT IN (SELECT value FROM json_each(?3))
-                    ORDER BY available_at, id
-                    """,
-                    (start?.availableAt ?? Int64.min, now.milliseconds)
-                ),
+                (walk("available_at = ?1 AND id >= ?2"), (start?.availableAt ?? Int64.min, start?.id ?? Int64.min)),
+                (walk("available_at > ?1 AND available_at <= ?2"), (start?.availableAt ?? Int64.min, now.milliseconds)),
             ]
+            // Rows of webhooks that fill up during this claim are stepped over too; the walk
+            // stops after this many.
+            let walkLimit = limit * 4
             var first: (availableAt: Int64, id: Int64)?
             var walked = 0
-            for range in ranges where chosen.count < limit && walked < limit * 4 {
+            for range in ranges where chosen.count < limit && walked < walkLimit {
                 try db.cachedStatement(sql: range.sql).forEachRawRow { values in
                     values.bind(range.bounds.0)
                     values.bind(range.bounds.1)
@@ -122,7 +118,7 @@ extension SQLiteWebhookStore {
                     if first == nil { first = (row.int64(2), id) }
                     walked += 1
                     take(id, of: row.string(1))
-                    return chosen.count < limit && walked < limit * 4
+                    return chosen.count < limit && walked < walkLimit
                 }
             }
             cursor = ClaimCursor(
