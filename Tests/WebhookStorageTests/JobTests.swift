@@ -82,15 +82,23 @@ import WebhookStorage
         #expect(second.isEmpty)
     }
 
-    @Test func aSaturatedWebhookDoesNotHideJobsBehindIt() async throws {
-        let database = try TestDatabase()
-        defer { database.remove() }
+    /// A slow webhook with 50 jobs queued a second before the `healthyJobs` of a healthy one.
+    func slowQueueAhead(of healthyJobs: Int, in database: TestDatabase) async throws -> (
+        slow: Webhook, healthy: Webhook
+    ) {
         let slow = try await database.webhook(events: ["qr.created"])
         let healthy = try await database.webhook(events: ["qr.scanned"])
         for _ in 0..<50 { try await database.emit(type: "qr.created") }
         _ = try await database.ingest(now: t0.adding(seconds: -1))
-        for _ in 0..<5 { try await database.emit(type: "qr.scanned") }
+        for _ in 0..<healthyJobs { try await database.emit(type: "qr.scanned") }
         _ = try await database.ingest(now: t0)
+        return (slow, healthy)
+    }
+
+    @Test func aSaturatedWebhookDoesNotHideJobsBehindIt() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let (slow, healthy) = try await slowQueueAhead(of: 5, in: database)
         let first = try await database.store.claim(
             owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
         #expect(first.allSatisfy { $0.webhookID == slow.id })
@@ -103,12 +111,7 @@ import WebhookStorage
     @Test func aWalkStartingPastASaturatedQueueStillSeesEveryJobThatCameDue() async throws {
         let database = try TestDatabase()
         defer { database.remove() }
-        let slow = try await database.webhook(events: ["qr.created"])
-        let healthy = try await database.webhook(events: ["qr.scanned"])
-        for _ in 0..<50 { try await database.emit(type: "qr.created") }
-        _ = try await database.ingest(now: t0.adding(seconds: -1))
-        for _ in 0..<6 { try await database.emit(type: "qr.scanned") }
-        _ = try await database.ingest(now: t0)
+        let (slow, healthy) = try await slowQueueAhead(of: 6, in: database)
         let policy = RetryPolicy(schedule: [0, 0])
         func claim(_ limit: Int = 2) async throws -> [ClaimedJob] {
             try await database.store.claim(owner: "a", limit: limit, perWebhookLimit: 2, lease: .seconds(30), now: t0)
