@@ -85,9 +85,11 @@ extension SQLiteWebhookStore {
                 previousOwners[id] = row[2]
                 take(id, of: row[1])
             }
-            // Then due jobs, oldest first, skipping webhooks at their limit. The walk starts where
-            // the last one found its first job of a webhook with room, when that is still valid.
-            let start = cursor.flatMap { $0.start(now: now.milliseconds, saturated: saturated) }
+            // Then due jobs, oldest first, skipping webhooks at their limit. With a webhook at its
+            // limit, the walk starts where an earlier one found its first job of a webhook with
+            // room, when that is still valid; with none, there is nothing to step over.
+            let previous = saturated.isEmpty ? nil : cursor?.valid(now: now.milliseconds, saturated: saturated)
+            let start = previous.map { (availableAt: $0.availableAt, id: $0.id) }
             let saturatedList = JSONDecoderLite.encode(Array(saturated))
             // Two ranges of the index, because SQLite uses only the first column of a row-value
             // bound: the rest of the start's millisecond, then everything after it.
@@ -121,12 +123,17 @@ extension SQLiteWebhookStore {
                     return chosen.count < limit && walked < walkLimit
                 }
             }
-            cursor = ClaimCursor(
-                availableAt: first?.availableAt ?? now.milliseconds,
-                id: first?.id ?? Int64.min,
-                saturated: saturated,
-                madeAt: now.milliseconds
-            )
+            // A walk that started from a position could not see what was made due before it
+            // since; so the position it passes on keeps the age of the walk that started over.
+            cursor =
+                saturated.isEmpty
+                ? nil
+                : ClaimCursor(
+                    availableAt: first?.availableAt ?? now.milliseconds,
+                    id: first?.id ?? Int64.min,
+                    saturated: saturated,
+                    madeAt: previous?.madeAt ?? now.milliseconds
+                )
             guard !chosen.isEmpty else { return [] }
             let ids = "[" + chosen.map(String.init).joined(separator: ",") + "]"
             try db.cachedStatement(
@@ -364,23 +371,28 @@ extension SQLiteWebhookStore {
 /// stay at their limit, the next walk starts there instead of stepping again over their queues:
 /// one dead endpoint's backlog of thousands of jobs would otherwise be walked by every claim.
 ///
-/// Jobs made due later sort after the position (they are due at a later time, or at the same
-/// millisecond with a larger id), with rare exceptions: a lease that expired (those jobs are
-/// claimed separately, first), and a job handed back, retried at once (a zero retry delay) or
-/// resumed within the very millisecond the position was taken. So a cursor is used for at most
-/// `lifetime` milliseconds, then the walk starts over: such a job waits a second at most.
+/// Most jobs made due later sort after the position (they are due at a later time, or at the
+/// same millisecond with a larger id), but not all: another process (a CLI `enable`, the API, a
+/// second daemon) may commit a job due at a time it read before the position was taken, and a
+/// lease that expired is due at its expiry (those jobs are claimed separately, first). So a
+/// position is trusted for at most `lifetime` milliseconds after a walk from the start of the
+/// index, however many walks passed it on, then the walk starts over: a job made due behind it
+/// waits a second at most. With no webhook at its limit no position is kept at all: the walk
+/// starts at the oldest due job, which it takes.
 struct ClaimCursor: Sendable {
     var availableAt: Int64
     var id: Int64
     /// The webhooks at their limit when the position was taken.
     var saturated: Set<String>
+    /// When the walk from the start of the index that this position descends from was made.
     var madeAt: Int64
 
     static let lifetime: Int64 = 1000
 
-    /// The position to start from at `now`, or nil when a webhook it skipped has room again.
-    func start(now: Int64, saturated current: Set<String>) -> (availableAt: Int64, id: Int64)? {
+    /// This position, if it may be started from at `now`: nil when it is too old or a webhook it
+    /// skipped has room again.
+    func valid(now: Int64, saturated current: Set<String>) -> ClaimCursor? {
         guard now - madeAt < Self.lifetime, now >= madeAt, saturated.isSubset(of: current) else { return nil }
-        return (availableAt, id)
+        return self
     }
 }

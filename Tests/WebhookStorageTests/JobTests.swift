@@ -140,6 +140,47 @@ import WebhookStorage
         #expect(Set(again.map(\.jobID)) == Set(healthyNext.map(\.jobID)))
     }
 
+    /// Another process (a CLI `enable`, the API) commits a job due at a time it read before the
+    /// daemon's last walk: later walks must still find it, however many came in between.
+    @Test func aJobMadeDueBehindTheLastWalkIsClaimedByTheNext() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let webhook = try await database.webhook()
+        let nothing = try await database.store.claim(
+            owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0)
+        #expect(nothing.isEmpty)
+        try await database.emit()
+        _ = try await database.ingest(now: t0.adding(seconds: -0.5))
+        let next = try await database.store.claim(
+            owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30), now: t0.adding(seconds: 0.001))
+        #expect(next.map(\.webhookID) == [webhook.id])
+    }
+
+    /// The same with a webhook at its limit, whose queue later walks step past: the job is
+    /// claimed within a second of the last walk from the start, though walks come every 100 ms.
+    @Test func aJobMadeDueBehindAWalkPastASaturatedQueueWaitsASecondAtMost() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let (slow, healthy) = try await slowQueueAhead(of: 0, in: database)
+        func claim(at milliseconds: Int64) async throws -> [ClaimedJob] {
+            try await database.store.claim(
+                owner: "a", limit: 2, perWebhookLimit: 2, lease: .seconds(30),
+                now: t0.adding(milliseconds: milliseconds))
+        }
+        #expect(try await claim(at: 0).allSatisfy { $0.webhookID == slow.id })
+        #expect(try await claim(at: 0).isEmpty)
+        try await database.emit(type: "qr.scanned")
+        _ = try await database.ingest(now: t0.adding(seconds: -0.5))
+        var claimedAt: Int64?
+        for step in Int64(1)...20 where claimedAt == nil {
+            let jobs = try await claim(at: step * 100)
+            #expect(jobs.allSatisfy { $0.webhookID == healthy.id })
+            if !jobs.isEmpty { claimedAt = step * 100 }
+        }
+        let at = try #require(claimedAt, "the healthy job was never claimed")
+        #expect(at <= 1000)
+    }
+
     @Test func retriesFollowTheScheduleThenFail() async throws {
         let database = try TestDatabase()
         defer { database.remove() }
