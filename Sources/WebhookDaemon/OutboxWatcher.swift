@@ -4,6 +4,7 @@
 import Foundation
 import Logging
 import Synchronization
+import WebhookDelivery
 
 /// Notices commits to the database file from any process, so a new outbox row is taken in at once.
 ///
@@ -25,12 +26,14 @@ final class OutboxWatcher: Sendable {
     /// Watches on a dedicated thread until `stop()`; returns when the thread has ended.
     func run() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let thread = Thread { [self] in
+            let started = LoopThread.start(name: "qr3-outbox") { [self] in
                 watch()
                 continuation.resume()
             }
-            thread.name = "qr3-outbox-watch"
-            thread.start()
+            if !started {
+                logger.notice("Cannot start the thread that watches the database; checking the outbox every poll interval")
+                continuation.resume()
+            }
         }
     }
 

@@ -2,9 +2,9 @@ import CQR3Curl
 import Glibc
 
 /// Starts a detached OS thread (not a Swift task) that runs `body` once.
-enum LoopThread {
+public enum LoopThread {
     /// Starts the thread named `name` (15 bytes at most); false when the system refused.
-    static func start(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
         let context = Unmanaged.passRetained(Payload(name: name, body: body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
