@@ -60,8 +60,9 @@ extension SQLiteWebhookStore {
                 try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
         }
         do {
-            // One row at a time, and a `data` over the limit is never read into memory: however
-            // large the rows a producer wrote, the daemon holds at most one event's data.
+            // One row at a time, and a `data` over the limit never reaches Swift (SQLite reads it
+            // to measure it, then lets it go): however large the rows a producer wrote, the daemon
+            // holds at most one row's data at a time.
             let rows = try Row.fetchCursor(
                 db.cachedStatement(
                     sql: """

@@ -204,9 +204,11 @@ import WebhookTestSupport
         _ = try await receiver.waitForRequests(count: 1)
         let before = try #require(daemon.memory)
 
-        // 64 rows of 1 MiB: reading them whole would grow the daemon by 64 MiB or more; read
-        // one at a time (and the oversized data never at all) it grows by a few MiB of SQLite
-        // and allocator buffers, however many rows there are.
+        // 64 rows of 1 MiB: reading them whole would grow the daemon by 64 MiB or more. Read one
+        // at a time (SQLite reads a row's data to measure it; it never reaches Swift) the growth
+        // does not depend on the number of rows: the writer's page cache filling to its 8 MiB,
+        // the readers' to 2 MiB each, and the allocator keeping a freed 1 MiB buffer or two per
+        // thread. That came to 23-28 MiB here, and once 33 on a loaded machine.
         let rows = 64
         try await harness.producer().write { db in
             for _ in 0..<rows {
@@ -223,7 +225,7 @@ import WebhookTestSupport
         }
         let after = try #require(daemon.memory)
         let grownMiB = (after.peakResidentKiB - before.peakResidentKiB) / 1024
-        #expect(grownMiB < rows / 2, "peak memory grew by \(grownMiB) MiB (before: \(before); after: \(after))")
+        #expect(grownMiB < rows * 3 / 4, "peak memory grew by \(grownMiB) MiB (before: \(before); after: \(after))")
         let reasons = try await harness.producer().read { db in
             try String.fetchAll(db, sql: "SELECT reason FROM rejected_events")
         }
