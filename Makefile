@@ -5,7 +5,7 @@ DATABASE ?= qr3-webhookd.sqlite
 # policy refuses (SSRF protection); allow loopback for development only.
 RUN_ARGS ?= --allow-networks 127.0.0.0/8,::1/128
 
-.PHONY: run build release test bench chaos format clean install uninstall
+.PHONY: run build release test bench bench-store chaos format clean install uninstall
 
 run: release
 	.build/release/qr3-webhookd run --database $(DATABASE) $(RUN_ARGS)
@@ -20,6 +20,14 @@ release:
 
 test:
 	scripts/test
+
+# The storage side of a drain alone (no HTTP): the delivery loop's rounds against SQLite, with
+# filing and checkpoints. Steadier than `make bench`, so the place to try storage changes.
+STORE_EVENTS ?= 1000
+bench-store:
+	scripts/bootstrap
+	$(SWIFT) build -c release -Xswiftc -enable-testing --build-tests
+	QR3_STORE_BENCH=$(STORE_EVENTS) $(SWIFT) test -c release -Xswiftc -enable-testing --skip-build --filter RoundBenchmark
 
 # The long crash-safety run (RELIABILITY.md): more events and SIGKILLs than `make test`.
 # Override with e.g. `make chaos QR3_CHAOS_EVENTS=200000 QR3_CHAOS_KILLS=300`; the figures are

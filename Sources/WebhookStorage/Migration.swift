@@ -46,6 +46,12 @@ enum Migrator {
                 )
                 names.append(migration.name)
             }
+            // One step higher than any migration took it, so that every connection to the file,
+            // this one included, reads the schema again: a migration may edit a definition in
+            // place (0007), which changes no schema version by itself.
+            if !names.isEmpty, let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") {
+                try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
+            }
             return names
         }
     }

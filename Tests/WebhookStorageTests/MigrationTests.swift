@@ -31,6 +31,69 @@ import WebhookTestSupport
         #expect(try await database.store.integrityCheck() == ["ok"])
     }
 
+    /// A database made by version 6 (with a job in it) gets the state check without an IN list,
+    /// edited in place, and every connection reads the new definition.
+    @Test func version7RewritesTheStateCheckInPlace() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let path = database.directory.file("v6.sqlite")
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("migrations")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }
+            .sorted()
+        let old = try DatabaseQueue(path: path)
+        try await old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try await old.write { db in
+            try db.execute(
+                sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)")
+            for (index, file) in files.prefix(6).enumerated() {
+                try db.execute(sql: String(contentsOfFile: folder.appendingPathComponent(file).path, encoding: .utf8))
+                try db.execute(
+                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", arguments: [index + 1, file])
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO webhooks (id, workspace_id, url, events, secret, created_at, updated_at)
+                    VALUES ('wh_1', 'ws', 'http://127.0.0.1:9/', '["*"]', 'a-secret-of-sixteen-chars', 0, 0);
+                    INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
+                    VALUES ('evt_1', 'ws', 'qr.scanned', x'7b7d', 0, 0);
+                    INSERT INTO jobs (event_id, webhook_id, available_at, created_at, updated_at)
+                    VALUES ('evt_1', 'wh_1', 0, 0, 0);
+                    """)
+        }
+        func jobsDefinition() async throws -> String {
+            try await old.read { db in
+                try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE name = 'jobs'") ?? ""
+            }
+        }
+        func schemaVersion() async throws -> Int {
+            try await old.read { db in try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0 }
+        }
+        #expect(try await jobsDefinition().contains("state IN ('pending', 'delivered', 'failed', 'paused', 'cancelled')"))
+        let versionBefore = try await schemaVersion()
+
+        let store = try SQLiteWebhookStore(path: path)
+        #expect(try await store.integrityCheck() == ["ok"])
+        let definition = try await jobsDefinition()
+        #expect(!definition.contains("state IN ("))
+        #expect(
+            definition.contains(
+                "CHECK (state = 'pending' OR state = 'delivered' OR state = 'failed' OR state = 'paused' OR state = 'cancelled')"
+            ))
+        // Raised, so the connection opened before (and every other) reads the new definition.
+        #expect(try await schemaVersion() > versionBefore)
+        #expect(try await old.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs") } == 1)
+        // The check still holds: every state it allowed, and nothing else.
+        try await old.write { db in
+            for state in ["delivered", "failed", "paused", "cancelled", "pending"] {
+                try db.execute(sql: "UPDATE jobs SET state = ?", arguments: [state])
+            }
+        }
+        await #expect(throws: DatabaseError.self) {
+            try await old.write { db in try db.execute(sql: "UPDATE jobs SET state = 'lost'") }
+        }
+    }
+
     @Test func refusesADatabaseFromANewerVersion() throws {
         let database = try TestDatabase()
         defer { database.remove() }
