@@ -31,7 +31,8 @@ final class OutboxWatcher: Sendable {
                 continuation.resume()
             }
             if !started {
-                logger.notice("Cannot start the thread that watches the database; checking the outbox every poll interval")
+                logger.notice(
+                    "Cannot start the thread that watches the database; checking the outbox every poll interval")
                 continuation.resume()
             }
         }

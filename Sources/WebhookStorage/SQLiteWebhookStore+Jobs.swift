@@ -47,7 +47,9 @@ extension SQLiteWebhookStore {
                     SELECT webhook_id, COUNT(*) AS n FROM jobs INDEXED BY jobs_leased
                     WHERE lease_owner IS NOT NULL AND lease_expires_at > ? GROUP BY webhook_id
                     """
-            ).forEachRawRow { $0.bind(now.milliseconds) } _: { row in
+            ).forEachRawRow {
+                $0.bind(now.milliseconds)
+            } _: { row in
                 busy[row.string(0)] = Int(row.int64(1))
                 return true
             }
@@ -227,10 +229,11 @@ extension SQLiteWebhookStore {
             if !webhookIDs.isEmpty {
                 failing = try Set(
                     String.fetchAll(
-                        db.cachedStatement(sql: """
-                            SELECT id FROM webhooks
-                            WHERE id IN (SELECT value FROM json_each(?)) AND consecutive_failures <> 0
-                            """),
+                        db.cachedStatement(
+                            sql: """
+                                SELECT id FROM webhooks
+                                WHERE id IN (SELECT value FROM json_each(?)) AND consecutive_failures <> 0
+                                """),
                         arguments: [JSONDecoderLite.encode(Array(webhookIDs))]
                     )
                 )
@@ -331,7 +334,8 @@ extension SQLiteWebhookStore {
             // The first job to come due, or the first lease to run out (its job is due again then).
             let due = try Int64.fetchOne(
                 db,
-                sql: "SELECT MIN(available_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lease_owner IS NULL"
+                sql:
+                    "SELECT MIN(available_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lease_owner IS NULL"
             )
             let expiry = try Int64.fetchOne(
                 db,

@@ -45,7 +45,8 @@ import WebhookTestSupport
         try await old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         try await old.write { db in
             try db.execute(
-                sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)")
+                sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)"
+            )
             for (index, file) in files.prefix(6).enumerated() {
                 try db.execute(sql: String(contentsOfFile: folder.appendingPathComponent(file).path, encoding: .utf8))
                 try db.execute(
@@ -69,7 +70,8 @@ import WebhookTestSupport
         func schemaVersion() async throws -> Int {
             try await old.read { db in try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0 }
         }
-        #expect(try await jobsDefinition().contains("state IN ('pending', 'delivered', 'failed', 'paused', 'cancelled')"))
+        #expect(
+            try await jobsDefinition().contains("state IN ('pending', 'delivered', 'failed', 'paused', 'cancelled')"))
         let versionBefore = try await schemaVersion()
 
         let store = try SQLiteWebhookStore(path: path)

@@ -34,8 +34,10 @@ import WebhookStorage
 
         // Two cohorts in flight, as in the daemon: each round records one and claims its slots again.
         var cohorts: [[ClaimedJob]] = [
-            try await database.store.claim(owner: "bench", limit: cohort, perWebhookLimit: 16, lease: .seconds(30), now: t0),
-            try await database.store.claim(owner: "bench", limit: cohort, perWebhookLimit: 16, lease: .seconds(30), now: t0),
+            try await database.store.claim(
+                owner: "bench", limit: cohort, perWebhookLimit: 16, lease: .seconds(30), now: t0),
+            try await database.store.claim(
+                owner: "bench", limit: cohort, perWebhookLimit: 16, lease: .seconds(30), now: t0),
         ]
         var recorded = 0
         var rounds = 0
