@@ -44,27 +44,21 @@ extension SQLiteWebhookStore {
             let arguments: StatementArguments = [
                 query.webhookID, query.startingAfter, status, query.eventType, query.limit + 1, query.eventID,
             ]
-            let filters = """
-                (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR a.event_type = ?4) AND (?6 IS NULL OR a.event_id = ?6)
-                """
-            let filed = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT a.* FROM attempt_log l JOIN attempts a ON a.id = l.id
-                    WHERE l.webhook_id = ?1 AND (?2 IS NULL OR l.id < ?2) AND \(filters)
-                    ORDER BY l.id DESC LIMIT ?5
-                    """,
-                arguments: arguments
-            )
-            let recent = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT a.* FROM attempt_log_tail t JOIN attempts a ON a.id = t.id
-                    WHERE t.webhook_id = ?1 AND (?2 IS NULL OR t.id < ?2) AND \(filters)
-                    ORDER BY t.id DESC LIMIT ?5
-                    """,
-                arguments: arguments
-            )
+            // The same page from either place: `source` names the table; both hold (webhook_id, id).
+            func page(from source: String) throws -> [Row] {
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT a.* FROM \(source) l JOIN attempts a ON a.id = l.id
+                        WHERE l.webhook_id = ?1 AND (?2 IS NULL OR l.id < ?2) AND (?3 IS NULL OR a.status = ?3)
+                          AND (?4 IS NULL OR a.event_type = ?4) AND (?6 IS NULL OR a.event_id = ?6)
+                        ORDER BY l.id DESC LIMIT ?5
+                        """,
+                    arguments: arguments
+                )
+            }
+            let filed = try page(from: "attempt_log")
+            let recent = try page(from: "attempt_log_tail")
             let rows = (filed + recent).sorted { ($0["id"] as String) > ($1["id"] as String) }.prefix(query.limit + 1)
             return Page(items: rows.prefix(query.limit).map(Self.attempt(from:)), hasMore: rows.count > query.limit)
         }

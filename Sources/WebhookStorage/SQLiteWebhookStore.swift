@@ -198,8 +198,9 @@ public final class SQLiteWebhookStore: WebhookStore {
         try await pool.read(body)
     }
 
-    /// Copies committed WAL frames into the database file with a passive checkpoint, on a
-    /// connection of its own, so it neither takes the write lock nor delays a commit.
+    /// Files the delivery log's tail (a short write transaction, see ``foldAttemptLog(limit:)``),
+    /// then copies committed WAL frames into the database file with a passive checkpoint, on a
+    /// connection of its own, which neither takes the write lock nor delays a commit.
     public func maintain() async throws {
         let connection = try checkpointConnection.withLock { connection in
             if let connection { return connection }
@@ -224,8 +225,9 @@ public final class SQLiteWebhookStore: WebhookStore {
     /// with a read: an idle daemon does not take the write lock for it.
     @discardableResult
     public func foldAttemptLog(limit: Int = 50_000) async throws -> Int {
-        guard try await read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM attempt_log_tail)") })
-            == true
+        guard
+            try await read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM attempt_log_tail)") })
+                == true
         else { return 0 }
         return try await write { db in
             guard
