@@ -28,31 +28,27 @@ import WebhookStorage
         let total = events * 100
         let cohort = 64
         let policy = RetryPolicy()
-        func claim(_ limit: Int, at now: Timestamp) -> ClaimRequest {
-            ClaimRequest(owner: "bench", limit: limit, perWebhookLimit: 16, lease: .seconds(30), now: now)
+        /// One round of the loop: records `finished` as successes and claims a cohort.
+        func round(recording finished: [ClaimedJob], at now: Timestamp) async throws -> [ClaimedJob] {
+            var round = DeliveryRound(policy: policy, disableAfter: 10)
+            round.results = finished.map { AttemptResult(job: $0, outcome: .ok, finishedAt: now) }
+            round.claim = ClaimRequest(
+                owner: "bench", limit: cohort, perWebhookLimit: 16, lease: .seconds(30), now: now)
+            return try await database.store.advance(round).claimed
         }
 
         // Two cohorts in flight, as in the daemon: each round records one and claims its slots again.
-        var cohorts: [[ClaimedJob]] = [
-            try await database.store.claim(
-                owner: "bench", limit: cohort, perWebhookLimit: 16, lease: .seconds(30), now: t0),
-            try await database.store.claim(
-                owner: "bench", limit: cohort, perWebhookLimit: 16, lease: .seconds(30), now: t0),
-        ]
+        var cohorts = [try await round(recording: [], at: t0), try await round(recording: [], at: t0)]
         var recorded = 0
         var rounds = 0
         var sinceMaintenance = 0
         let cpuBefore = Self.processCPU()
         let started = ContinuousClock.now
         while recorded < total, rounds < total {
-            let now = t0.adding(milliseconds: Int64(rounds))
-            var round = DeliveryRound(policy: policy, disableAfter: 10)
-            round.results = cohorts[rounds % 2].map { AttemptResult(job: $0, outcome: .ok, finishedAt: now) }
-            round.claim = claim(cohort, at: now)
-            let report = try await database.store.advance(round)
-            recorded += round.results.count
-            sinceMaintenance += round.results.count
-            cohorts[rounds % 2] = report.claimed
+            let finished = cohorts[rounds % 2]
+            cohorts[rounds % 2] = try await round(recording: finished, at: t0.adding(milliseconds: Int64(rounds)))
+            recorded += finished.count
+            sinceMaintenance += finished.count
             rounds += 1
             // The daemon files and checkpoints every 200 ms: about every 5,000 deliveries at full speed.
             if sinceMaintenance >= 5_000 {
