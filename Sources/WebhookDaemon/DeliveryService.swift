@@ -8,7 +8,7 @@ import WebhookStorage
 /// Claims due jobs, sends them through the libcurl client and records every attempt.
 ///
 /// One loop does the database work: each round records the attempts that finished since the
-/// last round and claims jobs for the free transfer slots, in one transaction. A second task
+/// last round and claims jobs for the free slots, in one transaction. A second task
 /// takes finished transfers off the client. A graceful stop ends claiming, lets transfers in
 /// flight finish up to the drain timeout, aborts the rest and hands their claims back, and
 /// records everything that finished.
@@ -33,7 +33,8 @@ final class DeliveryService: Service {
     private struct State {
         /// Claims sent or waiting to be recorded, by request tag.
         var claims: [UInt64: ClaimedJob] = [:]
-        /// Requests submitted to the client and not finished.
+        /// Requests submitted to the client and not finished: up to `concurrency` of them on the
+        /// wire, the rest waiting in the client for a transfer to end.
         var sending = 0
         /// Finished requests not yet recorded.
         var finished: [CompletedRequest] = []
@@ -46,6 +47,13 @@ final class DeliveryService: Service {
     private let state = Mutex(State())
     /// Set when the database file changed since the loop last looked at the outbox.
     private let outboxTouched = Atomic<Bool>(true)
+    /// The most claims this process holds: twice the transfer slots. The client keeps at most
+    /// `concurrency` requests on the wire and starts a waiting one the moment a transfer ends,
+    /// while the finished one waits for the next round to record it: with only as many claims as
+    /// slots, every slot would stay empty from its request's end until its result was recorded.
+    /// A crash therefore sends at most twice `concurrency` requests again (their results were
+    /// not recorded), not more.
+    private var claimLimit: Int { 2 * configuration.maximumConcurrentTransfers }
     /// The fewest free slots worth a claim (and finished attempts worth a commit) while requests are in flight.
     private var claimThreshold: Int {
         max(1, min(configuration.claimBatchSize, configuration.maximumConcurrentTransfers / 4))
@@ -117,14 +125,14 @@ final class DeliveryService: Service {
             // The keep-alive comes from this loop itself: if it hangs, systemd restarts the daemon.
             notifier.watchdogPing()
             let now = Timestamp.now()
-            // A slot is free once its result is recorded, not merely once its request ended: a
-            // process never holds more than `concurrency` claims with unrecorded results, so a
+            // A claim is given up once its result is recorded, not merely once its request ended:
+            // a process never holds more than `claimLimit` claims with unrecorded results, so a
             // crash sends at most that many requests again (and recording paces claiming).
             let (finished, unclaimed, sending, stopping, ended) = state.withLock { state in
                 let finished = state.finished
                 state.finished.removeAll(keepingCapacity: true)
                 return (
-                    finished, configuration.maximumConcurrentTransfers - state.claims.count, state.sending,
+                    finished, claimLimit - state.claims.count, state.sending,
                     state.stopping || Task.isCancelled, state.clientEnded
                 )
             }
@@ -314,7 +322,7 @@ final class DeliveryService: Service {
             state.sending += jobs.count
             return state.sending
         }
-        statistics.setInFlight(sending)
+        statistics.setInFlight(min(sending, configuration.maximumConcurrentTransfers))
         client.submit(requests)
     }
 
@@ -347,7 +355,7 @@ final class DeliveryService: Service {
                 state.finished.append(contentsOf: batch)
                 return state.sending
             }
-            statistics.setInFlight(sending)
+            statistics.setInFlight(min(sending, configuration.maximumConcurrentTransfers))
             work.signal()
         }
         state.withLock { $0.clientEnded = true }

@@ -117,6 +117,40 @@ import WebhookTestSupport
         _ = try await receiver.waitForRequests(count: 13)
     }
 
+    @Test func concurrencyBoundsTheRequestsOnTheWireWhileTwiceAsManyAreClaimed() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        // Every answer is held for a while, so requests that arrive less than that apart were open
+        // at the same time.
+        let hold = Duration.milliseconds(200)
+        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: hold) }
+        defer { Task { try? await receiver.shutdown() } }
+        _ = try harness.createWebhook(url: receiver.url)
+        let daemon = try await harness.startDaemon(["--concurrency", "4"])
+        defer { daemon.stop() }
+        let count = 40
+        try harness.insert(Array(repeating: ("ws_test", "qr.created", "{}"), count: count))
+        var mostClaimed = 0
+        try await harness.eventually("all \(count) requests received") {
+            mostClaimed = max(mostClaimed, try harness.count("SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL"))
+            return receiver.requests.count >= count
+        }
+        try await harness.eventually("every attempt recorded") {
+            try harness.count("SELECT COUNT(*) FROM attempts") == count
+        }
+        // A request that arrived less than `hold` before another was still unanswered when the
+        // other arrived: the most such requests at any arrival is at most the requests on the wire.
+        let arrivals = receiver.requests.map(\.receivedAt).sorted()
+        let mostOpen = arrivals.indices.map { i in
+            arrivals[...i].count { arrivals[i] - $0 < hold }
+        }.max()
+        #expect(mostOpen == 4, "never more than --concurrency requests on the wire, and every slot used")
+        // Claims beyond the slots wait, signed, to start the moment a transfer ends; never more
+        // than twice the slots, which bounds what a crash sends again.
+        #expect(mostClaimed > 4 && mostClaimed <= 8, "claims held: \(mostClaimed)")
+        #expect(try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == count)
+    }
+
     @Test func aRedirectIsAFailureAndIsNotFollowed() async throws {
         let harness = try Harness(retrySchedule: "0")
         defer { harness.remove() }
