@@ -30,6 +30,11 @@ public struct Daemon: Sendable {
 
         var clientConfiguration = DeliveryClient.Configuration(userAgent: "qr3-webhookd/\(qr3WebhookdVersion)")
         clientConfiguration.maximumConcurrentTransfers = configuration.maximumConcurrentTransfers
+        // Claims beyond the transfer slots wait in the client (see `DeliveryService.claimLimit`).
+        // A claim must outlive its request: one that could not start within half of what its
+        // lease leaves beyond a request is handed back unsent rather than sent late.
+        clientConfiguration.maximumQueueWait = .milliseconds(
+            Int64((configuration.leaseSeconds - configuration.requestTimeout) / 2 * 1000))
         clientConfiguration.connectTimeout = .milliseconds(Int64(configuration.connectTimeout * 1000))
         clientConfiguration.totalTimeout = .milliseconds(Int64(configuration.requestTimeout * 1000))
         clientConfiguration.maximumResponseBytes = configuration.maximumResponseBytes

@@ -296,8 +296,17 @@ final class DeliveryService: Service {
         await work.wait(timeout: notifier.watchdog.capping(timeout))
     }
 
-    private func send(_ jobs: [ClaimedJob]) {
-        logReclaims(jobs)
+    private func send(_ claimed: [ClaimedJob]) {
+        logReclaims(claimed)
+        // A job this process claimed again (its lease ran out while its request waited here or
+        // was on the wire) is not sent twice: the request under way reports under the new claim.
+        let (jobs, sending) = state.withLock { state in
+            let jobs = claimed.filter { job in
+                state.claims.updateValue(job, forKey: UInt64(bitPattern: job.jobID)) == nil
+            }
+            state.sending += jobs.count
+            return (jobs, state.sending)
+        }
         var requests: [OutboundRequest] = []
         requests.reserveCapacity(jobs.count)
         for job in jobs {
@@ -316,11 +325,6 @@ final class DeliveryService: Service {
                     ]
                 )
             )
-        }
-        let sending = state.withLock { state in
-            for job in jobs { state.claims[UInt64(bitPattern: job.jobID)] = job }
-            state.sending += jobs.count
-            return state.sending
         }
         statistics.setInFlight(min(sending, configuration.maximumConcurrentTransfers))
         client.submit(requests)

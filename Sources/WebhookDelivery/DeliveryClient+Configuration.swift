@@ -5,6 +5,9 @@ extension DeliveryClient {
     public struct Configuration: Sendable {
         /// Transfers running at once; further submissions wait in a queue.
         public var maximumConcurrentTransfers: Int = 128
+        /// The longest a submission may wait in that queue; one that waited longer is completed
+        /// unsent, as `.aborted`, instead of starting. `nil`: no limit.
+        public var maximumQueueWait: Duration?
         /// Time allowed to resolve the host and complete the TCP (and TLS) handshake.
         public var connectTimeout: Duration = .seconds(5)
         /// Time allowed for the whole attempt, from the start of the connection to the last byte.
@@ -35,6 +38,8 @@ extension DeliveryClient {
             try require(totalTimeout.milliseconds >= 1, "totalTimeout must be at least 1 ms")
             try require(maximumResponseBytes >= 0, "maximumResponseBytes must not be negative")
             try require(excerptBytes >= 0, "excerptBytes must not be negative")
+            try require(
+                maximumQueueWait.map { $0 >= .zero } ?? true, "maximumQueueWait must not be negative")
             try require(maximumConnectionsPerHost >= 0, "maximumConnectionsPerHost must be 0 (no limit) or more")
             try require(!userAgent.utf8.contains(where: { $0 < 0x20 }), "userAgent must not contain control characters")
         }

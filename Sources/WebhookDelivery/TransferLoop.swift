@@ -14,7 +14,10 @@ final class TransferLoop {
     private var idle: [CurlEasy] = []
     private var running: [CurlEasy] = []
     private var waiting: [OutboundRequest] = []
+    /// When each request in `waiting` was queued, at the same index.
+    private var waitingSince: [ContinuousClock.Instant] = []
     private var waitingHead = 0
+    private let maximumQueueWait: Duration?
     private var batch: [CompletedRequest] = []
 
     /// Prepares a loop for `client`; nothing is started until `run()`.
@@ -23,6 +26,7 @@ final class TransferLoop {
         multi = client.multi.handle
         settings = EasySettings(client.configuration)
         maximumRunning = client.configuration.maximumConcurrentTransfers
+        maximumQueueWait = client.configuration.maximumQueueWait
         running.reserveCapacity(maximumRunning)
     }
 
@@ -60,18 +64,28 @@ final class TransferLoop {
         guard !requests.isEmpty else { return }
         if waitingHead == waiting.count {
             waiting.removeAll(keepingCapacity: true)
+            waitingSince.removeAll(keepingCapacity: true)
             waitingHead = 0
         } else if waitingHead > 4096, waitingHead * 2 > waiting.count {
             waiting.removeFirst(waitingHead)
+            waitingSince.removeFirst(waitingHead)
             waitingHead = 0
         }
         waiting.append(contentsOf: requests)
+        let now = ContinuousClock.now
+        waitingSince.append(contentsOf: repeatElement(now, count: requests.count))
     }
 
     private func startWaiting() {
+        let now = ContinuousClock.now
         while running.count < maximumRunning, waitingHead < waiting.count {
             let request = waiting[waitingHead]
+            let since = waitingSince[waitingHead]
             waitingHead += 1
+            if let maximumQueueWait, now - since > maximumQueueWait {
+                complete(request, outcome: DeliveryClient.abortedOutcome(responseTimeMs: 0))
+                continue
+            }
             let easy: CurlEasy
             if let reused = idle.popLast() {
                 easy = reused
@@ -100,6 +114,7 @@ final class TransferLoop {
         }
         if waitingHead == waiting.count, waitingHead > 0 {
             waiting.removeAll(keepingCapacity: waiting.capacity <= 65536)
+            waitingSince.removeAll(keepingCapacity: waitingSince.capacity <= 65536)
             waitingHead = 0
         }
     }
@@ -140,6 +155,7 @@ final class TransferLoop {
             complete(request, failure: .aborted, excerpt: DeliveryClient.abortedExcerpt)
         }
         waiting.removeAll()
+        waitingSince.removeAll()
         waitingHead = 0
         for request in extra {
             complete(request, failure: .aborted, excerpt: DeliveryClient.abortedExcerpt)
@@ -147,7 +163,11 @@ final class TransferLoop {
     }
 
     private func complete(_ request: OutboundRequest, failure: FailureClass, excerpt: String) {
-        let outcome = DeliveryOutcome(statusCode: nil, responseTimeMs: 0, failure: failure, excerpt: excerpt)
+        complete(
+            request, outcome: DeliveryOutcome(statusCode: nil, responseTimeMs: 0, failure: failure, excerpt: excerpt))
+    }
+
+    private func complete(_ request: OutboundRequest, outcome: DeliveryOutcome) {
         batch.append(CompletedRequest(tag: request.tag, outcome: outcome))
     }
 

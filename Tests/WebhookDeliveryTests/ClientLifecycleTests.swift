@@ -36,6 +36,34 @@ import WebhookTestSupport
         try await receiver.shutdown()
     }
 
+    @Test func aRequestThatWaitedTooLongInTheQueueIsCompletedUnsent() async throws {
+        // One slot, held for a second by each request: the second and third wait that long.
+        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .seconds(1)) }
+        let harness = try Harness.start {
+            $0.maximumConcurrentTransfers = 1
+            $0.maximumQueueWait = .milliseconds(300)
+        }
+
+        let outcomes = try await harness.deliver(Array(repeating: receiver.url, count: 3))
+
+        #expect(outcomes[1]?.isSuccess == true, "the first request started at once")
+        for tag: UInt64 in [2, 3] {
+            #expect(
+                outcomes[tag]?.failure == .aborted,
+                "request \(tag) waited past the limit: \(String(describing: outcomes[tag]))")
+        }
+        #expect(receiver.requests.count == 1, "requests that waited too long are never sent")
+
+        // Requests that start within the limit are sent as usual.
+        let quick = try await TestReceiver.start()
+        let sent = try await harness.deliver(Array(repeating: quick.url, count: 20))
+        #expect(sent.values.allSatisfy { $0.isSuccess })
+        #expect(quick.requests.count == 20)
+        await harness.stop()
+        try await receiver.shutdown()
+        try await quick.shutdown()
+    }
+
     @Test func abortAllEndsRunningAndQueuedRequests() async throws {
         let silent = try await TestReceiver.start { _ in .noAnswer }
         // A timeout far beyond the test, so only the abort can end these requests, however slow the machine.
