@@ -54,11 +54,13 @@ import WebhookTestSupport
         }
         #expect(receiver.requests.count == 1, "requests that waited too long are never sent")
 
-        // Requests that start within the limit are sent as usual.
+        // A request that finds the slot free starts at once and is sent as usual.
         let quick = try await TestReceiver.start()
-        let sent = try await harness.deliver(Array(repeating: quick.url, count: 20))
-        #expect(sent.values.allSatisfy { $0.isSuccess })
-        #expect(quick.requests.count == 20)
+        for _ in 1...5 {
+            let outcome = try await harness.deliver(quick.url)
+            #expect(outcome.isSuccess, "\(outcome)")
+        }
+        #expect(quick.requests.count == 5)
         await harness.stop()
         try await receiver.shutdown()
         try await quick.shutdown()
