@@ -56,7 +56,9 @@ import WebhookTestSupport
 
         let reclaims = messages.all.filter { $0.hasPrefix("Lease expired; job claimed again") }
         #expect(!reclaims.isEmpty, "the lease ran out and the job was claimed again while its request was under way")
-        #expect(receiver.requests.count == 1, "claimed \(reclaims.count + 1) times: must be sent once, not \(receiver.requests.count) times")
+        #expect(
+            receiver.requests.count == 1,
+            "claimed \(reclaims.count + 1) times: must be sent once, not \(receiver.requests.count) times")
         #expect(try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == 1)
         #expect(
             !messages.all.contains { $0.hasPrefix("Result dropped") },
