@@ -145,10 +145,41 @@ public final class DaemonProcess: Sendable {
     @discardableResult
     public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
         _ = await waitFor(timeout: timeout) { _, status in status != nil }
-        guard let status = captured.output.withLock({ $0.exitStatus }) else {
-            throw TestFailure("daemon did not exit within \(timeout); log:\n\(log)")
+        if let status = captured.output.withLock({ $0.exitStatus }) { return status }
+        // Foundation reports an exit from a thread of its own; should that report be late, the
+        // kernel still tells whether the process ended (a zombie keeps its exit status) or hangs.
+        let pid = process.processIdentifier
+        if let status = Self.zombieExitStatus(pid) { return status }
+        throw TestFailure(
+            "daemon did not exit within \(timeout) (\(Self.describe(pid))); log:\n\(log)")
+    }
+
+    /// The status of a process that has ended but was not reaped yet, read from `/proc/PID/stat`
+    /// (the exit code field, encoded as `waitpid` reports it): the exit code, or the signal number.
+    static func zombieExitStatus(_ pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(whereSeparator: \.isWhitespace)
+        // Fields after the name start at the state (field 3); the exit code is field 52.
+        guard fields.first == "Z", fields.count >= 50, let code = Int32(fields[49]) else { return nil }
+        return code & 0x7f == 0 ? (code >> 8) & 0xff : code & 0x7f
+    }
+
+    /// What a process that should have ended is doing: its state and, per thread, the kernel
+    /// function it waits in.
+    static func describe(_ pid: Int32) -> String {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return "no process \(pid) any more, and no exit reported" }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first ?? "?"
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let threads = tasks.sorted().map { task -> String in
+            let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? "?"
+            let wchan = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? "?"
+            return "\(name.trimmingCharacters(in: .whitespacesAndNewlines)): \(wchan)"
         }
-        return status
+        return "pid \(pid) state \(state), threads: \(threads.joined(separator: ", "))"
     }
 
     private func waitFor(timeout: Duration, _ condition: @escaping @Sendable (String, Int32?) -> Bool) async -> Bool {
