@@ -32,7 +32,7 @@ struct APIKeys: AsyncParsableCommand {
             }
             guard name.count <= 200, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
             else { throw ValidationError("--name must be at most 200 characters without control characters") }
-            let store = try global.openStore()
+            let store = try global.openStore(creating: true)
             let material = APIKeyMaterial.generate()
             let key = try await store.createAPIKey(
                 NewAPIKey(workspaceID: workspace, name: name, material: material),

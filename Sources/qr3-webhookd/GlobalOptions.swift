@@ -35,10 +35,22 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Opens (and migrates) the database, turning failures into a clear error.
-    func openStore() throws -> SQLiteWebhookStore {
+    ///
+    /// Only commands that add something (`migrate`, `webhooks create`, `api-keys create`, `emit`)
+    /// pass `creating`: any other command on a path where no database is refuses, naming the path,
+    /// instead of creating an empty database there and reporting that it holds nothing.
+    func openStore(creating: Bool = false) throws -> SQLiteWebhookStore {
         LoggingSystem.bootstrapOnce(level: .warning)
+        let path = databasePath
+        if !creating, !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError(
+                """
+                no database at \(path): check --database (or QR3_WEBHOOKD_DATABASE); \
+                `qr3-webhookd migrate` or `qr3-webhookd run` creates one
+                """)
+        }
         do {
-            return try SQLiteWebhookStore(path: databasePath, logger: Logger(label: "qr3-webhookd"))
+            return try SQLiteWebhookStore(path: path, logger: Logger(label: "qr3-webhookd"))
         } catch {
             throw ValidationError("\(error)")
         }

@@ -10,7 +10,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let store = try global.openStore()
+        let store = try global.openStore(creating: true)
         print("database \(store.path) is at schema version \(SQLiteWebhookStore.schemaVersion)")
     }
 }

@@ -30,7 +30,7 @@ struct Webhooks: AsyncParsableCommand {
             } catch {
                 throw ValidationError(error.message)
             }
-            let store = try global.openStore()
+            let store = try global.openStore(creating: true)
             let webhook = try await store.createWebhook(
                 NewWebhook(workspaceID: workspace, url: url, events: subscription, secret: secret),
                 now: .now()

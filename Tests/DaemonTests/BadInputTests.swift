@@ -284,6 +284,17 @@ import WebhookTestSupport
             (["run", "--database", garbage], "not a database"),
             (["run", "--database", newer], "newer qr3-webhookd"),
             (["status", "--database", garbage], "not a database"),
+            (
+                ["status", "--database", folder.file("mistyped.sqlite")],
+                "no database at \(folder.file("mistyped.sqlite"))"
+            ),
+            (["webhooks", "list", "--database", folder.file("mistyped.sqlite")], "migrate"),
+            (["deliveries", "wh_x", "--database", folder.file("mistyped.sqlite")], "no database at"),
+            (
+                ["api-keys", "list", "--workspace", "ws", "--database", folder.file("mistyped.sqlite")],
+                "no database at"
+            ),
+            (["webhooks", "enable", "wh_x", "--database", folder.file("mistyped.sqlite")], "no database at"),
             (["webhooks", "create", "--workspace", "ws", "--url", "ftp://example.com/"], "url must be"),
             (
                 ["webhooks", "create", "--workspace", "ws", "--url", "https://user:pw@example.com/"],
@@ -321,6 +332,16 @@ import WebhookTestSupport
             #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack dump"), "\(shown) crashed")
         }
         #expect(FileManager.default.fileExists(atPath: folder.file("no/such/folder")) == false)
+        #expect(
+            FileManager.default.fileExists(atPath: folder.file("mistyped.sqlite")) == false,
+            "a command that only reads or changes what exists creates no database")
+        // Commands that add something create the database where there is none.
+        let fresh = folder.file("fresh.sqlite")
+        let created = try await runToolInBackground(
+            DaemonProcess.executablePath,
+            ["webhooks", "create", "--workspace", "ws", "--url", "https://example.com/hook", "--database", fresh])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(FileManager.default.fileExists(atPath: fresh))
     }
 
     private static func insertGood(_ db: Database, id: String) throws {
