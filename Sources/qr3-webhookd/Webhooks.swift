@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import WebhookCore
 import WebhookStorage
 
@@ -18,11 +19,12 @@ struct Webhooks: AsyncParsableCommand {
         @Option(help: "The http(s) URL events are POSTed to.") var url: String
         @Option(help: ArgumentHelp("Comma-separated event types, or *.", valueName: "types")) var events: String = "*"
         @Option(help: "The signing secret, 16 to 256 characters (default: a new random one).") var secret: String?
+        @Option(help: secretFileHelp) var secretFile: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let subscription = try parseEvents(events)
-            let secret = secret ?? WebhookValidation.generateSecret()
+            let secret = try givenSecret(secret, file: secretFile) ?? WebhookValidation.generateSecret()
             do throws(WebhookValidation.Invalid) {
                 try WebhookValidation.validateWorkspace(workspace)
                 try WebhookValidation.validateURL(url)
@@ -92,11 +94,13 @@ struct Webhooks: AsyncParsableCommand {
         @Option(help: "A new URL.") var url: String?
         @Option(help: ArgumentHelp("New comma-separated event types, or *.", valueName: "types")) var events: String?
         @Option(help: "A new signing secret.") var secret: String?
+        @Option(help: secretFileHelp) var secretFile: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
+            let secret = try givenSecret(secret, file: secretFile)
             guard url != nil || events != nil || secret != nil else {
-                throw ValidationError("nothing to change: give --url, --events or --secret")
+                throw ValidationError("nothing to change: give --url, --events, --secret or --secret-file")
             }
             do throws(WebhookValidation.Invalid) {
                 if let url { try WebhookValidation.validateURL(url) }
@@ -201,3 +205,28 @@ private func printWebhook(_ webhook: Webhook, json: Bool, revealingSecret: Bool 
 }
 
 import Foundation
+
+private let secretFileHelp = ArgumentHelp(
+    "Read the signing secret from this file, or from standard input with -: a secret given on the command line shows in ps and in the shell's history.",
+    valueName: "path"
+)
+
+/// The secret given with `--secret` or read from `--secret-file` (one trailing newline dropped),
+/// or nil when neither was given.
+private func givenSecret(_ secret: String?, file: String?) throws -> String? {
+    guard let file else { return secret }
+    guard secret == nil else { throw ValidationError("give --secret or --secret-file, not both") }
+    let data: Data
+    if file == "-" {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        guard let contents = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read the secret file \(file)")
+        }
+        data = contents
+    }
+    var text = String(decoding: data, as: UTF8.self)
+    // "\r\n" is one Character in Swift: removeLast drops either ending whole.
+    if text.hasSuffix("\r\n") || text.hasSuffix("\n") { text.removeLast() }
+    return text
+}

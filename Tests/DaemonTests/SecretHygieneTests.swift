@@ -80,6 +80,56 @@ import WebhookTestSupport
         #expect(everything.contains(String(secrets[1].prefix(4)) + "…"))
     }
 
+    @Test func aSecretReadFromAFileOrStandardInputNeverAppearsOnTheCommandLine() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start()
+        defer { Task { try? await receiver.shutdown() } }
+        let first = "from-a-file-" + Identifier.make("", length: 20)
+        let second = "from-stdin-" + Identifier.make("", length: 20)
+        let file = harness.directory.file("secret.txt")
+        try (first + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+
+        let created = try await harness.runCLI([
+            "webhooks", "create", "--workspace", "ws_test", "--url", receiver.url, "--secret-file", file, "--json",
+        ])
+        let object = try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any]
+        let webhook = try #require(object?["id"] as? String)
+        #expect(object?["secret"] as? String == first, "the file's secret, without its newline")
+
+        let daemon = try await harness.startDaemon()
+        defer { daemon.stop() }
+        try harness.insert([("ws_test", "qr.created", "{}")])
+        let signed = try #require(try await receiver.waitForRequests(count: 1).first)
+        #expect(
+            WebhookSignature.verify(header: signed.header("X-QR3-Signature") ?? "", body: signed.body, secret: first))
+
+        // From standard input, through a pipe as a script would; then the next request is signed with it.
+        let updated = try await runToolInBackground(
+            "/bin/sh",
+            [
+                "-c", "printf '%s\\r\\n' \"$SECRET\" | \"$0\" webhooks update \"$1\" --secret-file - --database \"$2\"",
+                DaemonProcess.executablePath, webhook, harness.databasePath,
+            ],
+            environment: ["SECRET": second])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        try harness.insert([("ws_test", "qr.created", "{}")])
+        let next = try #require(try await receiver.waitForRequests(count: 2).last)
+        #expect(
+            WebhookSignature.verify(header: next.header("X-QR3-Signature") ?? "", body: next.body, secret: second),
+            "signed with the secret read from standard input, its CRLF dropped")
+
+        let both = try await harness.runCLI(
+            ["webhooks", "update", webhook, "--secret", "another-secret-0123456789", "--secret-file", file],
+            expectSuccess: false)
+        #expect(both.status != 0 && both.stderr.contains("not both"), "\(both.stderr)")
+        let missing = try await harness.runCLI(
+            ["webhooks", "update", webhook, "--secret-file", harness.directory.file("missing.txt")],
+            expectSuccess: false)
+        #expect(missing.status != 0 && missing.stderr.contains("cannot read the secret file"), "\(missing.stderr)")
+        #expect(!daemon.log.contains(first) && !daemon.log.contains(second))
+    }
+
     @Test func theDatabaseTheDaemonCreatesIsReadableByItsOwnerOnly() async throws {
         let directory = try TemporaryDirectory(prefix: "qr3-modes")
         defer { directory.remove() }
