@@ -13,9 +13,8 @@ final class TransferLoop {
     private let maximumRunning: Int
     private var idle: [CurlEasy] = []
     private var running: [CurlEasy] = []
-    private var waiting: [OutboundRequest] = []
-    /// When each request in `waiting` was queued, at the same index.
-    private var waitingSince: [ContinuousClock.Instant] = []
+    /// Requests not started yet, each with the time it was queued.
+    private var waiting: [(request: OutboundRequest, since: ContinuousClock.Instant)] = []
     private var waitingHead = 0
     private let maximumQueueWait: Duration?
     private var batch: [CompletedRequest] = []
@@ -64,23 +63,19 @@ final class TransferLoop {
         guard !requests.isEmpty else { return }
         if waitingHead == waiting.count {
             waiting.removeAll(keepingCapacity: true)
-            waitingSince.removeAll(keepingCapacity: true)
             waitingHead = 0
         } else if waitingHead > 4096, waitingHead * 2 > waiting.count {
             waiting.removeFirst(waitingHead)
-            waitingSince.removeFirst(waitingHead)
             waitingHead = 0
         }
-        waiting.append(contentsOf: requests)
         let now = ContinuousClock.now
-        waitingSince.append(contentsOf: repeatElement(now, count: requests.count))
+        waiting.append(contentsOf: requests.lazy.map { (request: $0, since: now) })
     }
 
     private func startWaiting() {
         let now = ContinuousClock.now
         while running.count < maximumRunning, waitingHead < waiting.count {
-            let request = waiting[waitingHead]
-            let since = waitingSince[waitingHead]
+            let (request, since) = waiting[waitingHead]
             waitingHead += 1
             if let maximumQueueWait, now - since > maximumQueueWait {
                 complete(request, outcome: DeliveryClient.abortedOutcome(responseTimeMs: 0))
@@ -114,7 +109,6 @@ final class TransferLoop {
         }
         if waitingHead == waiting.count, waitingHead > 0 {
             waiting.removeAll(keepingCapacity: waiting.capacity <= 65536)
-            waitingSince.removeAll(keepingCapacity: waitingSince.capacity <= 65536)
             waitingHead = 0
         }
     }
@@ -151,11 +145,10 @@ final class TransferLoop {
                 CompletedRequest(tag: easy.tag, outcome: DeliveryClient.abortedOutcome(responseTimeMs: elapsed)))
             retire(easy)
         }
-        for request in waiting[waitingHead...] {
+        for (request, _) in waiting[waitingHead...] {
             complete(request, failure: .aborted, excerpt: DeliveryClient.abortedExcerpt)
         }
         waiting.removeAll()
-        waitingSince.removeAll()
         waitingHead = 0
         for request in extra {
             complete(request, failure: .aborted, excerpt: DeliveryClient.abortedExcerpt)
