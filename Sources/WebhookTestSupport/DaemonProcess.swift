@@ -154,31 +154,43 @@ public final class DaemonProcess: Sendable {
             "daemon did not exit within \(timeout) (\(Self.describe(pid))); log:\n\(log)")
     }
 
-    /// The status of a process that has ended but was not reaped yet, read from `/proc/PID/stat`
-    /// (the exit code field, encoded as `waitpid` reports it): the exit code, or the signal number.
-    static func zombieExitStatus(_ pid: Int32) -> Int32? {
+    /// The threads of the running process: each one's name and the kernel function it waits in.
+    public var threads: [(name: String, waitChannel: String)] { Self.threads(of: pid) }
+
+    /// The fields of `/proc/PID/stat` after the process name, from the state (field 3) on; nil
+    /// when there is no such process.
+    private static func statFields(_ pid: Int32) -> [Substring]? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return nil }
-        let fields = stat[stat.index(after: close)...].split(whereSeparator: \.isWhitespace)
-        // Fields after the name start at the state (field 3); the exit code is field 52.
-        guard fields.first == "Z", fields.count >= 50, let code = Int32(fields[49]) else { return nil }
+        return stat[stat.index(after: close)...].split(whereSeparator: \.isWhitespace)
+    }
+
+    /// The status of a process that has ended but was not reaped yet, read from `/proc/PID/stat`
+    /// (the exit code field, encoded as `waitpid` reports it): the exit code, or the signal number.
+    static func zombieExitStatus(_ pid: Int32) -> Int32? {
+        // Field 52, the exit code, is the 50th from the state.
+        guard let fields = statFields(pid), fields.first == "Z", fields.count >= 50, let code = Int32(fields[49])
+        else { return nil }
         return code & 0x7f == 0 ? (code >> 8) & 0xff : code & 0x7f
     }
 
-    /// What a process that should have ended is doing: its state and, per thread, the kernel
-    /// function it waits in.
-    static func describe(_ pid: Int32) -> String {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return "no process \(pid) any more, and no exit reported" }
-        let state = stat[stat.index(after: close)...].split(separator: " ").first ?? "?"
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        let threads = tasks.sorted().map { task -> String in
-            let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? "?"
-            let wchan = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? "?"
-            return "\(name.trimmingCharacters(in: .whitespacesAndNewlines)): \(wchan)"
+    /// Each thread of process `pid`: its name and the kernel function it waits in.
+    static func threads(of pid: Int32) -> [(name: String, waitChannel: String)] {
+        func read(_ path: String) -> String {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "?").trimmingCharacters(
+                in: .whitespacesAndNewlines)
         }
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.sorted().map { task in
+            (read("/proc/\(pid)/task/\(task)/comm"), read("/proc/\(pid)/task/\(task)/wchan"))
+        }
+    }
+
+    /// What a process that should have ended is doing: its state and each thread's wait.
+    static func describe(_ pid: Int32) -> String {
+        guard let state = statFields(pid)?.first else { return "no process \(pid) any more, and no exit reported" }
+        let threads = threads(of: pid).map { "\($0.name): \($0.waitChannel)" }
         return "pid \(pid) state \(state), threads: \(threads.joined(separator: ", "))"
     }
 

@@ -18,10 +18,7 @@ import WebhookTestSupport
         try harness.insert(Array(repeating: ("ws_test", "qr.created", "{}"), count: 5))
         _ = try await receiver.waitForRequests(count: 5)
         // The threads an operator sees in `top -H` name their work.
-        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task").map { task in
-            try String(contentsOfFile: "/proc/\(daemon.pid)/task/\(task)/comm", encoding: .utf8)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        let threads = daemon.threads.map(\.name)
         #expect(Set(threads).isSuperset(of: ["qr3-delivery", "qr3-outbox"]), "threads: \(threads)")
         daemon.send(SIGTERM)
         #expect(try await daemon.waitForExit() == 0)
