@@ -7,11 +7,7 @@ import Testing
 @Suite struct DaemonProcessTests {
     @Test func aZombieIsReadAsEndedWithItsStatus() throws {
         for (script, expected) in [("exit 3", Int32(3)), ("kill -KILL $$", SIGKILL)] {
-            var pid: pid_t = 0
-            let arguments = ["/bin/sh", "-c", script]
-            var argv = arguments.map { strdup($0) } + [nil]
-            defer { for pointer in argv { free(pointer) } }
-            #expect(posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0)
+            let pid = try Self.spawn(["/bin/sh", "-c", script])
             // Not reaped yet: the process stays a zombie until waitpid, and /proc tells its status.
             var status: Int32? = nil
             for _ in 0..<500 where status == nil {
@@ -27,11 +23,7 @@ import Testing
     }
 
     @Test func aRunningProcessIsDescribedWithItsThreads() throws {
-        var pid: pid_t = 0
-        let sleepArguments = ["/bin/sleep", "30"]
-        var argv = sleepArguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        #expect(posix_spawn(&pid, "/bin/sleep", nil, nil, &argv, environ) == 0)
+        let pid = try Self.spawn(["/bin/sleep", "30"])
         defer {
             kill(pid, SIGKILL)
             var raw: Int32 = 0
@@ -41,5 +33,15 @@ import Testing
         let description = DaemonProcess.describe(pid)
         #expect(description.contains("pid \(pid) state "), "\(description)")
         #expect(description.contains("sleep: "), "\(description)")
+    }
+
+    /// Starts `arguments[0]` with `arguments` and returns its pid; the caller reaps it (a child
+    /// started this way, not through Foundation, stays a zombie until `waitpid`).
+    static func spawn(_ arguments: [String]) throws -> pid_t {
+        var pid: pid_t = 0
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        try #require(posix_spawn(&pid, arguments[0], nil, nil, &argv, environ) == 0)
+        return pid
     }
 }

@@ -72,14 +72,15 @@ import WebhookTestSupport
         #expect(
             latencies.allSatisfy { $0 < .milliseconds(2500) },
             "good events waited \(latencies.max().map { "\($0)" } ?? "-") at most, behind a resolving name")
-        let times = try await harness.producer().read { db in
-            try Int.fetchAll(db, sql: "SELECT response_time_ms FROM attempts WHERE webhook_id = ?", arguments: [slow])
+        let (times, failures) = try await harness.producer().read { db in
+            (
+                try Int.fetchAll(
+                    db, sql: "SELECT response_time_ms FROM attempts WHERE webhook_id = ?", arguments: [slow]),
+                try String.fetchAll(
+                    db, sql: "SELECT DISTINCT failure_class FROM attempts WHERE webhook_id = ?", arguments: [slow])
+            )
         }
         #expect(times.allSatisfy { $0 < 2500 }, "the slow attempts ended at the connect timeout: \(times) ms")
-        let failures = try await harness.producer().read { db in
-            try String.fetchAll(
-                db, sql: "SELECT DISTINCT failure_class FROM attempts WHERE webhook_id = ?", arguments: [slow])
-        }
         #expect(Set(failures).isSubset(of: ["dns", "timeout"]), "failure classes: \(failures)")
     }
 }
