@@ -204,8 +204,6 @@ private func printWebhook(_ webhook: Webhook, json: Bool, revealingSecret: Bool 
     print(lines.joined(separator: "\n"))
 }
 
-import Foundation
-
 private let secretFileHelp = ArgumentHelp(
     "Read the signing secret from this file, or from standard input with -: a secret given on the command line shows in ps and in the shell's history.",
     valueName: "path"
