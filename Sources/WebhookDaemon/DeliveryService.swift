@@ -326,8 +326,14 @@ final class DeliveryService: Service {
                 )
             )
         }
-        statistics.setInFlight(min(sending, configuration.maximumConcurrentTransfers))
+        reportInFlight(sending)
         client.submit(requests)
+    }
+
+    /// Publishes the requests on the wire: of those `sending`, the client runs at most
+    /// `concurrency` at once; the rest wait in its queue.
+    private func reportInFlight(_ sending: Int) {
+        statistics.setInFlight(min(sending, configuration.maximumConcurrentTransfers))
     }
 
     /// Warns about jobs claimed again because an earlier claim's lease ran out (a worker died or hung).
@@ -359,7 +365,7 @@ final class DeliveryService: Service {
                 state.finished.append(contentsOf: batch)
                 return state.sending
             }
-            statistics.setInFlight(min(sending, configuration.maximumConcurrentTransfers))
+            reportInFlight(sending)
             work.signal()
         }
         state.withLock { $0.clientEnded = true }
