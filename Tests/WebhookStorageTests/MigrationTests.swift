@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Testing
-import WebhookStorage
+@testable import WebhookStorage
 import WebhookTestSupport
 
 @Suite struct MigrationTests {
@@ -37,20 +37,18 @@ import WebhookTestSupport
         let database = try TestDatabase()
         defer { database.remove() }
         let path = database.directory.file("v6.sqlite")
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("migrations")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }
-            .sorted()
         let old = try DatabaseQueue(path: path)
         try await old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         try await old.write { db in
             try db.execute(
                 sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)"
             )
-            for (index, file) in files.prefix(6).enumerated() {
-                try db.execute(sql: String(contentsOfFile: folder.appendingPathComponent(file).path, encoding: .utf8))
+            // The migrations as shipped (`embeddedMigrationsMatchTheFiles` keeps them equal to the files).
+            for migration in Migration.embedded.prefix(6) {
+                try db.execute(sql: migration.sql)
                 try db.execute(
-                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", arguments: [index + 1, file])
+                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    arguments: [migration.version, migration.name])
             }
             try db.execute(
                 sql: """
