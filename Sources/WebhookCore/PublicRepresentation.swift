@@ -13,6 +13,12 @@ public struct WebhookRepresentation: Codable, Sendable, Hashable {
     public var consecutive_failures: Int
     public var disabled_reason: String?
     public var disabled_at: String?
+    /// Deliveries held while the webhook is disabled; enabling it sends them, oldest first.
+    public var held_deliveries: Int
+    /// Since when the webhook's attempts fail (its queue waits for one probe at a time), if they do.
+    public var failing_since: String?
+    /// No delivery goes to the webhook before this time (the next probe, or its Retry-After).
+    public var paused_until: String?
 
     /// The representation of `webhook`; `revealingSecret` only when answering its creation.
     public init(_ webhook: Webhook, revealingSecret: Bool = false) {
@@ -27,6 +33,9 @@ public struct WebhookRepresentation: Codable, Sendable, Hashable {
         consecutive_failures = webhook.consecutiveFailures
         disabled_reason = webhook.disabledReason
         disabled_at = webhook.disabledAt?.iso8601
+        held_deliveries = webhook.heldDeliveries
+        failing_since = webhook.circuit.isOpen ? webhook.circuit.failingSince?.iso8601 : nil
+        paused_until = webhook.circuit.isOpen ? webhook.circuit.pausedUntil?.iso8601 : nil
     }
 }
 
@@ -45,6 +54,9 @@ extension WebhookRepresentation {
         object.add("consecutive_failures", consecutive_failures)
         object.add("disabled_reason", disabled_reason)
         object.add("disabled_at", disabled_at)
+        object.add("held_deliveries", held_deliveries)
+        object.add("failing_since", failing_since)
+        object.add("paused_until", paused_until)
         return object.json
     }
 }
@@ -112,6 +124,42 @@ public struct DeliveryRepresentation: Codable, Sendable, Hashable {
         object.add("failure_class", failure_class)
         object.add("next_retry_at", next_retry_at)
         object.add("response_excerpt", response_excerpt)
+        return object.json
+    }
+}
+
+/// What a recovery queued, as the API and `webhooks recover --json` show it.
+public struct RecoveryRepresentation: Sendable, Hashable {
+    public var report: RecoveryCounts
+    public var dryRun: Bool
+
+    /// The counts of a recovery: deliveries that had failed for good, events never delivered,
+    /// and whether they are held because the webhook is disabled.
+    public struct RecoveryCounts: Sendable, Hashable {
+        public var failed: Int
+        public var neverMade: Int
+        public var held: Bool
+
+        public init(failed: Int, neverMade: Int, held: Bool) {
+            self.failed = failed
+            self.neverMade = neverMade
+            self.held = held
+        }
+    }
+
+    public init(_ report: RecoveryCounts, dryRun: Bool) {
+        self.report = report
+        self.dryRun = dryRun
+    }
+
+    /// `{"status":"queued"|"dry_run","queued":N,"failed":N,"never_made":N,"held":bool}`.
+    public var json: String {
+        var object = JSONObjectWriter()
+        object.add("status", dryRun ? "dry_run" : "queued")
+        object.add("queued", report.failed + report.neverMade)
+        object.add("failed", report.failed)
+        object.add("never_made", report.neverMade)
+        object.add("held", report.held)
         return object.json
     }
 }

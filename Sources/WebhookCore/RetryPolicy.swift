@@ -11,7 +11,8 @@
 ///
 /// A receiver that answers `429` or `503` with `Retry-After` is honoured: the next attempt waits
 /// for the longer of the schedule's delay and the receiver's (capped by `maximumRetryAfter`).
-/// A `410 Gone` means the receiver has gone for good: the job is failed at once.
+/// What a failure means for the webhook (its circuit, disabling, `410 Gone`) is decided by
+/// ``DeliveryRules``, which applies this policy to each job.
 public struct RetryPolicy: Sendable, Hashable {
     /// Delay in seconds before attempt N+1; entry 0 is the first attempt (normally 0).
     public var schedule: [Double]
@@ -41,14 +42,14 @@ public struct RetryPolicy: Sendable, Hashable {
         case delivered
         /// Try again at this time.
         case retry(at: Timestamp)
-        /// No attempt is left (or the receiver said it is gone): the job has failed.
+        /// No attempt is left: the job has failed.
         case giveUp
     }
 
-    /// Decides what follows attempt number `attempt` (1-based) that ended at `now` with `outcome`.
+    /// Decides what follows attempt number `attempt` (1-based, within the job's current run of
+    /// attempts) that ended at `now` with `outcome`.
     public func decide(attempt: Int, outcome: DeliveryOutcome, now: Timestamp) -> Decision {
         if outcome.isSuccess { return .delivered }
-        if outcome.statusCode == 410 { return .giveUp }
         guard attempt < schedule.count else { return .giveUp }
         var delay = schedule[attempt]
         if let asked = outcome.retryAfterSeconds, outcome.statusCode == 429 || outcome.statusCode == 503 {

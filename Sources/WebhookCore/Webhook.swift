@@ -18,6 +18,10 @@ public struct Webhook: Sendable, Hashable {
     public var disabledReason: String?
     /// When the webhook was disabled, when it is.
     public var disabledAt: Timestamp?
+    /// The webhook's circuit: closed, or open while its endpoint fails (see ``DeliveryRules``).
+    public var circuit: WebhookCircuit
+    /// Deliveries kept while the webhook is disabled, sent when it is enabled again.
+    public var heldDeliveries: Int
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
@@ -31,6 +35,8 @@ public struct Webhook: Sendable, Hashable {
         consecutiveFailures: Int = 0,
         disabledReason: String? = nil,
         disabledAt: Timestamp? = nil,
+        circuit: WebhookCircuit? = nil,
+        heldDeliveries: Int = 0,
         createdAt: Timestamp,
         updatedAt: Timestamp
     ) {
@@ -43,6 +49,8 @@ public struct Webhook: Sendable, Hashable {
         self.consecutiveFailures = consecutiveFailures
         self.disabledReason = disabledReason
         self.disabledAt = disabledAt
+        self.circuit = circuit ?? WebhookCircuit(consecutiveFailures: consecutiveFailures)
+        self.heldDeliveries = heldDeliveries
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

@@ -78,6 +78,12 @@ public struct Daemon: Sendable {
                 .init(service: WatcherService(watcher: watcher)),
                 .init(service: MaintenanceService(store: store, logger: logger)),
             ]
+            if let seconds = configuration.recoveryProbeInterval {
+                let probes = RecoveryProbeService(
+                    store: store, interval: .milliseconds(Int64(seconds * 1000)), probesQueued: { work.signal() },
+                    logger: logger)
+                services.append(.init(service: probes))
+            }
         }
         if configuration.mode.servesAPI {
             let hooks = APIHooks(outboxChanged: { delivery.outboxChanged() }, jobsDue: { work.signal() })

@@ -51,6 +51,13 @@ public struct DaemonConfiguration: Sendable {
     public var metrics: MetricsPlacement = .api
     /// Seconds between readings of the queue figures for systemd's `STATUS=` and the metrics' gauges.
     public var statusInterval: Double = 5
+    /// Seconds between recovery probes of a webhook disabled by failures; nil when off.
+    public var recoveryProbeInterval: Double?
+
+    /// The job rules the daemon applies: the retry schedule and when to disable.
+    public var deliveryRules: DeliveryRules {
+        DeliveryRules(retryPolicy: retryPolicy, disableAfter: disableAfterFailures)
+    }
 
     public init() {}
 
@@ -197,7 +204,8 @@ extension DaemonConfiguration {
         },
         Setting(
             name: "disable-after", defaultValue: "10",
-            help: "Consecutive failed attempts after which a webhook is disabled."
+            help:
+                "Consecutive failed probes after which a webhook is disabled (with 0,60,300: after 41 minutes of failing)."
         ) {
             config, value throws(InvalidSetting) in
             config.disableAfterFailures = try integer(value, "disable-after", 1...1_000_000)
@@ -327,7 +335,38 @@ extension DaemonConfiguration {
             config, value throws(InvalidSetting) in
             config.statusInterval = try seconds(value, "status-interval", 0.05...3_600)
         },
+        Setting(
+            name: "recovery-probe-interval", defaultValue: "off",
+            help:
+                "How often a webhook disabled by failures (or a 410) is sent a webhook.ping probe; a 2xx enables it again. off, or a duration like 10m."
+        ) {
+            config, value throws(InvalidSetting) in
+            config.recoveryProbeInterval =
+                value.lowercased() == "off" ? nil : try duration(value, "recovery-probe-interval", 1...30 * 86_400)
+        },
     ]
+
+    /// A duration written as seconds (`90`) or with a unit: `s`, `m`, `h` or `d` (`90s`, `5m`, `1h`, `30d`).
+    static func duration(_ value: String, _ name: String, _ range: ClosedRange<Double>) throws(InvalidSetting)
+        -> Double
+    {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var number = Substring(value)
+        var unit = 1.0
+        if let last = number.last, let factor = units[last] {
+            unit = factor
+            number = number.dropLast()
+        }
+        guard let count = Double(number), count.isFinite, range.contains(count * unit) else {
+            throw InvalidSetting(
+                setting: name,
+                message:
+                    "\"\(value)\" is not a duration from \(Int(range.lowerBound)) s to \(Int(range.upperBound)) s, "
+                    + "like 90, 90s, 5m, 1h or 30d"
+            )
+        }
+        return count * unit
+    }
 
     static func integer(_ value: String, _ name: String, _ range: ClosedRange<Int>) throws(InvalidSetting) -> Int {
         guard let number = Int(value), range.contains(number) else {

@@ -180,8 +180,7 @@ final class DeliveryService: Service {
                 )
                 continue
             }
-            var round = DeliveryRound(
-                policy: configuration.retryPolicy, disableAfter: configuration.disableAfterFailures)
+            var round = DeliveryRound(rules: configuration.deliveryRules)
             round.results = pendingResults
             if ingestWanted {
                 round.ingest = DeliveryRound.Ingest(
@@ -451,11 +450,27 @@ extension RecordReport {
                 ]
             )
         }
-        for webhookID in disabledWebhooks {
-            logger.warning(
-                "Webhook disabled after consecutive failures",
-                metadata: ["webhook_id": "\(webhookID)"]
-            )
+        for change in webhookChanges {
+            var metadata: Logger.Metadata = [
+                "webhook_id": "\(change.webhookID)", "workspace_id": "\(change.workspaceID)",
+            ]
+            switch change.step {
+            case .unchanged:
+                continue
+            case .startedFailing:
+                metadata["next_probe_at"] = "\(change.circuit.pausedUntil?.iso8601 ?? "-")"
+                logger.notice("Webhook failing; its deliveries wait while one probe at a time is sent", metadata: metadata)
+            case .recovered(let failures, let since):
+                metadata["failed_probes"] = "\(failures)"
+                metadata["failing_for_s"] = "\(Double(change.at.milliseconds - since.milliseconds) / 1000)"
+                logger.notice("Webhook recovered; its waiting deliveries are sent again", metadata: metadata)
+            case .disable(let reason):
+                metadata["reason"] = "\(reason.description(at: change.at))"
+                logger.warning(
+                    "Webhook disabled; its deliveries are held until it is enabled", metadata: metadata)
+            case .enable:
+                logger.notice("Webhook enabled again by a recovery probe; its held deliveries are sent", metadata: metadata)
+            }
         }
         for job in staleResults {
             logger.warning(

@@ -138,7 +138,9 @@ final class CurlEasy {
         let milliseconds = Int(totalMicroseconds / 1000)
         let retryAfterSeconds = retryAfter > 0 ? Int(retryAfter) : nil
 
-        if code == CURLE_OK, status > 0 {
+        // A 2xx whose body ran past the cap is a success all the same: the receiver accepted the
+        // event before it wrote its answer; reading stopped only to bound memory.
+        if (code == CURLE_OK || stoppedForSize), status > 0, !stoppedForSize || (200..<300).contains(status) {
             return .answered(
                 status: status,
                 responseTimeMs: milliseconds,

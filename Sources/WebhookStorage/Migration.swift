@@ -19,41 +19,58 @@ enum Migrator {
         // An up-to-date database (the usual case) needs no write lock: a CLI command or a second
         // daemon does not wait behind a producer's transaction just to learn that.
         if try currentVersion(writer) == latestVersion { return [] }
-        return try writer.write { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE IF NOT EXISTS schema_migrations (
-                        version    INTEGER PRIMARY KEY,
-                        name       TEXT    NOT NULL,
-                        applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-                    )
-                    """
-            )
-            let applied = try Set(Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
-            if let newest = applied.max(), newest > latestVersion {
-                throw StorageError(
-                    "the database has schema version \(newest), written by a newer qr3-webhookd; this binary "
-                        + "knows versions up to \(latestVersion). Run the newer binary, or restore a backup."
-                )
-            }
+        // Foreign keys are off while migrations run, as SQLite's procedure for changing a table's
+        // definition asks (a table is copied, dropped and renamed), and checked before the commit.
+        return try writer.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
             var names: [String] = []
-            for migration in Migration.embedded.sorted(by: { $0.version < $1.version })
-            where !applied.contains(migration.version) {
-                try db.execute(sql: migration.sql)
-                try db.execute(
-                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                    arguments: [migration.version, migration.name]
-                )
-                names.append(migration.name)
-            }
-            // One step higher than any migration took it, so that every connection to the file,
-            // this one included, reads the schema again: a migration may edit a definition in
-            // place (0007), which changes no schema version by itself.
-            if !names.isEmpty, let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") {
-                try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
+            try db.inTransaction(.immediate) {
+                names = try apply(db)
+                return .commit
             }
             return names
         }
+    }
+
+    /// Applies the pending migrations inside the caller's transaction; returns their names.
+    private static func apply(_ db: Database) throws -> [String] {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    INTEGER PRIMARY KEY,
+                    name       TEXT    NOT NULL,
+                    applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """
+        )
+        let applied = try Set(Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
+        if let newest = applied.max(), newest > latestVersion {
+            throw StorageError(
+                "the database has schema version \(newest), written by a newer qr3-webhookd; this binary "
+                    + "knows versions up to \(latestVersion). Run the newer binary, or restore a backup."
+            )
+        }
+        var names: [String] = []
+        for migration in Migration.embedded.sorted(by: { $0.version < $1.version })
+        where !applied.contains(migration.version) {
+            try db.execute(sql: migration.sql)
+            try db.execute(
+                sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                arguments: [migration.version, migration.name]
+            )
+            names.append(migration.name)
+        }
+        if let violation = try Row.fetchOne(db, sql: "PRAGMA foreign_key_check") {
+            throw StorageError("a migration left a row whose reference is broken: \(violation)")
+        }
+        // One step higher than any migration took it, so that every connection to the file,
+        // this one included, reads the schema again: a migration may edit a definition in
+        // place (0007, 0008), which changes no schema version by itself.
+        if !names.isEmpty, let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") {
+            try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
+        }
+        return names
     }
 
     /// The schema version a database is at (0 for a new file).

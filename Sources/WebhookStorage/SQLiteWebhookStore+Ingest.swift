@@ -76,7 +76,7 @@ extension SQLiteWebhookStore {
             var report = IngestReport()
             var last: Int64?
             var bytes = 0
-            var subscribers: [String: [(id: String, events: EventSubscription)]] = [:]
+            var subscribers: [String: [Subscriber]] = [:]
             while bytes < ingestBatchBytes, let row = try rows.next() {
                 let outboxRow = Self.outboxRow(from: row)
                 let dataBytes: Int = row["data_bytes"] ?? 0
@@ -89,20 +89,20 @@ extension SQLiteWebhookStore {
                 case .failure(let rejection):
                     report.rejected.append(try Self.reject(db, outboxRow, reason: rejection.reason, now: now))
                 case .success(let event):
-                    let targets: [String]
+                    let targets: [Subscriber]
                     if let target = event.targetWebhookID {
-                        guard try Self.fetchWebhook(db, id: target, workspaceID: event.workspaceID) != nil else {
+                        guard let webhook = try Self.fetchWebhook(db, id: target, workspaceID: event.workspaceID)
+                        else {
                             let reason = "target webhook \(target) does not exist in workspace \(event.workspaceID)"
                             report.rejected.append(try Self.reject(db, outboxRow, reason: reason, now: now))
                             continue
                         }
-                        targets = [target]
+                        targets = [Subscriber(id: webhook.id, events: webhook.events, isActive: webhook.isActive)]
                     } else {
                         if subscribers[event.workspaceID] == nil {
-                            subscribers[event.workspaceID] = try activeSubscribers(db, workspaceID: event.workspaceID)
+                            subscribers[event.workspaceID] = try Self.subscribers(db, workspaceID: event.workspaceID)
                         }
-                        targets = subscribers[event.workspaceID, default: []]
-                            .filter { $0.events.matches(event.type) }.map(\.id)
+                        targets = subscribers[event.workspaceID, default: []].filter { $0.events.matches(event.type) }
                     }
                     let inserted = try db.cachedStatement(
                         sql: """
@@ -119,15 +119,22 @@ extension SQLiteWebhookStore {
                         continue
                     }
                     report.events += 1
+                    // A disabled webhook's job is made all the same, held until the webhook is enabled.
                     let job = try db.cachedStatement(
                         sql: """
-                            INSERT INTO jobs (event_id, webhook_id, available_at, created_at, updated_at)
-                            VALUES (?1, ?2, ?3, ?3, ?3)
+                            INSERT INTO jobs (event_id, webhook_id, state, available_at, created_at, updated_at)
+                            VALUES (?1, ?2, ?3, ?4, ?4, ?4)
                             """
                     )
-                    for webhookID in targets {
-                        try job.execute(arguments: [event.id, webhookID, now.milliseconds])
+                    for webhook in targets {
+                        try job.executeRaw { values in
+                            values.bind(event.id)
+                            values.bind(webhook.id)
+                            values.bind(DeliveryRules.newJobState(webhookActive: webhook.isActive).rawValue)
+                            values.bind(now.milliseconds)
+                        }
                         report.jobs += 1
+                        if !webhook.isActive { report.heldJobs += 1 }
                     }
                 }
             }
@@ -193,16 +200,22 @@ extension SQLiteWebhookStore {
         )
     }
 
-    static func activeSubscribers(_ db: Database, workspaceID: String) throws -> [(
-        id: String, events: EventSubscription
-    )] {
+    /// A webhook an event may fan out to.
+    struct Subscriber {
+        var id: String
+        var events: EventSubscription
+        var isActive: Bool
+    }
+
+    /// The workspace's webhooks, disabled ones included (their jobs are held).
+    static func subscribers(_ db: Database, workspaceID: String) throws -> [Subscriber] {
         try Row.fetchAll(
             db,
-            sql: "SELECT id, events FROM webhooks WHERE workspace_id = ? AND is_active = 1 AND deleted_at IS NULL",
+            sql: "SELECT id, events, is_active FROM webhooks WHERE workspace_id = ? AND deleted_at IS NULL",
             arguments: [workspaceID]
         ).map { row in
             let names = (try? JSONDecoderLite.stringArray(row["events"])) ?? []
-            return (id: row["id"], events: EventSubscription(trusted: names))
+            return Subscriber(id: row["id"], events: EventSubscription(trusted: names), isActive: row["is_active"])
         }
     }
 

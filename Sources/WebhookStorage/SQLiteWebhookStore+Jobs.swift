@@ -18,9 +18,7 @@ extension SQLiteWebhookStore {
         }
         return try await write { [round] db in
             var report = DeliveryRound.Report()
-            report.recorded = try Self.record(
-                db, round.results, policy: round.policy, disableAfter: round.disableAfter
-            )
+            report.recorded = try Self.record(db, round.results, rules: round.rules)
             if let ingest = round.ingest {
                 report.ingested = try Self.ingest(db, limit: ingest.limit, validator: ingest.validator, now: ingest.now)
             }
@@ -32,12 +30,12 @@ extension SQLiteWebhookStore {
     }
 
     static func claim(_ db: Database, _ request: ClaimRequest, cursor: inout ClaimCursor?) throws -> [ClaimedJob] {
-        let (owner, limit, perWebhookLimit, now) = (request.owner, request.limit, request.perWebhookLimit, request.now)
+        let (owner, limit, perWebhookLimit) = (request.owner, request.limit, request.perWebhookLimit)
         guard limit > 0 else { return [] }
-        let leaseMs =
-            request.lease.components.seconds * 1000
-            + request.lease.components.attoseconds / 1_000_000_000_000_000
-        let expiry = now.milliseconds + leaseMs
+        // The clock is read here, inside the transaction: a claim that waited for the write lock
+        // still holds its jobs for the whole lease.
+        let now = request.nowInTransaction
+        let expiry = now.milliseconds + request.lease.inMilliseconds
         do {
             // Live claims per webhook, of every owner: a webhook at its cap is skipped, so one
             // slow endpoint cannot take every slot or hide the jobs queued behind its own.
@@ -53,15 +51,26 @@ extension SQLiteWebhookStore {
                 busy[row.string(0)] = Int(row.int64(1))
                 return true
             }
-            // A failing webhook (its last attempt failed) gets one request at a time until it
-            // succeeds again: a few slow or dead endpoints cannot take every slot.
-            let failing = try Set(
-                String.fetchAll(
-                    db.cachedStatement(
-                        sql: "SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0"))
-            )
-            func capacity(of webhookID: String) -> Int { failing.contains(webhookID) ? 1 : perWebhookLimit }
+            // A failing webhook (its circuit is open) gets one probe at a time once its pause is
+            // over, and none before: its other jobs wait, keeping their attempts (DeliveryRules).
+            var failing: [String: Int] = [:]
+            try db.cachedStatement(
+                sql: """
+                    SELECT id, consecutive_failures, paused_until FROM webhooks INDEXED BY webhooks_failing
+                    WHERE consecutive_failures > 0
+                    """
+            ).forEachRawRow { _ in
+            } _: { row in
+                let circuit = WebhookCircuit(
+                    consecutiveFailures: Int(row.int64(1)),
+                    pausedUntil: row.isNull(2) ? nil : Timestamp(milliseconds: row.int64(2))
+                )
+                failing[row.string(0)] = circuit.capacity(limit: perWebhookLimit, now: now)
+                return true
+            }
+            func capacity(of webhookID: String) -> Int { failing[webhookID] ?? perWebhookLimit }
             let saturated = Set(busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key))
+                .union(failing.filter { $0.value == 0 }.keys)
             // The two sources below are disjoint (the due index holds no leased job), so no job
             // is taken twice.
             var chosen: [Int64] = []
@@ -147,11 +156,16 @@ extension SQLiteWebhookStore {
             ).execute(arguments: [owner, expiry, now.milliseconds, ids])
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(chosen.count)
+            // A disabled webhook is sent nothing but its recovery probe. Its jobs are held when it
+            // is disabled, so one turns up here only through a lease that ran out or a hand-back
+            // racing the disabling: it is held now instead of sent.
+            var held: [Int64] = []
             try db.cachedStatement(
                 sql: """
                     SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
-                        e.type, e.payload, e.created_at
-                    FROM jobs j JOIN webhooks w ON w.id = j.webhook_id JOIN events e ON e.id = j.event_id
+                        e.type, e.payload, e.created_at, w.workspace_id, j.attempt_base, j.probe, w.is_active
+                    FROM jobs j JOIN webhooks w ON w.id = j.webhook_id
+                        JOIN events e ON e.workspace_id = w.workspace_id AND e.id = j.event_id
                     WHERE j.id IN (SELECT value FROM json_each(?1)) AND j.lease_owner = ?2
                     """
             ).forEachRawRow { values in
@@ -159,6 +173,11 @@ extension SQLiteWebhookStore {
                 values.bind(owner)
             } _: { row in
                 let id = row.int64(0)
+                let probe = row.int64(12) != 0
+                guard probe || row.int64(13) != 0 else {
+                    held.append(id)
+                    return true
+                }
                 claimed.append(
                     ClaimedJob(
                         jobID: id,
@@ -171,146 +190,157 @@ extension SQLiteWebhookStore {
                         eventType: row.string(7),
                         payload: row.bytes(8),
                         eventCreatedAt: Timestamp(milliseconds: row.int64(9)),
-                        reclaimedFrom: previousOwners[id]
+                        reclaimedFrom: previousOwners[id],
+                        workspaceID: row.string(10),
+                        attemptBase: Int(row.int64(11)),
+                        claimedAt: now,
+                        isRecoveryProbe: probe
                     )
                 )
                 return true
+            }
+            if !held.isEmpty {
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = 'paused', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
+                        WHERE id IN (SELECT value FROM json_each(?1))
+                        """,
+                    arguments: ["[" + held.map(String.init).joined(separator: ",") + "]", now.milliseconds]
+                )
             }
             return claimed
         }
     }
 
-    public func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws
-        -> RecordReport
-    {
+    public func record(_ results: [AttemptResult], rules: DeliveryRules) async throws -> RecordReport {
         guard !results.isEmpty else { return RecordReport() }
-        return try await write { db in try Self.record(db, results, policy: policy, disableAfter: disableAfter) }
+        return try await write { db in try Self.record(db, results, rules: rules) }
     }
 
-    static func record(_ db: Database, _ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) throws
-        -> RecordReport
-    {
+    /// Records `results` as ``DeliveryRules`` decide: each job's next state, each webhook's
+    /// circuit and state, and the attempt log.
+    ///
+    /// The common case stays cheap: a success of a webhook whose circuit is closed changes its job
+    /// and appends to the log, nothing more. A failure reads its webhook's circuit, asks the rules,
+    /// and writes back what they say.
+    static func record(_ db: Database, _ results: [AttemptResult], rules: DeliveryRules) throws -> RecordReport {
         guard !results.isEmpty else { return RecordReport() }
-        do {
-            var report = RecordReport()
-            report.deliveryIDs.reserveCapacity(results.count)
-            let countSuccess = try db.cachedStatement(
-                sql: "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0"
-            )
-            let countFailure = try db.cachedStatement(
-                sql: """
-                    UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?
-                    RETURNING consecutive_failures, is_active
-                    """
-            )
-            // The fencing check is part of the update: no row changes when the claim was lost.
-            let finish = try db.cachedStatement(
-                sql: """
-                    UPDATE jobs SET state = ?2, attempts = ?3, available_at = ?4, lease_owner = NULL,
-                        lease_expires_at = NULL, updated_at = ?5
-                    WHERE id = ?1 AND lease_token = ?6 AND state = 'pending' AND lease_owner IS NOT NULL
-                    """
-            )
-            let pause = try db.cachedStatement(
-                sql: "UPDATE jobs SET state = 'paused' WHERE id = ? AND state = 'pending'")
-            let log = try db.cachedStatement(
-                sql: """
-                    INSERT INTO attempts (id, job_id, webhook_id, event_id, event_type, attempt, status, status_code,
-                        response_time_ms, failure_class, response_excerpt, next_retry_at, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            )
-            // The delivery log's order by webhook, noted in the order recorded (see migration 6).
-            let note = try db.cachedStatement(sql: "INSERT INTO attempt_log_tail (webhook_id, id) VALUES (?, ?)")
-            // Most webhooks have no failures to reset: find the few that do with one query, rather
-            // than an update per successful attempt.
-            let webhookIDs = Set(results.lazy.filter(\.outcome.isSuccess).map(\.job.webhookID))
-            var failing = Set<String>()
-            if !webhookIDs.isEmpty {
-                failing = try Set(
-                    String.fetchAll(
-                        db.cachedStatement(
-                            sql: """
-                                SELECT id FROM webhooks
-                                WHERE id IN (SELECT value FROM json_each(?)) AND consecutive_failures <> 0
-                                """),
-                        arguments: [JSONDecoderLite.encode(Array(webhookIDs))]
-                    )
+        var report = RecordReport()
+        report.deliveryIDs.reserveCapacity(results.count)
+        // The fencing check is part of the update: no row changes when the claim was lost.
+        let finish = try db.cachedStatement(
+            sql: """
+                UPDATE jobs SET state = ?2, attempts = ?3, available_at = ?4, lease_owner = NULL,
+                    lease_expires_at = NULL, updated_at = ?5
+                WHERE id = ?1 AND lease_token = ?6 AND state = 'pending' AND lease_owner IS NOT NULL
+                """
+        )
+        let log = try db.cachedStatement(
+            sql: """
+                INSERT INTO attempts (id, job_id, webhook_id, event_id, event_type, attempt, status, status_code,
+                    response_time_ms, failure_class, response_excerpt, next_retry_at, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        // The delivery log's order by webhook, noted in the order recorded (see migration 6).
+        let note = try db.cachedStatement(sql: "INSERT INTO attempt_log_tail (webhook_id, id) VALUES (?, ?)")
+        // Most webhooks succeed with their circuit closed: find the few successes whose circuit is
+        // open with one query, rather than a read per successful attempt.
+        let succeeded = Set(results.lazy.filter(\.outcome.isSuccess).map(\.job.webhookID))
+        var openCircuits = Set<String>()
+        if !succeeded.isEmpty {
+            openCircuits = try Set(
+                String.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT id FROM webhooks
+                            WHERE id IN (SELECT value FROM json_each(?)) AND consecutive_failures <> 0
+                            """),
+                    arguments: [JSONDecoderLite.encode(Array(succeeded))]
                 )
+            )
+        }
+        for result in results {
+            let job = result.job
+            let finishedAt = result.finishedAt
+            let outcome = result.outcome
+            let attempt = job.ruleAttempt(outcome, finishedAt: finishedAt)
+            // What the webhook was before this attempt: read only when the rules need it.
+            let webhook: WebhookRecord? =
+                outcome.isSuccess && !job.isRecoveryProbe && !openCircuits.contains(job.webhookID)
+                ? nil : try WebhookRecord.fetch(db, id: job.webhookID)
+            let verdict = rules.decide(
+                attempt, circuit: webhook?.circuit ?? .closed, webhookActive: webhook?.isActive ?? true)
+            let (availableAt, nextRetry): (Int64, Int64?) =
+                switch verdict.job {
+                case .retry(let at): (at.milliseconds, at.milliseconds)
+                case .delivered, .held, .failed: (finishedAt.milliseconds, nil)
+                }
+            let finished = try finish.executeRaw { values in
+                values.bind(job.jobID)
+                values.bind(verdict.job.state.rawValue)
+                values.bind(job.attempt)
+                values.bind(availableAt)
+                values.bind(finishedAt.milliseconds)
+                values.bind(job.leaseToken)
             }
-            for result in results {
-                let job = result.job
-                let finishedAt = result.finishedAt
-                let outcome = result.outcome
-                let decision = policy.decide(attempt: job.attempt, outcome: outcome, now: finishedAt)
-                var (state, availableAt, nextRetry): (String, Int64, Int64?) =
-                    switch decision {
-                    case .delivered: ("delivered", finishedAt.milliseconds, nil)
-                    case .retry(let at): ("pending", at.milliseconds, at.milliseconds)
-                    case .giveUp: ("failed", finishedAt.milliseconds, nil)
-                    }
-                let finished = try finish.executeRaw { values in
-                    values.bind(job.jobID)
-                    values.bind(state)
-                    values.bind(job.attempt)
-                    values.bind(availableAt)
-                    values.bind(finishedAt.milliseconds)
-                    values.bind(job.leaseToken)
-                }
-                guard finished == 1 else {
-                    report.staleResults.append(job)
-                    report.deliveryIDs.append(nil)
-                    continue
-                }
-                if outcome.isSuccess {
-                    if failing.remove(job.webhookID) != nil {
-                        try countSuccess.execute(arguments: [job.webhookID])
-                    }
-                } else if let row = try Row.fetchOne(countFailure, arguments: [job.webhookID]) {
-                    failing.insert(job.webhookID)
-                    let failures: Int = row[0]
-                    var active: Bool = row[1]
-                    if active, failures >= disableAfter {
-                        try Self.deactivate(
-                            db,
-                            webhookID: job.webhookID,
-                            reason: "\(failures) consecutive failed attempts",
-                            now: finishedAt
-                        )
-                        report.disabledWebhooks.append(job.webhookID)
-                        active = false
-                    }
-                    if !active, state == "pending" {
-                        // A disabled webhook's retry waits, paused, until the webhook is enabled.
-                        try pause.execute(arguments: [job.jobID])
-                        state = "paused"
-                        nextRetry = nil
-                    }
-                }
-                if case .giveUp = decision { report.finallyFailed.append(job) }
-                let deliveryID = Identifier.makeOrdered(Identifier.delivery, at: finishedAt)
-                try log.executeRaw { values in
-                    values.bind(deliveryID)
-                    values.bind(job.jobID)
-                    values.bind(job.webhookID)
-                    values.bind(job.eventID)
-                    values.bind(job.eventType)
-                    values.bind(job.attempt)
-                    values.bind(outcome.isSuccess ? "success" : "failed")
-                    values.bind(outcome.statusCode)
-                    values.bind(outcome.responseTimeMs)
-                    values.bind(outcome.failure?.rawValue)
-                    values.bind(outcome.excerpt)
-                    values.bind(nextRetry)
-                    values.bind(finishedAt.milliseconds)
-                }
-                try note.executeRaw { values in
-                    values.bind(job.webhookID)
-                    values.bind(deliveryID)
-                }
-                report.deliveryIDs.append(deliveryID)
+            guard finished == 1 else {
+                report.staleResults.append(job)
+                report.deliveryIDs.append(nil)
+                continue
             }
-            return report
+            if let webhook, webhook.circuit != verdict.circuit || verdict.webhook != .unchanged {
+                try apply(verdict, to: webhook, job: job, at: finishedAt, db: db, report: &report)
+                if !verdict.circuit.isOpen { openCircuits.remove(job.webhookID) }
+            }
+            if verdict.countedFailure { report.countedFailures += 1 }
+            if verdict.job == .failed { report.finallyFailed.append(job) }
+            let deliveryID = Identifier.makeOrdered(Identifier.delivery, at: finishedAt)
+            try log.executeRaw { values in
+                values.bind(deliveryID)
+                values.bind(job.jobID)
+                values.bind(job.webhookID)
+                values.bind(job.eventID)
+                values.bind(job.eventType)
+                values.bind(job.attempt)
+                values.bind(outcome.isSuccess ? "success" : "failed")
+                values.bind(outcome.statusCode)
+                values.bind(outcome.responseTimeMs)
+                values.bind(outcome.failure?.rawValue)
+                values.bind(outcome.excerpt)
+                values.bind(nextRetry)
+                values.bind(finishedAt.milliseconds)
+            }
+            try note.executeRaw { values in
+                values.bind(job.webhookID)
+                values.bind(deliveryID)
+            }
+            report.deliveryIDs.append(deliveryID)
+        }
+        return report
+    }
+
+    /// Writes a verdict's changes to the webhook: its circuit, and disabling or enabling it.
+    private static func apply(
+        _ verdict: DeliveryRules.Verdict, to webhook: WebhookRecord, job: ClaimedJob, at now: Timestamp,
+        db: Database, report: inout RecordReport
+    ) throws {
+        switch verdict.webhook {
+        case .enable:
+            try activate(db, webhookID: webhook.id, now: now)
+        case .disable(let reason):
+            try WebhookRecord.write(verdict.circuit, id: webhook.id, db: db)
+            try deactivate(db, webhookID: webhook.id, reason: reason, now: now)
+            report.disabledWebhooks.append(webhook.id)
+        case .unchanged, .startedFailing, .recovered:
+            try WebhookRecord.write(verdict.circuit, id: webhook.id, db: db)
+        }
+        if verdict.webhook != .unchanged {
+            report.webhookChanges.append(
+                WebhookChange(
+                    webhookID: webhook.id, workspaceID: webhook.workspaceID, step: verdict.webhook,
+                    circuit: verdict.circuit, at: now)
+            )
         }
     }
 
@@ -318,8 +348,12 @@ extension SQLiteWebhookStore {
         guard !jobs.isEmpty else { return }
         try await write { db in
             let statement = try db.cachedStatement(
+                // A job handed back to a webhook disabled meanwhile is held, not made sendable.
                 sql: """
-                    UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?3, updated_at = ?3
+                    UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?3, updated_at = ?3,
+                        state = CASE
+                            WHEN probe = 1 OR (SELECT is_active FROM webhooks WHERE id = jobs.webhook_id) = 1
+                            THEN 'pending' ELSE 'paused' END
                     WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'
                     """
             )
@@ -349,7 +383,9 @@ extension SQLiteWebhookStore {
         -> Bool
     {
         try await write { db in
-            guard try Self.fetchWebhook(db, id: webhookID, workspaceID: workspaceID) != nil else { return false }
+            // A disabled webhook is sent nothing: its jobs stay held until it is enabled.
+            guard let webhook = try Self.fetchWebhook(db, id: webhookID, workspaceID: workspaceID), webhook.isActive
+            else { return false }
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = 'pending', available_at = ?3, updated_at = ?3

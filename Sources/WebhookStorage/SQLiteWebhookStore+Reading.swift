@@ -109,9 +109,17 @@ extension SQLiteWebhookStore {
             if let oldest = [unleased.first, leased.first].compactMap({ $0 }).filter({ $0 <= now.milliseconds }).min() {
                 stats.oldestDueAgeMs = max(0, now.milliseconds - oldest)
             }
-            stats.paused =
+            stats.held =
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE state = 'paused'")
                 ?? 0
+            stats.failingWebhooks =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM webhooks INDEXED BY webhooks_failing
+                        WHERE consecutive_failures > 0 AND is_active = 1 AND deleted_at IS NULL
+                        """
+                ) ?? 0
             if includingTotals {
                 // One pass over the whole table, counted as it goes (no GROUP BY sort in memory).
                 if let row = try Row.fetchOne(
@@ -149,6 +157,27 @@ public enum StoreQueryError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownCursor(let cursor): "starting_after \(cursor) is not an item of this list"
+        }
+    }
+}
+
+extension SQLiteWebhookStore {
+    public func troubledWebhooks(limit: Int) async throws -> [Webhook] {
+        try await read { db in
+            // Each set from its own partial index: failing ones, then disabled ones.
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.webhookColumns) FROM webhooks
+                    WHERE id IN (
+                        SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0
+                        UNION SELECT id FROM webhooks INDEXED BY webhooks_disabled WHERE is_active = 0 AND deleted_at IS NULL)
+                      AND deleted_at IS NULL
+                    ORDER BY COALESCE(disabled_at, failing_since, updated_at), id LIMIT ?
+                    """,
+                arguments: [limit]
+            )
+            return try rows.map(Self.webhook(from:))
         }
     }
 }

@@ -4,7 +4,9 @@ import WebhookCore
 extension SQLiteWebhookStore {
     static let webhookColumns = """
         id, workspace_id, url, events, secret, is_active, consecutive_failures, disabled_reason, disabled_at,
-        created_at, updated_at
+        failing_since, last_failure_at, paused_until, created_at, updated_at,
+        (SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE jobs.webhook_id = webhooks.id AND jobs.state = 'paused')
+            AS held_deliveries
         """
 
     static func webhook(from row: Row) throws -> Webhook {
@@ -13,6 +15,9 @@ extension SQLiteWebhookStore {
             throw StorageError("webhook \(row["id"] as String) has unreadable events \(eventsJSON)")
         }
         let disabledAt: Int64? = row["disabled_at"]
+        func time(_ column: String) -> Timestamp? {
+            (row[column] as Int64?).map(Timestamp.init(milliseconds:))
+        }
         return Webhook(
             id: row["id"],
             workspaceID: row["workspace_id"],
@@ -23,6 +28,13 @@ extension SQLiteWebhookStore {
             consecutiveFailures: row["consecutive_failures"],
             disabledReason: row["disabled_reason"],
             disabledAt: disabledAt.map(Timestamp.init(milliseconds:)),
+            circuit: WebhookCircuit(
+                consecutiveFailures: row["consecutive_failures"],
+                failingSince: time("failing_since"),
+                lastFailureAt: time("last_failure_at"),
+                pausedUntil: time("paused_until")
+            ),
+            heldDeliveries: row["held_deliveries"],
             createdAt: Timestamp(milliseconds: row["created_at"]),
             updatedAt: Timestamp(milliseconds: row["updated_at"])
         )
@@ -106,7 +118,7 @@ extension SQLiteWebhookStore {
                 if active {
                     try Self.activate(db, webhookID: id, now: now)
                 } else {
-                    try Self.deactivate(db, webhookID: id, reason: "disabled by hand", now: now)
+                    try Self.deactivate(db, webhookID: id, reason: .byHand, now: now)
                 }
             }
             try db.execute(sql: "UPDATE webhooks SET updated_at = ? WHERE id = ?", arguments: [now.milliseconds, id])
@@ -114,12 +126,14 @@ extension SQLiteWebhookStore {
         }
     }
 
-    /// Re-activates a webhook: failure count reset, paused jobs due now.
+    /// Enables a webhook again: its circuit closed, its held jobs due now (oldest first, in the
+    /// order they were made).
     static func activate(_ db: Database, webhookID: String, now: Timestamp) throws {
         try db.execute(
             sql: """
-                UPDATE webhooks SET is_active = 1, consecutive_failures = 0, disabled_reason = NULL, disabled_at = NULL,
-                    updated_at = ?2
+                UPDATE webhooks SET is_active = 1, consecutive_failures = 0, failing_since = NULL,
+                    last_failure_at = NULL, paused_until = NULL, disabled_reason = NULL, disabled_at = NULL,
+                    disabled_by = NULL, next_recovery_probe_at = NULL, updated_at = ?2
                 WHERE id = ?1
                 """,
             arguments: [webhookID, now.milliseconds]
@@ -133,19 +147,23 @@ extension SQLiteWebhookStore {
         )
     }
 
-    /// Disables a webhook and pauses its queued jobs; jobs in flight finish and are paused after.
-    static func deactivate(_ db: Database, webhookID: String, reason: String, now: Timestamp) throws {
+    /// Disables a webhook and holds its queued jobs; jobs in flight finish and are held after.
+    /// A recovery probe already queued stays: it is the one job a disabled webhook is sent.
+    static func deactivate(_ db: Database, webhookID: String, reason: DeliveryRules.DisableReason, now: Timestamp)
+        throws
+    {
         try db.execute(
             sql: """
-                UPDATE webhooks SET is_active = 0, disabled_reason = ?2, disabled_at = ?3, updated_at = ?3
+                UPDATE webhooks SET is_active = 0, disabled_reason = ?2, disabled_at = ?3, disabled_by = ?4,
+                    next_recovery_probe_at = NULL, updated_at = ?3
                 WHERE id = ?1
                 """,
-            arguments: [webhookID, reason, now.milliseconds]
+            arguments: [webhookID, reason.description(at: now), now.milliseconds, reason.source]
         )
         try db.execute(
             sql: """
                 UPDATE jobs SET state = 'paused', updated_at = ?2
-                WHERE webhook_id = ?1 AND state = 'pending' AND lease_owner IS NULL
+                WHERE webhook_id = ?1 AND state = 'pending' AND lease_owner IS NULL AND probe = 0
                 """,
             arguments: [webhookID, now.milliseconds]
         )

@@ -20,6 +20,15 @@ public struct ClaimedJob: Sendable, Hashable {
     /// The owner of an earlier claim whose lease ran out before it recorded a result, if any:
     /// that worker died or hung, and this claim takes the job over.
     public var reclaimedFrom: String?
+    /// The workspace of the webhook, for the operator's log lines.
+    public var workspaceID: String
+    /// Attempts made before the job's current run of attempts (a recovered delivery starts a new
+    /// run): the retry schedule applies to `attempt - attemptBase`.
+    public var attemptBase: Int
+    /// When this claim was made, read inside the claiming transaction.
+    public var claimedAt: Timestamp
+    /// A recovery probe of a disabled webhook: its success enables the webhook again.
+    public var isRecoveryProbe: Bool
 
     public init(
         jobID: Int64,
@@ -32,7 +41,11 @@ public struct ClaimedJob: Sendable, Hashable {
         eventType: String,
         payload: [UInt8],
         eventCreatedAt: Timestamp,
-        reclaimedFrom: String? = nil
+        reclaimedFrom: String? = nil,
+        workspaceID: String = "",
+        attemptBase: Int = 0,
+        claimedAt: Timestamp = Timestamp(milliseconds: 0),
+        isRecoveryProbe: Bool = false
     ) {
         self.jobID = jobID
         self.leaseToken = leaseToken
@@ -45,6 +58,21 @@ public struct ClaimedJob: Sendable, Hashable {
         self.payload = payload
         self.eventCreatedAt = eventCreatedAt
         self.reclaimedFrom = reclaimedFrom
+        self.workspaceID = workspaceID
+        self.attemptBase = attemptBase
+        self.claimedAt = claimedAt
+        self.isRecoveryProbe = isRecoveryProbe
+    }
+
+    /// The attempt as the job rules see it.
+    func ruleAttempt(_ outcome: DeliveryOutcome, finishedAt: Timestamp) -> DeliveryRules.Attempt {
+        DeliveryRules.Attempt(
+            number: attempt - attemptBase,
+            claimedAt: claimedAt,
+            finishedAt: finishedAt,
+            outcome: outcome,
+            isRecoveryProbe: isRecoveryProbe
+        )
     }
 }
 
@@ -70,10 +98,37 @@ public struct RecordReport: Sendable, Hashable {
     public var staleResults: [ClaimedJob] = []
     /// Webhooks disabled by this batch for too many consecutive failures.
     public var disabledWebhooks: [String] = []
+    /// What changed for webhooks in this batch (failing, recovered, disabled, enabled), in order.
+    public var webhookChanges: [WebhookChange] = []
+    /// Failed attempts that counted as failures of their webhook (the others were in flight
+    /// when an earlier failure was counted).
+    public var countedFailures = 0
     /// Jobs that failed for good in this batch.
     public var finallyFailed: [ClaimedJob] = []
 
     public init() {}
+}
+
+/// A change of a webhook's state caused by an attempt, for the operator's log and metrics.
+public struct WebhookChange: Sendable, Hashable {
+    public var webhookID: String
+    public var workspaceID: String
+    public var step: DeliveryRules.WebhookStep
+    /// The webhook's circuit after the change.
+    public var circuit: WebhookCircuit
+    /// When the attempt that caused it ended.
+    public var at: Timestamp
+
+    public init(
+        webhookID: String, workspaceID: String, step: DeliveryRules.WebhookStep, circuit: WebhookCircuit,
+        at: Timestamp
+    ) {
+        self.webhookID = webhookID
+        self.workspaceID = workspaceID
+        self.step = step
+        self.circuit = circuit
+        self.at = at
+    }
 }
 
 /// What one pass over the outbox did.
@@ -82,6 +137,8 @@ public struct IngestReport: Sendable, Hashable {
     public var events: Int = 0
     /// Jobs created by the fan-out.
     public var jobs: Int = 0
+    /// Of those, jobs held for disabled webhooks.
+    public var heldJobs: Int = 0
     /// Rows whose event id had been seen before; dropped as duplicates.
     public var duplicates: Int = 0
     /// Rows set aside, with their reasons.
@@ -225,8 +282,10 @@ public struct QueueStats: Sendable, Hashable {
     public var inFlight: Int = 0
     /// Age of the oldest due job, in milliseconds (0 when none is due).
     public var oldestDueAgeMs: Int64 = 0
-    /// Jobs of disabled webhooks, kept for a replay.
-    public var paused: Int = 0
+    /// Deliveries held for disabled webhooks, sent when they are enabled again.
+    public var held: Int = 0
+    /// Webhooks whose circuit is open: their last attempt failed, their queue waits for a probe.
+    public var failingWebhooks: Int = 0
     public var delivered: Int = 0
     public var failed: Int = 0
     public var rejectedEvents: Int = 0
@@ -243,14 +302,29 @@ public struct ClaimRequest: Sendable, Hashable {
     /// Live claims one webhook may have, counting every owner's.
     public var perWebhookLimit: Int
     public var lease: Duration
+    /// The time the request was made for. The claim reads the clock again inside its transaction
+    /// (`now` plus the time since `madeAt`), so a claim that waited for the write lock still
+    /// leases for the whole `lease` from when it was actually made.
     public var now: Timestamp
+    public var madeAt: ContinuousClock.Instant
 
-    public init(owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp) {
+    public init(
+        owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp,
+        madeAt: ContinuousClock.Instant = .now
+    ) {
         self.owner = owner
         self.limit = limit
         self.perWebhookLimit = perWebhookLimit
         self.lease = lease
         self.now = now
+        self.madeAt = madeAt
+    }
+
+    /// `now` advanced by the time since the request was made: the claim's clock, read inside its
+    /// transaction.
+    public var nowInTransaction: Timestamp {
+        let elapsed = ContinuousClock.now - madeAt
+        return now.adding(milliseconds: max(0, elapsed.inMilliseconds))
     }
 }
 
@@ -301,16 +375,19 @@ public struct NewAPIKey: Sendable, Hashable {
 public struct DeliveryRound: Sendable {
     /// Finished attempts to record first (their claims free per-webhook capacity).
     public var results: [AttemptResult] = []
-    public var policy: RetryPolicy
-    public var disableAfter: Int
+    /// What the recorded attempts do to their jobs and webhooks.
+    public var rules: DeliveryRules
     /// Outbox rows to take in, if any are waiting.
     public var ingest: Ingest?
     /// Due jobs to claim, after the ingest.
     public var claim: ClaimRequest?
 
+    public init(rules: DeliveryRules) {
+        self.rules = rules
+    }
+
     public init(policy: RetryPolicy, disableAfter: Int) {
-        self.policy = policy
-        self.disableAfter = disableAfter
+        self.init(rules: DeliveryRules(retryPolicy: policy, disableAfter: disableAfter))
     }
 
     /// How many outbox rows to take in, checked by `validator`.
@@ -333,5 +410,64 @@ public struct DeliveryRound: Sendable {
         public var claimed: [ClaimedJob] = []
 
         public init() {}
+    }
+}
+
+/// A window of a webhook's events to deliver again; see ``WebhookStore/recover(_:)``.
+public struct RecoveryRequest: Sendable, Hashable {
+    public var webhookID: String
+    /// Only this workspace's webhook; `nil` for operators' tools.
+    public var workspaceID: String?
+    /// Events created at or after this time...
+    public var since: Timestamp
+    /// ...and before this one.
+    public var until: Timestamp
+    /// Count what would be queued, queue nothing.
+    public var dryRun: Bool
+    public var now: Timestamp
+
+    public init(
+        webhookID: String, workspaceID: String?, since: Timestamp, until: Timestamp, dryRun: Bool, now: Timestamp
+    ) {
+        self.webhookID = webhookID
+        self.workspaceID = workspaceID
+        self.since = since
+        self.until = until
+        self.dryRun = dryRun
+        self.now = now
+    }
+}
+
+/// What a recovery queued (or, for a dry run, would queue).
+public struct RecoveryReport: Sendable, Hashable {
+    /// Deliveries that had failed for good, queued for a fresh run of attempts.
+    public var failed = 0
+    /// Events of the webhook that never got a delivery (taken in while it did not receive them).
+    public var neverMade = 0
+    /// True when the webhook is disabled: the deliveries are queued as held, sent when it is enabled.
+    public var held = false
+
+    public init() {}
+
+    /// Deliveries queued in all.
+    public var total: Int { failed + neverMade }
+
+    /// The counts as the public representation takes them.
+    public var counts: RecoveryRepresentation.RecoveryCounts {
+        RecoveryRepresentation.RecoveryCounts(failed: failed, neverMade: neverMade, held: held)
+    }
+}
+
+/// A recovery probe queued for a disabled webhook.
+public struct RecoveryProbe: Sendable, Hashable {
+    public var webhookID: String
+    public var workspaceID: String
+    /// The `webhook.ping` event sent as the probe.
+    public var eventID: String
+
+    public init(webhookID: String, workspaceID: String, eventID: String) {
+        self.webhookID = webhookID
+        self.workspaceID = workspaceID
+        self.eventID = eventID
     }
 }

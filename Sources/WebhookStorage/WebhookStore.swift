@@ -15,7 +15,7 @@ public protocol WebhookStore: Sendable {
     func webhook(id: String, workspaceID: String?) async throws -> Webhook?
     /// Webhooks ordered by id, after `startingAfter` (exclusive).
     func listWebhooks(workspaceID: String?, limit: Int, startingAfter: String?) async throws -> Page<Webhook>
-    /// Applies `changes`; re-activating resets the failure count and resumes paused jobs.
+    /// Applies `changes`; enabling closes the circuit and makes the held jobs due, oldest first.
     func updateWebhook(id: String, workspaceID: String?, changes: WebhookChanges, now: Timestamp) async throws
         -> Webhook?
     /// Deletes the webhook; its queued jobs are cancelled. False when there was no such webhook.
@@ -42,9 +42,10 @@ public protocol WebhookStore: Sendable {
     /// `perWebhookLimit` jobs in flight per webhook (counting live claims of every owner).
     func claim(owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp) async throws
         -> [ClaimedJob]
-    /// Records attempts: the log, each job's next state and each webhook's failure count, in one
-    /// transaction. Results whose lease token no longer matches are dropped and reported stale.
-    func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws -> RecordReport
+    /// Records attempts: the log, each job's next state and each webhook's circuit and state, as
+    /// `rules` decide, in one transaction. Results whose lease token no longer matches are dropped
+    /// and reported stale.
+    func record(_ results: [AttemptResult], rules: DeliveryRules) async throws -> RecordReport
     /// One round of the delivery loop in one transaction: records finished attempts, takes in
     /// outbox rows, and claims due jobs (new ones included), so a busy daemon pays one commit per
     /// round and a new event can be claimed in the transaction that takes it in.
@@ -54,10 +55,21 @@ public protocol WebhookStore: Sendable {
     /// The earliest time a pending job becomes due (or its lease expires), if any.
     func nextDueTime() async throws -> Timestamp?
     /// Makes one job of `webhookID` for `eventID` due now again (a manual retry).
-    /// Returns false when there is no such job in that workspace.
+    /// Returns false when there is no such job in that workspace, or the webhook is disabled.
     func retryJob(webhookID: String, eventID: String, workspaceID: String?, now: Timestamp) async throws -> Bool
 
+    /// Queues one fresh delivery of every event of a webhook in a window that failed for good or
+    /// was never made (held when the webhook is disabled). Running it again queues nothing twice:
+    /// what it queued is pending, no longer failed or missing. Nil when there is no such webhook.
+    func recover(_ request: RecoveryRequest) async throws -> RecoveryReport?
+    /// Queues a `webhook.ping` recovery probe for each webhook disabled by failures (or a 410) at
+    /// least `interval` ago and not probed within `interval`; a 2xx answer enables it again.
+    func queueRecoveryProbes(interval: Duration, now: Timestamp) async throws -> [RecoveryProbe]
+
     // MARK: Reading
+
+    /// Webhooks that need an operator's eye: failing (circuit open) or disabled, longest first.
+    func troubledWebhooks(limit: Int) async throws -> [Webhook]
 
     /// The delivery log of one webhook, newest first.
     func deliveries(_ query: DeliveryQuery) async throws -> Page<DeliveryAttempt>
@@ -88,6 +100,13 @@ public protocol WebhookStore: Sendable {
 }
 
 extension WebhookStore {
+    /// Records attempts under `policy`, disabling a webhook after `disableAfter` counted failures.
+    public func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws
+        -> RecordReport
+    {
+        try await record(results, rules: DeliveryRules(retryPolicy: policy, disableAfter: disableAfter))
+    }
+
     /// The queue figures without the delivered and failed totals (cheap at any table size).
     public func stats(now: Timestamp) async throws -> QueueStats {
         try await stats(now: now, includingTotals: false)

@@ -5,7 +5,8 @@ import WebhookStorage
 /// `qr3-webhookd status`: the queue at a glance.
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the queue: pending, due, in flight, oldest due age, rejected outbox rows, disabled webhooks."
+        abstract:
+            "Show the queue: pending, due, in flight, oldest due age, held deliveries, rejected outbox rows, failing and disabled webhooks."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -19,13 +20,30 @@ struct Status: AsyncParsableCommand {
         var due: Int
         var in_flight: Int
         var oldest_due_age_ms: Int64
+        /// Deliveries held for disabled webhooks (also as `paused`, its earlier name).
+        var held: Int
         var paused: Int
         var delivered: Int
         var failed: Int
         var rejected_events: Int
         var active_webhooks: Int
         var disabled_webhooks: Int
+        var failing_webhooks: Int
+        var troubled_webhooks: [Troubled]
         var latest_rejections: [Rejection]
+    }
+
+    /// A failing or disabled webhook.
+    struct Troubled: Codable {
+        var id: String
+        var workspace_id: String
+        var state: String
+        var consecutive_failures: Int
+        var failing_since: String?
+        var paused_until: String?
+        var disabled_reason: String?
+        var disabled_at: String?
+        var held_deliveries: Int
     }
 
     struct Rejection: Codable {
@@ -50,6 +68,19 @@ struct Status: AsyncParsableCommand {
                 rejected_at: row.rejectedAt.iso8601
             )
         }
+        let troubled = try await store.troubledWebhooks(limit: 20).map { webhook in
+            Troubled(
+                id: webhook.id,
+                workspace_id: webhook.workspaceID,
+                state: webhook.isActive ? "failing" : "disabled",
+                consecutive_failures: webhook.consecutiveFailures,
+                failing_since: webhook.circuit.failingSince?.iso8601,
+                paused_until: webhook.isActive ? webhook.circuit.pausedUntil?.iso8601 : nil,
+                disabled_reason: webhook.disabledReason,
+                disabled_at: webhook.disabledAt?.iso8601,
+                held_deliveries: webhook.heldDeliveries
+            )
+        }
         let report = Report(
             database: store.path,
             outbox_backlog: stats.outboxBacklog,
@@ -57,12 +88,15 @@ struct Status: AsyncParsableCommand {
             due: stats.due,
             in_flight: stats.inFlight,
             oldest_due_age_ms: stats.oldestDueAgeMs,
-            paused: stats.paused,
+            held: stats.held,
+            paused: stats.held,
             delivered: stats.delivered,
             failed: stats.failed,
             rejected_events: stats.rejectedEvents,
             active_webhooks: stats.activeWebhooks,
             disabled_webhooks: stats.disabledWebhooks,
+            failing_webhooks: stats.failingWebhooks,
+            troubled_webhooks: troubled,
             latest_rejections: rejections
         )
         if json {
@@ -75,12 +109,26 @@ struct Status: AsyncParsableCommand {
             "pending jobs:       \(report.pending) (\(report.due) due now)",
             "in flight:          \(report.in_flight)",
             "oldest due:         \(Double(report.oldest_due_age_ms) / 1000) s",
-            "paused (disabled):  \(report.paused)",
+            "held (disabled):    \(report.held)",
             "delivered:          \(report.delivered)",
             "failed for good:    \(report.failed)",
             "rejected rows:      \(report.rejected_events)",
-            "webhooks:           \(report.active_webhooks) active, \(report.disabled_webhooks) disabled",
+            "webhooks:           \(report.active_webhooks) active (\(report.failing_webhooks) failing), "
+                + "\(report.disabled_webhooks) disabled",
         ]
+        if !troubled.isEmpty {
+            lines.append("failing and disabled webhooks:")
+            for webhook in troubled {
+                var line = "  \(webhook.id) (\(webhook.workspace_id)) \(webhook.state)"
+                if let reason = webhook.disabled_reason, let at = webhook.disabled_at {
+                    line += " since \(at): \(reason); \(webhook.held_deliveries) held"
+                } else if let since = webhook.failing_since {
+                    line += " since \(since), \(webhook.consecutive_failures) failed probes"
+                    if let next = webhook.paused_until { line += ", next probe \(next)" }
+                }
+                lines.append(line)
+            }
+        }
         if !rejections.isEmpty {
             lines.append("latest rejected outbox rows:")
             for rejection in rejections {

@@ -6,8 +6,10 @@ import WebhookStorage
 /// `qr3-webhookd webhooks ...`: manage webhooks from the shell.
 struct Webhooks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create, list, show, update, delete, enable and disable webhooks.",
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, Enable.self, Disable.self]
+        abstract: "Create, list, show, update, delete, enable, disable and recover webhooks.",
+        subcommands: [
+            Create.self, List.self, Show.self, Update.self, Delete.self, Enable.self, Disable.self, Recover.self,
+        ]
     )
 
     struct Create: AsyncParsableCommand {
@@ -132,7 +134,7 @@ struct Webhooks: AsyncParsableCommand {
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Re-activate a webhook: failure count reset, paused deliveries resumed."
+            abstract: "Enable a webhook again: its circuit closed, its held deliveries sent, oldest first."
         )
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The webhook id (wh_...).") var id: String
@@ -144,7 +146,7 @@ struct Webhooks: AsyncParsableCommand {
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Disable a webhook: its deliveries are paused and kept until it is enabled."
+            abstract: "Disable a webhook: its deliveries, new ones too, are held until it is enabled."
         )
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The webhook id (wh_...).") var id: String
@@ -153,6 +155,60 @@ struct Webhooks: AsyncParsableCommand {
             try await setActive(global, id, false)
         }
     }
+}
+
+extension Webhooks {
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Queue one fresh delivery of every event of a webhook in a window that failed for good or was never made.",
+            discussion: """
+                Times are ISO 8601 (2026-03-15T10:00:00Z, with or without milliseconds) or a duration ago \
+                (30m, 6h, 2d). Running it again queues nothing twice. For a disabled webhook the deliveries \
+                are held and sent when it is enabled.
+                """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The webhook id (wh_...).") var id: String
+        @Option(help: "Events created at or after this time.") var since: String
+        @Option(help: "Events created before this time (default: now).") var until: String?
+        @Flag(help: "Count what would be queued, queue nothing.") var dryRun = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let now = Timestamp.now()
+            let from = try parseTime(since, option: "--since", now: now)
+            let to = try until.map { try parseTime($0, option: "--until", now: now) } ?? now
+            guard from < to else { throw ValidationError("--since must be before --until") }
+            let store = try global.openStore()
+            guard
+                let report = try await store.recover(
+                    RecoveryRequest(webhookID: id, workspaceID: nil, since: from, until: to, dryRun: dryRun, now: now))
+            else { throw CommandFailure("no webhook \(id)") }
+            if json {
+                print(RecoveryRepresentation(report.counts, dryRun: dryRun).json)
+                return
+            }
+            let verb = dryRun ? "would queue" : "queued"
+            var line =
+                "\(id): \(verb) \(report.total) deliveries (\(report.failed) failed for good, \(report.neverMade) never made)"
+            if report.held { line += "; the webhook is disabled: they are held until it is enabled" }
+            print(line)
+        }
+    }
+}
+
+/// An ISO 8601 time, or a duration before `now` such as `30m`.
+private func parseTime(_ text: String, option: String, now: Timestamp) throws -> Timestamp {
+    if let time = Timestamp(iso8601: text) {
+        return time
+    }
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+    if let unit = text.last.flatMap({ units[$0] }), let count = Double(text.dropLast()), count >= 0 {
+        return now.adding(seconds: -count * unit)
+    }
+    throw ValidationError(
+        "\(option) \"\(text)\" is neither an ISO 8601 time like 2026-03-15T10:00:00Z nor a duration like 30m or 2d")
 }
 
 private func setActive(_ global: GlobalOptions, _ id: String, _ active: Bool) async throws {
@@ -197,6 +253,11 @@ private func printWebhook(_ webhook: Webhook, json: Bool, revealingSecret: Bool 
     ]
     if let reason = webhook.disabledReason, let at = webhook.disabledAt {
         lines.append("disabled:    \(at.iso8601) (\(reason))")
+        lines.append("held:        \(webhook.heldDeliveries) deliveries, sent when it is enabled")
+    } else if webhook.circuit.isOpen, let since = webhook.circuit.failingSince {
+        var failing = "failing:     since \(since.iso8601); its deliveries wait for one probe at a time"
+        if let next = webhook.circuit.pausedUntil { failing += ", the next at \(next.iso8601)" }
+        lines.append(failing)
     }
     lines.append(
         revealingSecret ? "secret:      \(webhook.secret)  (shown only now)" : "secret:      \(webhook.secretHint)")

@@ -244,7 +244,7 @@ import WebhookStorage
             }
         }
         let stats = try await database.store.stats(now: t0)
-        #expect(stats.paused == 2)
+        #expect(stats.held == 2)
         #expect(stats.disabledWebhooks == 1)
         let disabled = try #require(try await database.store.webhook(id: hooks[0].id, workspaceID: nil))
         #expect(disabled.disabledReason == "10 consecutive failed attempts")

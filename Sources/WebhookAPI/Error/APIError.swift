@@ -71,6 +71,17 @@ extension APIError {
         APIError(.notFound, code: "not_found", message: "no webhook \(id.prefix(64)) in this workspace", field: "id")
     }
 
+    /// 409 for a request that would send something to a disabled webhook: it is sent nothing
+    /// until it is enabled again.
+    static func webhookDisabled(_ webhook: Webhook) -> APIError {
+        APIError(
+            .conflict,
+            code: "webhook_disabled",
+            message: "webhook \(webhook.id) is disabled (\(webhook.disabledReason ?? "disabled")); enable it with "
+                + "PATCH {\"is_active\":true}, which also sends its \(webhook.heldDeliveries) held deliveries"
+        )
+    }
+
     /// 401, with the challenge header.
     static func unauthorized(_ message: String) -> APIError {
         var error = APIError(.unauthorized, code: "unauthorized", message: message)

@@ -51,7 +51,9 @@ extension APIHandlers {
         _ = try QueryParameters(request, allowed: [])
         let id = webhookID(context)
         let deliveryID = context.parameters.get("delivery_id") ?? ""
-        guard try await store.webhook(id: id, workspaceID: workspace) != nil else { throw APIError.webhookNotFound(id) }
+        guard let webhook = try await store.webhook(id: id, workspaceID: workspace) else {
+            throw APIError.webhookNotFound(id)
+        }
         guard let attempt = try await store.delivery(id: deliveryID, webhookID: id, workspaceID: workspace) else {
             throw APIError(
                 .notFound,
@@ -60,6 +62,7 @@ extension APIHandlers {
                 field: "delivery_id"
             )
         }
+        guard webhook.isActive else { throw APIError.webhookDisabled(webhook) }
         guard try await store.retryJob(webhookID: id, eventID: attempt.eventID, workspaceID: workspace, now: .now())
         else {
             throw APIError(

@@ -36,7 +36,10 @@ extension APIHandlers {
         let workspace = try context.workspace()
         _ = try QueryParameters(request, allowed: [])
         let id = webhookID(context)
-        guard try await store.webhook(id: id, workspaceID: workspace) != nil else { throw APIError.webhookNotFound(id) }
+        guard let webhook = try await store.webhook(id: id, workspaceID: workspace) else {
+            throw APIError.webhookNotFound(id)
+        }
+        guard webhook.isActive else { throw APIError.webhookDisabled(webhook) }
         let now = Timestamp.now()
         let eventID = Identifier.makeOrdered(Identifier.event, at: now)
         var data = JSONObjectWriter()

@@ -26,6 +26,7 @@ struct APIHandlers: Sendable {
         case "pingWebhook": return try await pingWebhook(request, context)
         case "listDeliveries": return try await listDeliveries(request, context)
         case "retryDelivery": return try await retryDelivery(request, context)
+        case "recoverWebhook": return try await recoverWebhook(request, context)
         default: throw APIError(.notFound, code: "not_found", message: "there is no operation \(route.operationID)")
         }
     }

@@ -20,6 +20,7 @@ public struct APIRoute: Sendable, Hashable {
         APIRoute(method: .patch, path: "/v1/webhooks/{id}", operationID: "updateWebhook"),
         APIRoute(method: .delete, path: "/v1/webhooks/{id}", operationID: "deleteWebhook"),
         APIRoute(method: .post, path: "/v1/webhooks/{id}/ping", operationID: "pingWebhook"),
+        APIRoute(method: .post, path: "/v1/webhooks/{id}/recover", operationID: "recoverWebhook"),
         APIRoute(method: .get, path: "/v1/webhooks/{id}/deliveries", operationID: "listDeliveries"),
         APIRoute(
             method: .post,

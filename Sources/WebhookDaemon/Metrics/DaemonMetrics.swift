@@ -24,6 +24,8 @@ public final class DaemonMetrics: Sendable {
     private let rowsRejected: Prometheus.Counter
     private let deliveriesFailed: Prometheus.Counter
     private let webhooksDisabled: Prometheus.Counter
+    private let webhooksEnabledByProbe: Prometheus.Counter
+    private let webhooksStartedFailing: Prometheus.Counter
     private let leaseReclaims: Prometheus.Counter
     private let staleResults: Prometheus.Counter
     private let jobsHandedBack: Prometheus.Counter
@@ -34,7 +36,8 @@ public final class DaemonMetrics: Sendable {
     private let jobsPending: Prometheus.Gauge
     private let jobsDue: Prometheus.Gauge
     private let jobsInFlight: Prometheus.Gauge
-    private let jobsPaused: Prometheus.Gauge
+    private let deliveriesHeld: Prometheus.Gauge
+    private let failingWebhooks: Prometheus.Gauge
     private let oldestDueAge: Prometheus.Gauge
     private let rejectedRows: Prometheus.Gauge
     private let activeWebhooks: Prometheus.Gauge
@@ -105,7 +108,12 @@ public final class DaemonMetrics: Sendable {
         duplicateEvents = counter("events_duplicate", "Outbox rows dropped because their event id was seen before.")
         rowsRejected = counter("outbox_rows_rejected", "Outbox rows set aside as invalid by this process.")
         deliveriesFailed = counter("deliveries_failed", "Deliveries that failed their last attempt.")
-        webhooksDisabled = counter("webhooks_disabled", "Webhooks disabled for consecutive failures.")
+        webhooksDisabled = counter(
+            "webhooks_disabled", "Webhooks disabled by this process (consecutive failures or 410 Gone).")
+        webhooksEnabledByProbe = counter(
+            "webhooks_enabled_by_probe", "Disabled webhooks enabled again by a successful recovery probe.")
+        webhooksStartedFailing = counter(
+            "webhooks_circuit_opened", "Times a webhook's first failure opened its circuit (its queue then waits).")
         leaseReclaims = counter("lease_reclaims", "Jobs claimed again after an earlier claim's lease ran out.")
         staleResults = counter("stale_results", "Attempt results dropped because their lease was lost.")
         jobsHandedBack = counter("jobs_handed_back", "Claims handed back unattempted at a stop.")
@@ -116,7 +124,10 @@ public final class DaemonMetrics: Sendable {
         jobsPending = gauge("jobs_pending", "", "Jobs waiting for an attempt, due now or later (all processes).")
         jobsDue = gauge("jobs_due", "", "Pending jobs whose time has come (all processes).")
         jobsInFlight = gauge("jobs_in_flight", "", "Jobs claimed under a live lease (all processes).")
-        jobsPaused = gauge("jobs_paused", "", "Jobs of disabled webhooks, kept until the webhook is enabled.")
+        deliveriesHeld = gauge(
+            "deliveries_held", "", "Deliveries held for disabled webhooks, sent when they are enabled (all processes).")
+        failingWebhooks = gauge(
+            "webhooks_failing", "", "Webhooks whose circuit is open: one probe at a time until an attempt succeeds.")
         oldestDueAge = gauge("oldest_due_age", "seconds", "Age of the oldest due job (0 when none is due).")
         rejectedRows = gauge("rejected_outbox_rows", "", "Rows in rejected_events: outbox rows set aside as invalid.")
         let webhooksHelp = "Webhooks by state."
@@ -174,6 +185,13 @@ public final class DaemonMetrics: Sendable {
         }
         if !report.finallyFailed.isEmpty { deliveriesFailed.increment(by: Int64(report.finallyFailed.count)) }
         if !report.disabledWebhooks.isEmpty { webhooksDisabled.increment(by: Int64(report.disabledWebhooks.count)) }
+        for change in report.webhookChanges {
+            switch change.step {
+            case .enable: webhooksEnabledByProbe.increment()
+            case .startedFailing: webhooksStartedFailing.increment()
+            case .unchanged, .recovered, .disable: break
+            }
+        }
         if !report.staleResults.isEmpty { staleResults.increment(by: Int64(report.staleResults.count)) }
     }
 
@@ -206,7 +224,8 @@ public final class DaemonMetrics: Sendable {
         jobsPending.set(Double(queue.pending))
         jobsDue.set(Double(queue.due))
         jobsInFlight.set(Double(queue.inFlight))
-        jobsPaused.set(Double(queue.paused))
+        deliveriesHeld.set(Double(queue.held))
+        failingWebhooks.set(Double(queue.failingWebhooks))
         oldestDueAge.set(Double(queue.oldestDueAgeMs) / 1000)
         rejectedRows.set(Double(queue.rejectedEvents))
         activeWebhooks.set(Double(queue.activeWebhooks))
