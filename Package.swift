@@ -135,6 +135,7 @@ let package = Package(
             name: "WebhookAPITests",
             dependencies: [
                 "WebhookCore", "WebhookStorage", "WebhookAPI", "WebhookTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

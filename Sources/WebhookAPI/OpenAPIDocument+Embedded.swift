@@ -618,6 +618,16 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "409": {
+            "description": "The webhook is disabled (`webhook_disabled`): it is sent nothing until it is enabled with PATCH {\"is_active\":true}, which also sends its held deliveries.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }
@@ -770,7 +780,7 @@ public enum OpenAPIDocument {
             }
           },
           "409": {
-            "description": "The event can no longer be sent to this webhook.",
+            "description": "The event can no longer be sent to this webhook. Also `webhook_disabled` when the webhook is disabled: enable it first (its held deliveries are then sent).",
             "content": {
               "application/json": {
                 "schema": {
@@ -801,6 +811,109 @@ public enum OpenAPIDocument {
           },
           "404": {
             "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/webhooks/{id}/recover": {
+      "parameters": [
+        {
+          "name": "id",
+          "in": "path",
+          "required": true,
+          "schema": {
+            "type": "string"
+          },
+          "description": "The webhook id (wh_...)."
+        }
+      ],
+      "post": {
+        "operationId": "recoverWebhook",
+        "summary": "Deliver again a window of events that failed for good or were never made",
+        "description": "Queues one fresh delivery of every event of this webhook created in [since, until) whose delivery failed for good, or that never got one (it arrived while the webhook did not receive it). Running it again queues nothing twice: what it queued is pending, no longer failed or missing. For a disabled webhook the deliveries are held and sent when it is enabled.",
+        "tags": [
+          "webhooks"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RecoverRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "202": {
+            "description": "The deliveries are queued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Recovery"
+                }
+              }
+            }
+          },
+          "200": {
+            "description": "A dry run: what would be queued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Recovery"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Malformed JSON or a wrong query parameter.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No API key, or one that is mistyped or revoked.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 64 KiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "A field is missing, unknown, of the wrong type, or `since` is not before `until`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -920,7 +1033,10 @@ public enum OpenAPIDocument {
           "updated_at",
           "consecutive_failures",
           "disabled_reason",
-          "disabled_at"
+          "disabled_at",
+          "held_deliveries",
+          "failing_since",
+          "paused_until"
         ],
         "properties": {
           "id": {
@@ -947,7 +1063,7 @@ public enum OpenAPIDocument {
           },
           "is_active": {
             "type": "boolean",
-            "description": "False once disabled, by hand or after 10 consecutive failed attempts."
+            "description": "False once disabled: by hand, after 10 consecutive failed probes of an endpoint that keeps failing (41 minutes with the default retry schedule), or at once by a 410 Gone answer. A disabled webhook's events are held, never dropped."
           },
           "secret_hint": {
             "type": "string",
@@ -965,7 +1081,7 @@ public enum OpenAPIDocument {
           "consecutive_failures": {
             "type": "integer",
             "minimum": 0,
-            "description": "Failed attempts since the last success."
+            "description": "Failures counted since the last success: the first failure, then one per probe (attempts already in flight when a failure is counted do not count again)."
           },
           "disabled_reason": {
             "type": [
@@ -981,6 +1097,27 @@ public enum OpenAPIDocument {
             ],
             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
             "description": "When the webhook was disabled, when it is."
+          },
+          "held_deliveries": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Deliveries held while the webhook is disabled (events that arrived meanwhile included). Enabling it sends them, oldest first."
+          },
+          "failing_since": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+            "description": "While the endpoint fails (the circuit is open): when its first failure was counted. Its other deliveries wait, keeping their attempts, while one probe at a time is sent. Null when it does not fail."
+          },
+          "paused_until": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+            "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
           }
         },
         "additionalProperties": false
@@ -999,7 +1136,10 @@ public enum OpenAPIDocument {
           "updated_at",
           "consecutive_failures",
           "disabled_reason",
-          "disabled_at"
+          "disabled_at",
+          "held_deliveries",
+          "failing_since",
+          "paused_until"
         ],
         "properties": {
           "id": {
@@ -1026,7 +1166,7 @@ public enum OpenAPIDocument {
           },
           "is_active": {
             "type": "boolean",
-            "description": "False once disabled, by hand or after 10 consecutive failed attempts."
+            "description": "False once disabled: by hand, after 10 consecutive failed probes of an endpoint that keeps failing (41 minutes with the default retry schedule), or at once by a 410 Gone answer. A disabled webhook's events are held, never dropped."
           },
           "secret": {
             "type": "string",
@@ -1048,7 +1188,7 @@ public enum OpenAPIDocument {
           "consecutive_failures": {
             "type": "integer",
             "minimum": 0,
-            "description": "Failed attempts since the last success."
+            "description": "Failures counted since the last success: the first failure, then one per probe (attempts already in flight when a failure is counted do not count again)."
           },
           "disabled_reason": {
             "type": [
@@ -1064,6 +1204,27 @@ public enum OpenAPIDocument {
             ],
             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
             "description": "When the webhook was disabled, when it is."
+          },
+          "held_deliveries": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Deliveries held while the webhook is disabled (events that arrived meanwhile included). Enabling it sends them, oldest first."
+          },
+          "failing_since": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+            "description": "While the endpoint fails (the circuit is open): when its first failure was counted. Its other deliveries wait, keeping their attempts, while one probe at a time is sent. Null when it does not fail."
+          },
+          "paused_until": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+            "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
           }
         },
         "additionalProperties": false
@@ -1471,6 +1632,67 @@ public enum OpenAPIDocument {
           }
         },
         "additionalProperties": false
+      },
+      "RecoverRequest": {
+        "type": "object",
+        "required": [
+          "since"
+        ],
+        "additionalProperties": false,
+        "description": "A window of the webhook's events, by their creation time.",
+        "properties": {
+          "since": {
+            "$ref": "#/components/schemas/Timestamp",
+            "description": "Events created at or after this time."
+          },
+          "until": {
+            "$ref": "#/components/schemas/Timestamp",
+            "description": "Events created before this time (default: now)."
+          },
+          "dry_run": {
+            "type": "boolean",
+            "description": "Count what would be queued, queue nothing (default false)."
+          }
+        }
+      },
+      "Recovery": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "status",
+          "queued",
+          "failed",
+          "never_made",
+          "held"
+        ],
+        "properties": {
+          "status": {
+            "type": "string",
+            "enum": [
+              "queued",
+              "dry_run"
+            ]
+          },
+          "queued": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Deliveries queued (or, for a dry run, that would be): failed plus never_made."
+          },
+          "failed": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Deliveries that had failed for good, each queued for a fresh run of attempts (the attempt numbers go on counting)."
+          },
+          "never_made": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Events the webhook subscribes to that never got a delivery to it."
+          },
+          "held": {
+            "type": "boolean",
+            "description": "True when the webhook is disabled: the deliveries are held and sent when it is enabled."
+          }
+        }
       }
     }
   }

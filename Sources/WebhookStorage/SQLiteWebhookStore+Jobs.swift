@@ -32,10 +32,12 @@ extension SQLiteWebhookStore {
     static func claim(_ db: Database, _ request: ClaimRequest, cursor: inout ClaimCursor?) throws -> [ClaimedJob] {
         let (owner, limit, perWebhookLimit) = (request.owner, request.limit, request.perWebhookLimit)
         guard limit > 0 else { return [] }
-        // The clock is read here, inside the transaction: a claim that waited for the write lock
-        // still holds its jobs for the whole lease.
-        let now = request.nowInTransaction
-        let expiry = now.milliseconds + request.lease.inMilliseconds
+        let now = request.now
+        // The lease starts when the claim is made: the clock is read again here, inside the
+        // transaction, so a claim that waited for the write lock still holds its jobs for the
+        // whole lease.
+        let claimedAt = request.nowInTransaction
+        let expiry = claimedAt.milliseconds + request.lease.inMilliseconds
         do {
             // Live claims per webhook, of every owner: a webhook at its cap is skipped, so one
             // slow endpoint cannot take every slot or hide the jobs queued behind its own.
@@ -193,7 +195,7 @@ extension SQLiteWebhookStore {
                         reclaimedFrom: previousOwners[id],
                         workspaceID: row.string(10),
                         attemptBase: Int(row.int64(11)),
-                        claimedAt: now,
+                        claimedAt: claimedAt,
                         isRecoveryProbe: probe
                     )
                 )

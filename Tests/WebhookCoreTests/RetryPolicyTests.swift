@@ -24,9 +24,11 @@ import WebhookCore
         #expect(redirect.failure == .httpStatus)
     }
 
-    @Test func goneGivesUpAtOnce() {
+    @Test func goneIsOneMoreFailureToThePolicy() {
+        // What a 410 does to the webhook (disable it, hold its jobs) is DeliveryRules' decision.
         let gone = DeliveryOutcome.answered(status: 410, responseTimeMs: 1)
-        #expect(RetryPolicy().decide(attempt: 1, outcome: gone, now: now) == .giveUp)
+        #expect(RetryPolicy().decide(attempt: 1, outcome: gone, now: now) == .retry(at: now.adding(seconds: 60)))
+        #expect(RetryPolicy().decide(attempt: 3, outcome: gone, now: now) == .giveUp)
     }
 
     @Test func retryAfterIsHonouredUpToTheCap() {

@@ -4,7 +4,7 @@ import WebhookCore
 import WebhookStorage
 
 @Suite struct IngestTests {
-    @Test func fansOutToMatchingActiveWebhooksOfTheWorkspace() async throws {
+    @Test func fansOutToMatchingWebhooksOfTheWorkspaceHoldingThoseOfDisabledOnes() async throws {
         let database = try TestDatabase()
         defer { database.remove() }
         let all = try await database.webhook(events: ["*"])
@@ -33,9 +33,20 @@ import WebhookStorage
         #expect(byWebhook[scanned.id]?.sorted() == ["qr.scanned", "scan.created"])
         #expect(byWebhook[alias.id]?.sorted() == ["qr.scanned", "scan.created"])
         #expect(byWebhook[created.id] == ["qr.created"])
-        #expect(byWebhook[disabled.id] == nil)
+        #expect(byWebhook[disabled.id] == nil, "a disabled webhook is sent nothing")
         #expect(byWebhook[otherWorkspace.id] == nil)
-        #expect(report.jobs == jobs.count)
+        // The disabled webhook's jobs are made and held, not dropped: enabling it sends them.
+        #expect(report.jobs == jobs.count + 3)
+        #expect(report.heldJobs == 3)
+        let held = try #require(try await database.store.webhook(id: disabled.id, workspaceID: nil))
+        #expect(held.heldDeliveries == 3)
+        _ = try await database.store.updateWebhook(
+            id: disabled.id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: .init(milliseconds: 3_000))
+        let released = try await database.store.claim(
+            owner: "t", limit: 100, perWebhookLimit: 100, lease: .seconds(60), now: .init(milliseconds: 3_000)
+        )
+        #expect(released.map(\.webhookID) == [disabled.id, disabled.id, disabled.id])
+        #expect(released.map(\.eventType) == ["qr.scanned", "scan.created", "qr.created"], "oldest first")
     }
 
     @Test func rejectsBadRowsWithReasonsWithoutBlockingGoodOnes() async throws {

@@ -228,13 +228,15 @@ import WebhookStorage
         let hooks = try await queued(database, events: 12)
         let policy = RetryPolicy(schedule: [0])
         for round in 1...12 {
+            // Each probe goes out after the previous failure: a millisecond apart here.
+            let now = t0.adding(milliseconds: Int64(round))
             let claimed = try await database.store.claim(
-                owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: t0
+                owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: now
             )
             if round <= 10 {
                 let job = try #require(claimed.first)
                 let report = try await database.store.record(
-                    [AttemptResult(job: job, outcome: .serverError, finishedAt: t0)], policy: policy, disableAfter: 10
+                    [AttemptResult(job: job, outcome: .serverError, finishedAt: now)], policy: policy, disableAfter: 10
                 )
                 let webhook = try #require(try await database.store.webhook(id: hooks[0].id, workspaceID: nil))
                 #expect(webhook.isActive == (round < 10), "after \(round) failures")
@@ -247,16 +249,19 @@ import WebhookStorage
         #expect(stats.held == 2)
         #expect(stats.disabledWebhooks == 1)
         let disabled = try #require(try await database.store.webhook(id: hooks[0].id, workspaceID: nil))
-        #expect(disabled.disabledReason == "10 consecutive failed attempts")
-        #expect(disabled.disabledAt == t0)
-        // Re-enabling resets the count and resumes the paused jobs.
+        #expect(disabled.disabledReason == "10 consecutive failed attempts over under a minute")
+        #expect(disabled.disabledAt == t0.adding(milliseconds: 10))
+        #expect(disabled.heldDeliveries == 2)
+        // Re-enabling resets the count and resumes the held jobs.
+        let later = t0.adding(seconds: 1)
         let enabled = try await database.store.updateWebhook(
-            id: hooks[0].id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: t0
+            id: hooks[0].id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: later
         )
         #expect(enabled?.isActive == true)
         #expect(enabled?.consecutiveFailures == 0)
+        #expect(enabled?.heldDeliveries == 0)
         let resumed = try await database.store.claim(
-            owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0)
+            owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: later)
         #expect(resumed.count == 2)
     }
 
@@ -266,13 +271,14 @@ import WebhookStorage
         let hooks = try await queued(database, events: 19)
         let policy = RetryPolicy(schedule: [0])
         for round in 1...19 {
+            let now = t0.adding(milliseconds: Int64(round))
             let job = try #require(
-                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: t0)
+                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: now)
                     .first
             )
             let outcome: DeliveryOutcome = round == 9 ? .ok : .serverError
             _ = try await database.store.record(
-                [AttemptResult(job: job, outcome: outcome, finishedAt: t0)], policy: policy, disableAfter: 10
+                [AttemptResult(job: job, outcome: outcome, finishedAt: now)], policy: policy, disableAfter: 10
             )
             let webhook = try #require(try await database.store.webhook(id: hooks[0].id, workspaceID: nil))
             // 8 failures, a success, then 10 failures: only the 19th attempt disables it.

@@ -1,9 +1,14 @@
+import GRDB
 import WebhookCore
 import WebhookStorage
 
 extension APITestServer {
     /// Adds one event per outcome to `workspace`, takes it in and records one attempt with that
     /// outcome for every webhook it went to, as the delivery service would.
+    ///
+    /// Each outcome comes a millisecond or more after the one before, and the pause a failure puts
+    /// on its webhook is lifted before the next (as if the probe's time had come), so every outcome
+    /// is one attempt of its own event; a failure opens the circuit and counts, a success closes it.
     func recordAttempts(
         workspace: String,
         type: String = "qr.scanned",
@@ -11,8 +16,10 @@ extension APITestServer {
         policy: RetryPolicy = RetryPolicy(),
         disableAfter: Int = 10
     ) async throws {
+        var last = Timestamp(milliseconds: 0)
         for outcome in outcomes {
-            let now = Timestamp.now()
+            let now = max(Timestamp.now(), last.adding(milliseconds: 1))
+            last = now
             _ = try await store.enqueue(
                 OutboxRow(
                     sequence: 0, eventID: nil, workspaceID: workspace, type: type, data: Array("{}".utf8),
@@ -26,6 +33,9 @@ extension APITestServer {
                 policy: policy,
                 disableAfter: disableAfter
             )
+            try await DatabaseQueue(path: store.path).write { db in
+                try db.execute(sql: "UPDATE webhooks SET paused_until = NULL")
+            }
         }
     }
 }
