@@ -1002,6 +1002,7 @@ public enum OpenAPIDocument {
                   "method_not_allowed",
                   "body_too_large",
                   "not_retryable",
+                  "webhook_disabled",
                   "internal_error",
                   "unavailable"
                 ]

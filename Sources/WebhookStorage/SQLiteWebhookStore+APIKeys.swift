@@ -75,10 +75,10 @@ extension SQLiteWebhookStore {
                 let known = try Bool.fetchOne(
                     db,
                     sql: """
-                        SELECT EXISTS (SELECT 1 FROM outbox WHERE event_id = ?1)
-                            OR EXISTS (SELECT 1 FROM events WHERE id = ?1)
+                        SELECT EXISTS (SELECT 1 FROM outbox WHERE workspace_id = ?2 AND event_id = ?1)
+                            OR EXISTS (SELECT 1 FROM events WHERE workspace_id = ?2 AND id = ?1)
                         """,
-                    arguments: [eventID]
+                    arguments: [eventID, row.workspaceID]
                 )
                 if known == true { return nil }
             }

@@ -28,7 +28,11 @@ public final class TestReceiver: Sendable {
     }
 
     /// Starts a receiver; `behaviour` is called on an event loop for each complete request.
+    ///
+    /// `port` 0 takes a free one; a receiver that was shut down can be started again on its port
+    /// (a receiver that goes away and comes back, as in an outage).
     public static func start(
+        port requestedPort: Int = 0,
         behaviour: @escaping @Sendable (ReceivedRequest) -> Response = { _ in .status(200) }
     ) async throws -> TestReceiver {
         let log = RequestLog()
@@ -41,7 +45,7 @@ public final class TestReceiver: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ReceiverHandler(log: log, behaviour: behaviour))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0)
+            .bind(host: "127.0.0.1", port: requestedPort)
             .get()
         guard let port = channel.localAddress?.port else {
             try? await channel.close()

@@ -85,6 +85,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("status-interval"), help: setting("status-interval"))
     var statusInterval: String?
 
+    @Option(name: .customLong("recovery-probe-interval"), help: setting("recovery-probe-interval"))
+    var recoveryProbeInterval: String?
+
     func run() async throws {
         let configuration = try resolvedConfiguration()
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
@@ -151,6 +154,7 @@ struct Run: AsyncParsableCommand {
             ("mode", mode),
             ("metrics-listen", metricsListen),
             ("status-interval", statusInterval),
+            ("recovery-probe-interval", recoveryProbeInterval),
         ]
     }
 }

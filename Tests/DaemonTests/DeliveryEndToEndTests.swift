@@ -101,7 +101,7 @@ import WebhookTestSupport
         let daemon = try await harness.startDaemon(["--per-webhook-concurrency", "1"])
         defer { daemon.stop() }
         try harness.insert(Array(repeating: ("ws_test", "qr.scanned", "{}"), count: 13))
-        try await daemon.waitForLog("Webhook disabled after consecutive failures")
+        try await daemon.waitForLog("Webhook disabled; its deliveries are held until it is enabled")
         try await daemon.waitForLog("Delivery attempt failed", occurrences: 10)
         let show = try harness.cli(["webhooks", "show", webhook, "--json"]).stdout
         #expect(show.contains(#""is_active":false"#))
