@@ -85,19 +85,20 @@ public struct DeliveryRules: Sendable, Hashable {
         /// The attempt's number within the job's current run of attempts (1 for the first; a
         /// recovered delivery starts a new run).
         public var number: Int
-        /// When the attempt was claimed: before the last counted failure means it was in flight then.
-        public var claimedAt: Timestamp
+        /// The webhook's count of failures when the attempt was claimed: a failure counted since
+        /// means the attempt was already in flight then, and fails with that outage.
+        public var failuresWhenClaimed: Int
         public var finishedAt: Timestamp
         public var outcome: DeliveryOutcome
         /// A recovery probe of a disabled webhook (its success enables the webhook).
         public var isRecoveryProbe: Bool
 
         public init(
-            number: Int, claimedAt: Timestamp, finishedAt: Timestamp, outcome: DeliveryOutcome,
+            number: Int, failuresWhenClaimed: Int, finishedAt: Timestamp, outcome: DeliveryOutcome,
             isRecoveryProbe: Bool = false
         ) {
             self.number = number
-            self.claimedAt = claimedAt
+            self.failuresWhenClaimed = failuresWhenClaimed
             self.finishedAt = finishedAt
             self.outcome = outcome
             self.isRecoveryProbe = isRecoveryProbe
@@ -170,7 +171,9 @@ public struct DeliveryRules: Sendable, Hashable {
             return Verdict(job: .failed, circuit: circuit, webhook: .unchanged, countedFailure: false)
         }
         var next = circuit
-        let counted = circuit.lastFailureAt.map { attempt.claimedAt > $0 } ?? true
+        // Counted when no failure was counted since the attempt was claimed: the first of a
+        // burst, or a probe (claimed after the failure before it).
+        let counted = attempt.failuresWhenClaimed == circuit.consecutiveFailures
         if counted {
             next.consecutiveFailures += 1
             next.failingSince = circuit.failingSince ?? at

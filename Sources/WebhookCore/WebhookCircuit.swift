@@ -6,12 +6,12 @@
 /// ``pausedUntil``. A success closes it and the held jobs flow again. ``DeliveryRules`` decides
 /// every change; a store keeps these four values per webhook and applies what the rules return.
 public struct WebhookCircuit: Sendable, Hashable {
-    /// Failures counted since the last success: the first one, then one per probe.
+    /// Failures counted since the last success: the first one, then one per probe. A claim notes
+    /// it; an attempt claimed before a failure was counted fails with that outage, uncounted.
     public var consecutiveFailures: Int
     /// When the first counted failure of this run of failures was recorded.
     public var failingSince: Timestamp?
-    /// When the last counted failure was recorded. Attempts claimed before it were already in
-    /// flight then: their failures belong to the same outage and are not counted again.
+    /// When the last counted failure was recorded.
     public var lastFailureAt: Timestamp?
     /// No job of the webhook is claimed before this time: the next probe, or the receiver's
     /// `Retry-After`.

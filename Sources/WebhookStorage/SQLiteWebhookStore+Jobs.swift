@@ -56,6 +56,7 @@ extension SQLiteWebhookStore {
             // A failing webhook (its circuit is open) gets one probe at a time once its pause is
             // over, and none before: its other jobs wait, keeping their attempts (DeliveryRules).
             var failing: [String: Int] = [:]
+            var failures: [String: Int] = [:]
             try db.cachedStatement(
                 sql: """
                     SELECT id, consecutive_failures, paused_until FROM webhooks INDEXED BY webhooks_failing
@@ -68,6 +69,7 @@ extension SQLiteWebhookStore {
                     pausedUntil: row.isNull(2) ? nil : Timestamp(milliseconds: row.int64(2))
                 )
                 failing[row.string(0)] = circuit.capacity(limit: perWebhookLimit, now: now)
+                failures[row.string(0)] = circuit.consecutiveFailures
                 return true
             }
             func capacity(of webhookID: String) -> Int { failing[webhookID] ?? perWebhookLimit }
@@ -196,6 +198,7 @@ extension SQLiteWebhookStore {
                         workspaceID: row.string(10),
                         attemptBase: Int(row.int64(11)),
                         claimedAt: claimedAt,
+                        failuresWhenClaimed: failures[row.string(3)] ?? 0,
                         isRecoveryProbe: probe
                     )
                 )

@@ -27,6 +27,8 @@ public struct ClaimedJob: Sendable, Hashable {
     public var attemptBase: Int
     /// When this claim was made, read inside the claiming transaction.
     public var claimedAt: Timestamp
+    /// The webhook's count of consecutive failures when this claim was made (see ``DeliveryRules``).
+    public var failuresWhenClaimed: Int
     /// A recovery probe of a disabled webhook: its success enables the webhook again.
     public var isRecoveryProbe: Bool
 
@@ -45,6 +47,7 @@ public struct ClaimedJob: Sendable, Hashable {
         workspaceID: String = "",
         attemptBase: Int = 0,
         claimedAt: Timestamp = Timestamp(milliseconds: 0),
+        failuresWhenClaimed: Int = 0,
         isRecoveryProbe: Bool = false
     ) {
         self.jobID = jobID
@@ -61,6 +64,7 @@ public struct ClaimedJob: Sendable, Hashable {
         self.workspaceID = workspaceID
         self.attemptBase = attemptBase
         self.claimedAt = claimedAt
+        self.failuresWhenClaimed = failuresWhenClaimed
         self.isRecoveryProbe = isRecoveryProbe
     }
 
@@ -68,7 +72,7 @@ public struct ClaimedJob: Sendable, Hashable {
     func ruleAttempt(_ outcome: DeliveryOutcome, finishedAt: Timestamp) -> DeliveryRules.Attempt {
         DeliveryRules.Attempt(
             number: attempt - attemptBase,
-            claimedAt: claimedAt,
+            failuresWhenClaimed: failuresWhenClaimed,
             finishedAt: finishedAt,
             outcome: outcome,
             isRecoveryProbe: isRecoveryProbe

@@ -9,16 +9,18 @@ import WebhookCore
     let refused = DeliveryOutcome(statusCode: nil, responseTimeMs: 1, failure: .connect)
     let ok = DeliveryOutcome.answered(status: 200, responseTimeMs: 5)
 
+    /// An attempt claimed when its webhook had `failures` counted failures.
     func attempt(
-        _ number: Int = 1, claimedAt: Timestamp, at finished: Timestamp, _ outcome: DeliveryOutcome,
+        _ number: Int = 1, claimedAfter failures: Int, at finished: Timestamp, _ outcome: DeliveryOutcome,
         probe: Bool = false
     ) -> DeliveryRules.Attempt {
         DeliveryRules.Attempt(
-            number: number, claimedAt: claimedAt, finishedAt: finished, outcome: outcome, isRecoveryProbe: probe)
+            number: number, failuresWhenClaimed: failures, finishedAt: finished, outcome: outcome,
+            isRecoveryProbe: probe)
     }
 
     @Test func theFirstFailureOpensTheCircuitAndPausesTheWebhookForTheSchedulesDelay() {
-        let verdict = rules.decide(attempt(claimedAt: t0, at: t0.adding(seconds: 1), refused), circuit: .closed, webhookActive: true)
+        let verdict = rules.decide(attempt(claimedAfter: 0, at: t0.adding(seconds: 1), refused), circuit: .closed, webhookActive: true)
         #expect(verdict.countedFailure)
         #expect(verdict.webhook == .startedFailing)
         #expect(verdict.circuit.consecutiveFailures == 1)
@@ -38,7 +40,7 @@ import WebhookCore
         for index in 0..<16 {
             let finished = t0.adding(milliseconds: 100 + Int64(index))
             let verdict = rules.decide(
-                attempt(claimedAt: t0, at: finished, refused), circuit: circuit, webhookActive: true)
+                attempt(claimedAfter: 0, at: finished, refused), circuit: circuit, webhookActive: true)
             circuit = verdict.circuit
             if verdict.countedFailure { counted += 1 }
             // Each spent its own attempt, and is retried on its own schedule.
@@ -59,7 +61,7 @@ import WebhookCore
             #expect(circuit.capacity(limit: 16, now: claimed) == (circuit.isOpen ? 1 : 16))
             now = claimed.adding(milliseconds: 20)
             let verdict = rules.decide(
-                attempt(min(number, 3), claimedAt: claimed, at: now, refused), circuit: circuit, webhookActive: true)
+                attempt(min(number, 3), claimedAfter: circuit.consecutiveFailures, at: now, refused), circuit: circuit, webhookActive: true)
             #expect(verdict.countedFailure)
             circuit = verdict.circuit
             steps.append(verdict.webhook)
@@ -85,7 +87,7 @@ import WebhookCore
             consecutiveFailures: 4, failingSince: t0, lastFailureAt: t0.adding(seconds: 600),
             pausedUntil: t0.adding(seconds: 900))
         let verdict = rules.decide(
-            attempt(2, claimedAt: t0.adding(seconds: 900), at: t0.adding(seconds: 901), ok), circuit: open,
+            attempt(2, claimedAfter: 4, at: t0.adding(seconds: 901), ok), circuit: open,
             webhookActive: true)
         #expect(verdict.job == .delivered)
         #expect(verdict.circuit == .closed)
@@ -93,37 +95,37 @@ import WebhookCore
         #expect(!verdict.countedFailure)
         #expect(verdict.circuit.capacity(limit: 16, now: t0.adding(seconds: 901)) == 16)
         // A success of a webhook that was not failing changes nothing.
-        let plain = rules.decide(attempt(claimedAt: t0, at: t0, ok), circuit: .closed, webhookActive: true)
+        let plain = rules.decide(attempt(claimedAfter: 0, at: t0, ok), circuit: .closed, webhookActive: true)
         #expect(plain.webhook == .unchanged && plain.circuit == .closed)
     }
 
     @Test func retryAfterPausesTheWholeWebhookCappedAndCountsAtMostOnce() {
         let slowDown = DeliveryOutcome.answered(status: 429, responseTimeMs: 1, retryAfterSeconds: 600)
-        let first = rules.decide(attempt(claimedAt: t0, at: t0, slowDown), circuit: .closed, webhookActive: true)
+        let first = rules.decide(attempt(claimedAfter: 0, at: t0, slowDown), circuit: .closed, webhookActive: true)
         #expect(first.countedFailure)
         #expect(first.circuit.pausedUntil == t0.adding(seconds: 600), "longer than the schedule's 60 s")
         #expect(first.job == .retry(at: t0.adding(seconds: 600)))
         // Another 429 of a request that was already in flight: no second failure, same pause.
         let second = rules.decide(
-            attempt(claimedAt: t0.adding(milliseconds: -5), at: t0.adding(milliseconds: 3), slowDown),
+            attempt(claimedAfter: 0, at: t0.adding(milliseconds: 3), slowDown),
             circuit: first.circuit, webhookActive: true)
         #expect(!second.countedFailure)
         #expect(second.circuit.consecutiveFailures == 1)
         #expect(second.circuit.pausedUntil == t0.adding(milliseconds: 3).adding(seconds: 600))
         // A 503 asking for a day is held to the cap (an hour by default).
         let greedy = DeliveryOutcome.answered(status: 503, responseTimeMs: 1, retryAfterSeconds: 86_400)
-        let capped = rules.decide(attempt(claimedAt: t0, at: t0, greedy), circuit: .closed, webhookActive: true)
+        let capped = rules.decide(attempt(claimedAfter: 0, at: t0, greedy), circuit: .closed, webhookActive: true)
         #expect(capped.circuit.pausedUntil == t0.adding(seconds: 3600))
         // Retry-After on another status is not a pause request.
         let other = DeliveryOutcome.answered(status: 500, responseTimeMs: 1, retryAfterSeconds: 600)
         #expect(
-            rules.decide(attempt(claimedAt: t0, at: t0, other), circuit: .closed, webhookActive: true).circuit
+            rules.decide(attempt(claimedAfter: 0, at: t0, other), circuit: .closed, webhookActive: true).circuit
                 .pausedUntil == t0.adding(seconds: 60))
     }
 
     @Test func goneDisablesAtOnceAndHoldsTheJob() {
         let gone = DeliveryOutcome.answered(status: 410, responseTimeMs: 1)
-        let verdict = rules.decide(attempt(claimedAt: t0, at: t0, gone), circuit: .closed, webhookActive: true)
+        let verdict = rules.decide(attempt(claimedAfter: 0, at: t0, gone), circuit: .closed, webhookActive: true)
         #expect(verdict.webhook == .disable(.gone))
         #expect(verdict.job == .held, "kept for when the webhook is enabled again")
         #expect(DeliveryRules.DisableReason.gone.source == "gone")
@@ -133,11 +135,11 @@ import WebhookCore
         let open = WebhookCircuit(consecutiveFailures: 5, failingSince: t0, lastFailureAt: t0, pausedUntil: t0)
         // A job that waited behind the open circuit makes its first attempt as the probe.
         let firstTry = rules.decide(
-            attempt(1, claimedAt: t0.adding(seconds: 1), at: t0.adding(seconds: 2), refused), circuit: open,
+            attempt(1, claimedAfter: 5, at: t0.adding(seconds: 2), refused), circuit: open,
             webhookActive: true)
         #expect(firstTry.job == .retry(at: t0.adding(seconds: 62)))
         let lastTry = rules.decide(
-            attempt(3, claimedAt: t0.adding(seconds: 1), at: t0.adding(seconds: 2), refused), circuit: open,
+            attempt(3, claimedAfter: 5, at: t0.adding(seconds: 2), refused), circuit: open,
             webhookActive: true)
         #expect(lastTry.job == .failed)
         // After the schedule is used up, probes keep going at its last delay.
@@ -150,16 +152,16 @@ import WebhookCore
         #expect(DeliveryRules.newJobState(webhookActive: false) == .held)
         #expect(DeliveryRules.newJobState(webhookActive: true) == .pending)
         // The result of a request that was in flight when the webhook was disabled.
-        let late = rules.decide(attempt(claimedAt: t0, at: t0, refused), circuit: .closed, webhookActive: false)
+        let late = rules.decide(attempt(claimedAfter: 0, at: t0, refused), circuit: .closed, webhookActive: false)
         #expect(late.job == .held)
         #expect(late.webhook == .unchanged)
         let disabled = WebhookCircuit(consecutiveFailures: 10, failingSince: t0, lastFailureAt: t0, pausedUntil: t0)
         let probeFailed = rules.decide(
-            attempt(claimedAt: t0, at: t0.adding(seconds: 1), refused, probe: true), circuit: disabled,
+            attempt(claimedAfter: 10, at: t0.adding(seconds: 1), refused, probe: true), circuit: disabled,
             webhookActive: false)
         #expect(probeFailed.job == .failed && probeFailed.webhook == .unchanged && probeFailed.circuit == disabled)
         let probeAnswered = rules.decide(
-            attempt(claimedAt: t0, at: t0.adding(seconds: 1), ok, probe: true), circuit: disabled, webhookActive: false)
+            attempt(claimedAfter: 10, at: t0.adding(seconds: 1), ok, probe: true), circuit: disabled, webhookActive: false)
         #expect(probeAnswered.webhook == .enable)
         #expect(probeAnswered.circuit == .closed)
         #expect(probeAnswered.job == .delivered)
