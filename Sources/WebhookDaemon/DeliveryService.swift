@@ -459,7 +459,8 @@ extension RecordReport {
                 continue
             case .startedFailing:
                 metadata["next_probe_at"] = "\(change.circuit.pausedUntil?.iso8601 ?? "-")"
-                logger.notice("Webhook failing; its deliveries wait while one probe at a time is sent", metadata: metadata)
+                logger.notice(
+                    "Webhook failing; its deliveries wait while one probe at a time is sent", metadata: metadata)
             case .recovered(let failures, let since):
                 metadata["failed_probes"] = "\(failures)"
                 metadata["failing_for_s"] = "\(Double(change.at.milliseconds - since.milliseconds) / 1000)"
@@ -469,7 +470,8 @@ extension RecordReport {
                 logger.warning(
                     "Webhook disabled; its deliveries are held until it is enabled", metadata: metadata)
             case .enable:
-                logger.notice("Webhook enabled again by a recovery probe; its held deliveries are sent", metadata: metadata)
+                logger.notice(
+                    "Webhook enabled again by a recovery probe; its held deliveries are sent", metadata: metadata)
             }
         }
         for job in staleResults {

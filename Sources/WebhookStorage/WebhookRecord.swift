@@ -17,7 +17,9 @@ struct WebhookRecord {
                     last_failure_at, paused_until
                 FROM webhooks WHERE id = ?
                 """
-        ).forEachRawRow { $0.bind(id) } _: { row in
+        ).forEachRawRow {
+            $0.bind(id)
+        } _: { row in
             func time(_ column: Int32) -> Timestamp? {
                 row.isNull(column) ? nil : Timestamp(milliseconds: row.int64(column))
             }

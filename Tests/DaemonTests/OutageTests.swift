@@ -143,7 +143,8 @@ import WebhookTestSupport
         let recovered = try await harness.runCLI(["webhooks", "recover", webhook, "--since", "1h", "--json"])
         #expect(recovered.stdout.contains(#""queued":\#(failed)"#), "\(recovered.stdout)")
         try await harness.eventually("every event arrives") { endpoint.arrivals.count == 20 }
-        print("disabled webhook: \(held) deliveries held and sent after enable, \(failed) failed for good and recovered")
+        print(
+            "disabled webhook: \(held) deliveries held and sent after enable, \(failed) failed for good and recovered")
         #expect(!daemon.log.contains("Webhook enabled again by a recovery probe"), "enabled by hand, not by a probe")
     }
 
@@ -168,7 +169,8 @@ import WebhookTestSupport
         failing.store(false, ordering: .relaxed)
 
         let dryRun = try await harness.runCLI(["webhooks", "recover", webhook, "--since", "10m", "--dry-run"])
-        #expect(dryRun.stdout.contains("would queue 3 deliveries (3 failed for good, 0 never made)"), "\(dryRun.stdout)")
+        #expect(
+            dryRun.stdout.contains("would queue 3 deliveries (3 failed for good, 0 never made)"), "\(dryRun.stdout)")
         let run = try await harness.runCLI(["webhooks", "recover", webhook, "--since", "10m"])
         #expect(run.stdout.contains("queued 3 deliveries"), "\(run.stdout)")
         let again = try await harness.runCLI(["webhooks", "recover", webhook, "--since", "10m"])
@@ -202,7 +204,9 @@ import WebhookTestSupport
         try await daemon.waitForLog("Webhook enabled again by a recovery probe; its held deliveries are sent")
         try await harness.eventually("the held events arrive") {
             endpoint.arrivals.keys.count { $0.hasPrefix("probe-") } == 5
-                - (try harness.count("SELECT COUNT(*) FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.state = 'failed' AND e.type <> 'webhook.ping'"))
+                - (try harness.count(
+                    "SELECT COUNT(*) FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.state = 'failed' AND e.type <> 'webhook.ping'"
+                ))
         }
         #expect(endpoint.requests.contains { $0.header("X-QR3-Event-Type") == "webhook.ping" })
         let show = try await harness.runCLI(["webhooks", "show", webhook, "--json"])

@@ -20,7 +20,8 @@ import WebhookCore
     }
 
     @Test func theFirstFailureOpensTheCircuitAndPausesTheWebhookForTheSchedulesDelay() {
-        let verdict = rules.decide(attempt(claimedAfter: 0, at: t0.adding(seconds: 1), refused), circuit: .closed, webhookActive: true)
+        let verdict = rules.decide(
+            attempt(claimedAfter: 0, at: t0.adding(seconds: 1), refused), circuit: .closed, webhookActive: true)
         #expect(verdict.countedFailure)
         #expect(verdict.webhook == .startedFailing)
         #expect(verdict.circuit.consecutiveFailures == 1)
@@ -61,7 +62,8 @@ import WebhookCore
             #expect(circuit.capacity(limit: 16, now: claimed) == (circuit.isOpen ? 1 : 16))
             now = claimed.adding(milliseconds: 20)
             let verdict = rules.decide(
-                attempt(min(number, 3), claimedAfter: circuit.consecutiveFailures, at: now, refused), circuit: circuit, webhookActive: true)
+                attempt(min(number, 3), claimedAfter: circuit.consecutiveFailures, at: now, refused), circuit: circuit,
+                webhookActive: true)
             #expect(verdict.countedFailure)
             circuit = verdict.circuit
             steps.append(verdict.webhook)
@@ -77,7 +79,8 @@ import WebhookCore
         let elapsed = Double(now.milliseconds - t0.adding(milliseconds: 20).milliseconds) / 1000
         #expect(elapsed >= 2460 && elapsed < 2461)
         #expect(
-            DeliveryRules.DisableReason.consecutiveFailures(count: 10, since: t0).description(at: t0.adding(seconds: 2460))
+            DeliveryRules.DisableReason.consecutiveFailures(count: 10, since: t0).description(
+                at: t0.adding(seconds: 2460))
                 == "10 consecutive failed attempts over 41 min")
         #expect(DeliveryRules(retryPolicy: RetryPolicy(schedule: [0, 1, 2])).timeUntilDisabled == 17)
     }
@@ -161,7 +164,8 @@ import WebhookCore
             webhookActive: false)
         #expect(probeFailed.job == .failed && probeFailed.webhook == .unchanged && probeFailed.circuit == disabled)
         let probeAnswered = rules.decide(
-            attempt(claimedAfter: 10, at: t0.adding(seconds: 1), ok, probe: true), circuit: disabled, webhookActive: false)
+            attempt(claimedAfter: 10, at: t0.adding(seconds: 1), ok, probe: true), circuit: disabled,
+            webhookActive: false)
         #expect(probeAnswered.webhook == .enable)
         #expect(probeAnswered.circuit == .closed)
         #expect(probeAnswered.job == .delivered)

@@ -171,7 +171,9 @@ import WebhookStorage
         }
         let preview = try await recover(dryRun: true)
         #expect(preview.failed == 2 && preview.neverMade == 1 && !preview.held)
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'failed'") == 3, "a dry run changes nothing")
+        #expect(
+            try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'failed'") == 3,
+            "a dry run changes nothing")
         let done = try await recover(dryRun: false)
         #expect(done == preview)
         #expect(try await recover(dryRun: false).total == 0, "running it twice queues nothing twice")
@@ -232,10 +234,12 @@ import WebhookStorage
         _ = try await database.store.record(
             first.map { AttemptResult(job: $0, outcome: refused, finishedAt: t0) },
             rules: DeliveryRules(retryPolicy: RetryPolicy(schedule: [0, 1]), disableAfter: 1))
-        #expect(try await database.store.queueRecoveryProbes(interval: .seconds(60), now: t0.adding(seconds: 59)).isEmpty)
+        #expect(
+            try await database.store.queueRecoveryProbes(interval: .seconds(60), now: t0.adding(seconds: 59)).isEmpty)
         let probes = try await database.store.queueRecoveryProbes(interval: .seconds(60), now: t0.adding(seconds: 60))
         #expect(probes.map(\.webhookID) == [failing.id])
-        #expect(try await database.store.queueRecoveryProbes(interval: .seconds(60), now: t0.adding(seconds: 61)).isEmpty)
+        #expect(
+            try await database.store.queueRecoveryProbes(interval: .seconds(60), now: t0.adding(seconds: 61)).isEmpty)
         // The probe is the one job the disabled webhook is sent.
         let sent = try await claim(database, at: t0.adding(seconds: 62))
         #expect(sent.map(\.eventType) == ["webhook.ping"])

@@ -31,6 +31,78 @@ import WebhookTestSupport
         #expect(try await database.store.integrityCheck() == ["ok"])
     }
 
+    /// A database made by version 7 keeps its events, jobs, outbox rows and outbox sequence;
+    /// its event ids become unique per workspace, and its disabled webhooks say who disabled them.
+    @Test func version8KeysEventsByWorkspaceAndKeepsEverything() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let path = database.directory.file("v7.sqlite")
+        let old = try DatabaseQueue(path: path)
+        try await old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try await old.write { db in
+            try db.execute(
+                sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)"
+            )
+            for migration in Migration.embedded.prefix(7) {
+                try db.execute(sql: migration.sql)
+                try db.execute(
+                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    arguments: [migration.version, migration.name])
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO webhooks (id, workspace_id, url, events, secret, is_active, consecutive_failures,
+                        disabled_reason, disabled_at, created_at, updated_at)
+                    VALUES ('wh_1', 'ws', 'http://127.0.0.1:9/', '["*"]', 'a-secret-of-sixteen-chars', 0, 10,
+                        '10 consecutive failed attempts', 5, 0, 5),
+                        ('wh_2', 'ws', 'http://127.0.0.1:9/', '["*"]', 'a-secret-of-sixteen-chars', 0, 0,
+                        'disabled by hand', 5, 0, 5);
+                    INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
+                    VALUES ('evt_1', 'ws', 'qr.scanned', x'7b7d', 0, 0);
+                    INSERT INTO jobs (event_id, webhook_id, state, available_at, created_at, updated_at)
+                    VALUES ('evt_1', 'wh_1', 'paused', 0, 0, 0);
+                    INSERT INTO outbox (seq, event_id, workspace_id, type, data) VALUES (41, 'evt_2', 'ws', 'qr.created', '{}');
+                    INSERT INTO outbox (seq, event_id, workspace_id, type, data) VALUES (42, 'evt_3', 'ws', 'qr.created', '{}');
+                    DELETE FROM outbox WHERE seq = 42;
+                    """)
+        }
+        let store = try SQLiteWebhookStore(path: path)
+        #expect(try await store.integrityCheck() == ["ok"])
+        try await old.write { db in
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE id = 'evt_1'") == 1)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 1)
+            #expect(
+                try String.fetchAll(db, sql: "SELECT disabled_by FROM webhooks ORDER BY id") == [
+                    "failures", "operator",
+                ])
+            // The outbox sequence goes on after the highest number ever given, not after the rows left.
+            try db.execute(sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws', 'qr.created', '{}')")
+            #expect(db.lastInsertedRowID == 43)
+            // Another workspace may use an id this one has; the same workspace may not.
+            try db.execute(
+                sql:
+                    "INSERT OR IGNORE INTO outbox (event_id, workspace_id, type, data) VALUES ('evt_2', 'other', 'qr.created', '{}')"
+            )
+            #expect(db.changesCount == 1)
+            try db.execute(
+                sql:
+                    "INSERT OR IGNORE INTO outbox (event_id, workspace_id, type, data) VALUES ('evt_2', 'ws', 'qr.created', '{}')"
+            )
+            #expect(db.changesCount == 0)
+            try db.execute(
+                sql:
+                    "INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at) VALUES ('evt_1', 'other', 'qr.scanned', x'7b7d', 0, 0)"
+            )
+            // Jobs name their event within their webhook's workspace; foreign keys stay on for the rest.
+            #expect(try Int.fetchOne(db, sql: "PRAGMA foreign_keys") == 1)
+            try db.execute(
+                sql:
+                    "INSERT INTO jobs (event_id, webhook_id, available_at, created_at, updated_at) VALUES ('evt_1', 'wh_2', 0, 0, 0)"
+            )
+        }
+        #expect(try await store.webhook(id: "wh_1", workspaceID: nil)?.heldDeliveries == 1)
+    }
+
     /// A database made by version 6 (with a job in it) gets the state check without an IN list,
     /// edited in place, and every connection reads the new definition.
     @Test func version7RewritesTheStateCheckInPlace() async throws {

@@ -49,7 +49,7 @@ public final class APIServer: Service {
         )
         do {
             try await application.run()
-        } catch where !listened.load(ordering: .relaxed) {
+        } catch  where !listened.load(ordering: .relaxed) {
             throw ListenError(address: configuration.listen, underlying: error)
         }
     }
