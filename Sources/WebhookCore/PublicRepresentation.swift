@@ -130,25 +130,19 @@ public struct DeliveryRepresentation: Codable, Sendable, Hashable {
 
 /// What a recovery queued, as the API and `webhooks recover --json` show it.
 public struct RecoveryRepresentation: Sendable, Hashable {
-    public var report: RecoveryCounts
+    /// Deliveries that had failed for good, queued for a fresh run of attempts.
+    public var failed: Int
+    /// Events the webhook subscribes to that never got a delivery to it.
+    public var neverMade: Int
+    /// True when the webhook is disabled: the deliveries are held until it is enabled.
+    public var held: Bool
+    /// Only counted, nothing queued.
     public var dryRun: Bool
 
-    /// The counts of a recovery: deliveries that had failed for good, events never delivered,
-    /// and whether they are held because the webhook is disabled.
-    public struct RecoveryCounts: Sendable, Hashable {
-        public var failed: Int
-        public var neverMade: Int
-        public var held: Bool
-
-        public init(failed: Int, neverMade: Int, held: Bool) {
-            self.failed = failed
-            self.neverMade = neverMade
-            self.held = held
-        }
-    }
-
-    public init(_ report: RecoveryCounts, dryRun: Bool) {
-        self.report = report
+    public init(failed: Int, neverMade: Int, held: Bool, dryRun: Bool) {
+        self.failed = failed
+        self.neverMade = neverMade
+        self.held = held
         self.dryRun = dryRun
     }
 
@@ -156,10 +150,10 @@ public struct RecoveryRepresentation: Sendable, Hashable {
     public var json: String {
         var object = JSONObjectWriter()
         object.add("status", dryRun ? "dry_run" : "queued")
-        object.add("queued", report.failed + report.neverMade)
-        object.add("failed", report.failed)
-        object.add("never_made", report.neverMade)
-        object.add("held", report.held)
+        object.add("queued", failed + neverMade)
+        object.add("failed", failed)
+        object.add("never_made", neverMade)
+        object.add("held", held)
         return object.json
     }
 }

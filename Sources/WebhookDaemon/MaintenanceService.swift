@@ -10,21 +10,8 @@ struct MaintenanceService: Service {
     var interval: Duration = .milliseconds(200)
 
     func run() async throws {
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await store.maintain()
-                failures = 0
-            } catch is CancellationError {
-                return
-            } catch {
-                failures += 1
-                if failures == 1 || failures.isMultiple(of: 100) {
-                    logger.warning(
-                        "Database checkpoint failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
-                }
-            }
-            try? await Task.sleep(for: interval)
+        await repeatUntilShutdown(every: interval, failureMessage: "Database checkpoint failed", logger: logger) {
+            try await store.maintain()
         }
     }
 }

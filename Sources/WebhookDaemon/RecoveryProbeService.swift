@@ -18,32 +18,20 @@ struct RecoveryProbeService: Service {
 
     func run() async throws {
         // Checked often enough that a probe is at most a few seconds late.
-        let check = min(interval, .seconds(5))
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let probes = try await store.queueRecoveryProbes(interval: interval, now: .now())
-                failures = 0
-                for probe in probes {
-                    logger.info(
-                        "Recovery probe queued for a disabled webhook",
-                        metadata: [
-                            "webhook_id": "\(probe.webhookID)", "workspace_id": "\(probe.workspaceID)",
-                            "event_id": "\(probe.eventID)",
-                        ]
-                    )
-                }
-                if !probes.isEmpty { probesQueued() }
-            } catch is CancellationError {
-                return
-            } catch {
-                failures += 1
-                if failures == 1 || failures.isMultiple(of: 100) {
-                    logger.warning(
-                        "Cannot queue recovery probes", metadata: ["error": "\(error)", "failures": "\(failures)"])
-                }
+        await repeatUntilShutdown(
+            every: min(interval, .seconds(5)), failureMessage: "Cannot queue recovery probes", logger: logger
+        ) {
+            let probes = try await store.queueRecoveryProbes(interval: interval, now: .now())
+            for probe in probes {
+                logger.info(
+                    "Recovery probe queued for a disabled webhook",
+                    metadata: [
+                        "webhook_id": "\(probe.webhookID)", "workspace_id": "\(probe.workspaceID)",
+                        "event_id": "\(probe.eventID)",
+                    ]
+                )
             }
-            try? await Task.sleep(for: check)
+            if !probes.isEmpty { probesQueued() }
         }
     }
 }

@@ -456,9 +456,9 @@ public struct RecoveryReport: Sendable, Hashable {
     /// Deliveries queued in all.
     public var total: Int { failed + neverMade }
 
-    /// The counts as the public representation takes them.
-    public var counts: RecoveryRepresentation.RecoveryCounts {
-        RecoveryRepresentation.RecoveryCounts(failed: failed, neverMade: neverMade, held: held)
+    /// The report as the API and the CLI show it.
+    public func representation(dryRun: Bool) -> RecoveryRepresentation {
+        RecoveryRepresentation(failed: failed, neverMade: neverMade, held: held, dryRun: dryRun)
     }
 }
 

@@ -186,7 +186,7 @@ extension Webhooks {
                     RecoveryRequest(webhookID: id, workspaceID: nil, since: from, until: to, dryRun: dryRun, now: now))
             else { throw CommandFailure("no webhook \(id)") }
             if json {
-                print(RecoveryRepresentation(report.counts, dryRun: dryRun).json)
+                print(report.representation(dryRun: dryRun).json)
                 return
             }
             let verb = dryRun ? "would queue" : "queued"

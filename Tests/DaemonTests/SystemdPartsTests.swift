@@ -50,6 +50,13 @@ import WebhookTestSupport
             StatusLine(inFlight: 0, queue: queue, deliveredPerMinute: 0).text
                 == "0 in flight, 12 due, 0 delivered/min, oldest due 4.2 s, 1 webhook disabled, 2 rejected outbox rows"
         )
+        queue.failingWebhooks = 2
+        queue.held = 40
+        #expect(
+            StatusLine(inFlight: 0, queue: queue, deliveredPerMinute: 0).text
+                == "0 in flight, 12 due, 0 delivered/min, oldest due 4.2 s, 2 webhooks failing, "
+                + "1 webhook disabled (40 deliveries held), 2 rejected outbox rows"
+        )
     }
 
     @Test func readinessGateOpensOnceEveryExpectedPartReported() {

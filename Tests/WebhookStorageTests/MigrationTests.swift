@@ -21,6 +21,25 @@ import WebhookTestSupport
         #expect(before == after, "migrations/ changed: run scripts/embed-migrations and commit the result")
     }
 
+    /// A WAL database at `path` made by the first `version` migrations as shipped
+    /// (`embeddedMigrationsMatchTheFiles` keeps them equal to the files).
+    func databaseAtVersion(_ version: Int, path: String) async throws -> DatabaseQueue {
+        let old = try DatabaseQueue(path: path)
+        try await old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try await old.write { db in
+            try db.execute(
+                sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)"
+            )
+            for migration in Migration.embedded.prefix(version) {
+                try db.execute(sql: migration.sql)
+                try db.execute(
+                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    arguments: [migration.version, migration.name])
+            }
+        }
+        return old
+    }
+
     @Test func migratesOnceAndReopens() async throws {
         let database = try TestDatabase()
         defer { database.remove() }
@@ -37,18 +56,8 @@ import WebhookTestSupport
         let database = try TestDatabase()
         defer { database.remove() }
         let path = database.directory.file("v7.sqlite")
-        let old = try DatabaseQueue(path: path)
-        try await old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        let old = try await databaseAtVersion(7, path: path)
         try await old.write { db in
-            try db.execute(
-                sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)"
-            )
-            for migration in Migration.embedded.prefix(7) {
-                try db.execute(sql: migration.sql)
-                try db.execute(
-                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                    arguments: [migration.version, migration.name])
-            }
             try db.execute(
                 sql: """
                     INSERT INTO webhooks (id, workspace_id, url, events, secret, is_active, consecutive_failures,
@@ -109,19 +118,8 @@ import WebhookTestSupport
         let database = try TestDatabase()
         defer { database.remove() }
         let path = database.directory.file("v6.sqlite")
-        let old = try DatabaseQueue(path: path)
-        try await old.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        let old = try await databaseAtVersion(6, path: path)
         try await old.write { db in
-            try db.execute(
-                sql: "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)"
-            )
-            // The migrations as shipped (`embeddedMigrationsMatchTheFiles` keeps them equal to the files).
-            for migration in Migration.embedded.prefix(6) {
-                try db.execute(sql: migration.sql)
-                try db.execute(
-                    sql: "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                    arguments: [migration.version, migration.name])
-            }
             try db.execute(
                 sql: """
                     INSERT INTO webhooks (id, workspace_id, url, events, secret, created_at, updated_at)

@@ -26,7 +26,7 @@ extension APIHandlers {
                     webhookID: id, workspaceID: workspace, since: since, until: until, dryRun: dryRun, now: now))
         else { throw APIError.webhookNotFound(id) }
         if report.total > 0, !dryRun { hooks.jobsDue() }
-        return JSONResponse.make(dryRun ? .ok : .accepted, RecoveryRepresentation(report.counts, dryRun: dryRun).json)
+        return JSONResponse.make(dryRun ? .ok : .accepted, report.representation(dryRun: dryRun).json)
     }
 
     private static func time(_ text: String, field: String) throws(APIError) -> Timestamp {

@@ -3,7 +3,8 @@ import WebhookStorage
 /// The text `systemctl status` shows after `Status:`, built from live figures.
 ///
 /// `3 in flight, 12 due, 140 delivered/min` first, then what needs an operator's eye only when
-/// there is some: `oldest due 4.2 s`, `2 webhooks disabled`, `5 rejected outbox rows`.
+/// there is some: `oldest due 4.2 s`, `1 webhook failing`, `2 webhooks disabled (40 deliveries held)`,
+/// `5 rejected outbox rows`.
 struct StatusLine: Sendable, Hashable {
     /// Requests this process has in flight.
     var inFlight: Int
@@ -19,8 +20,13 @@ struct StatusLine: Sendable, Hashable {
             let tenths = queue.oldestDueAgeMs / 100
             parts.append("oldest due \(tenths / 10).\(tenths % 10) s")
         }
+        if queue.failingWebhooks > 0 {
+            parts.append("\(queue.failingWebhooks) webhook\(queue.failingWebhooks == 1 ? "" : "s") failing")
+        }
         if queue.disabledWebhooks > 0 {
-            parts.append("\(queue.disabledWebhooks) webhook\(queue.disabledWebhooks == 1 ? "" : "s") disabled")
+            var disabled = "\(queue.disabledWebhooks) webhook\(queue.disabledWebhooks == 1 ? "" : "s") disabled"
+            if queue.held > 0 { disabled += " (\(queue.held) deliveries held)" }
+            parts.append(disabled)
         }
         if queue.rejectedEvents > 0 {
             parts.append("\(queue.rejectedEvents) rejected outbox row\(queue.rejectedEvents == 1 ? "" : "s")")

@@ -1,0 +1,26 @@
+import Logging
+import ServiceLifecycle
+
+/// Runs `body` every `interval` until a graceful stop, the loop of the daemon's housekeeping
+/// services. A failure is logged as a warning with `failureMessage`, at the first one and every
+/// hundredth in a row after, so a lasting fault does not flood the journal.
+func repeatUntilShutdown(
+    every interval: Duration, failureMessage: Logger.Message, logger: Logger,
+    _ body: () async throws -> Void
+) async {
+    var failures = 0
+    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        do {
+            try await body()
+            failures = 0
+        } catch is CancellationError {
+            return
+        } catch {
+            failures += 1
+            if failures == 1 || failures.isMultiple(of: 100) {
+                logger.warning(failureMessage, metadata: ["error": "\(error)", "failures": "\(failures)"])
+            }
+        }
+        try? await Task.sleep(for: interval)
+    }
+}
