@@ -30,6 +30,14 @@ public enum Identifier {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The smallest identifier with `prefix` that ``makeOrdered(_:at:length:)`` can make at `time` or
+    /// later: every ordered id made before `time` sorts below it, every one made at or after above.
+    public static func orderedLowerBound(_ prefix: String, at time: Timestamp) -> String {
+        var bytes = Array(prefix.utf8)
+        appendTime(time, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// An identifier whose first characters encode `time` and whose rest comes from `digest`
     /// (at least 12 bytes, e.g. an HMAC): the same inputs always give the same id.
     public static func derived(_ prefix: String, at time: Timestamp, digest: [UInt8], length: Int = 20) -> String {

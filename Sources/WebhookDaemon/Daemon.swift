@@ -26,6 +26,7 @@ public struct Daemon: Sendable {
         try configuration.validate()
         var storeOptions = SQLiteWebhookStore.Options()
         storeOptions.synchronous = configuration.synchronous
+        storeOptions.writeHeld = { [metrics] in metrics.writeHeld($0) }
         let store = try SQLiteWebhookStore(path: configuration.databasePath, options: storeOptions, logger: logger)
 
         var clientConfiguration = DeliveryClient.Configuration(userAgent: "qr3-webhookd/\(qr3WebhookdVersion)")
@@ -78,6 +79,12 @@ public struct Daemon: Sendable {
                 .init(service: WatcherService(watcher: watcher)),
                 .init(service: MaintenanceService(store: store, logger: logger)),
             ]
+            let retention = Duration.milliseconds(Int64(configuration.retention * 1000))
+            let heldRetention = configuration.heldRetention.map { Duration.milliseconds(Int64($0 * 1000)) } ?? retention
+            services.append(
+                .init(
+                    service: RetentionService(
+                        store: store, retention: retention, heldRetention: heldRetention, logger: logger)))
             if let seconds = configuration.recoveryProbeInterval {
                 let probes = RecoveryProbeService(
                     store: store, interval: .milliseconds(Int64(seconds * 1000)), probesQueued: { work.signal() },

@@ -22,6 +22,10 @@ extension DaemonConfiguration {
         api.listen = listen
         api.addressPolicy = addressPolicy
         api.maximumEventBytes = maximumEventBytes
+        api.maximumWebhooksPerWorkspace = maximumWebhooksPerWorkspace
+        api.rateLimit = apiRateLimit
+        api.idleTimeout = .milliseconds(Int64(apiIdleTimeout * 1000))
+        api.maximumConnections = apiMaximumConnections
         return api
     }
 }

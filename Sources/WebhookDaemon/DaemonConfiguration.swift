@@ -53,6 +53,18 @@ public struct DaemonConfiguration: Sendable {
     public var statusInterval: Double = 5
     /// Seconds between recovery probes of a webhook disabled by failures; nil when off.
     public var recoveryProbeInterval: Double?
+    /// Seconds after which delivered events, finished jobs, attempts and rejected rows are removed.
+    public var retention: Double = 30 * 86_400
+    /// Seconds a disabled webhook's held deliveries are kept; nil for the same as `retention`.
+    public var heldRetention: Double?
+    /// The most webhooks one workspace may have through the API.
+    public var maximumWebhooksPerWorkspace: Int = 100
+    /// Requests a second one API key may make on average; nil for no limit.
+    public var apiRateLimit: Double? = 100
+    /// Seconds an API connection may stay idle.
+    public var apiIdleTimeout: Double = 60
+    /// The most API connections open at once.
+    public var apiMaximumConnections: Int = 1024
 
     /// The job rules the daemon applies: the retry schedule and when to disable.
     public var deliveryRules: DeliveryRules {
@@ -344,20 +356,58 @@ extension DaemonConfiguration {
             config.recoveryProbeInterval =
                 value.lowercased() == "off" ? nil : try duration(value, "recovery-probe-interval", 1...30 * 86_400)
         },
+        Setting(
+            name: "retention", defaultValue: "30d",
+            help:
+                "How long delivered events, finished jobs, the delivery log and rejected outbox rows are kept: a duration like 30d, 12h or 20s."
+        ) {
+            config, value throws(InvalidSetting) in
+            config.retention = try duration(value, "retention", 1...3650 * 86_400)
+        },
+        Setting(
+            name: "held-retention", defaultValue: "(retention)",
+            help: "How long a disabled webhook's held deliveries are kept: a duration, default the same as retention."
+        ) {
+            config, value throws(InvalidSetting) in
+            config.heldRetention = try duration(value, "held-retention", 1...3650 * 86_400)
+        },
+        Setting(
+            name: "max-webhooks-per-workspace", defaultValue: "100",
+            help: "The most webhooks one workspace may have; the API answers 422 limit_reached beyond it."
+        ) {
+            config, value throws(InvalidSetting) in
+            config.maximumWebhooksPerWorkspace = try integer(value, "max-webhooks-per-workspace", 1...1_000_000)
+        },
+        Setting(
+            name: "api-rate-limit", defaultValue: "100",
+            help:
+                "Requests a second one API key may make on average, in bursts of twice as many (429 with Retry-After beyond), or off."
+        ) {
+            config, value throws(InvalidSetting) in
+            config.apiRateLimit =
+                value.lowercased() == "off" ? nil : Double(try integer(value, "api-rate-limit", 1...1_000_000))
+        },
+        Setting(
+            name: "api-idle-timeout", defaultValue: "60",
+            help: "Seconds an API connection may stay idle before it is closed."
+        ) {
+            config, value throws(InvalidSetting) in
+            config.apiIdleTimeout = try seconds(value, "api-idle-timeout", 1...3_600)
+        },
+        Setting(
+            name: "api-max-connections", defaultValue: "1024",
+            help: "The most API connections open at once; more wait to be accepted."
+        ) {
+            config, value throws(InvalidSetting) in
+            config.apiMaximumConnections = try integer(value, "api-max-connections", 1...1_000_000)
+        },
     ]
 
     /// A duration written as seconds (`90`) or with a unit: `s`, `m`, `h` or `d` (`90s`, `5m`, `1h`, `30d`).
     static func duration(_ value: String, _ name: String, _ range: ClosedRange<Double>) throws(InvalidSetting)
         -> Double
     {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        var number = Substring(value)
-        var unit = 1.0
-        if let last = number.last, let factor = units[last] {
-            unit = factor
-            number = number.dropLast()
-        }
-        guard let count = Double(number), count.isFinite, range.contains(count * unit) else {
+        guard let seconds = DurationText.seconds(value), range.contains(seconds) else {
             throw InvalidSetting(
                 setting: name,
                 message:
@@ -365,7 +415,7 @@ extension DaemonConfiguration {
                     + "like 90, 90s, 5m, 1h or 30d"
             )
         }
-        return count * unit
+        return seconds
     }
 
     static func integer(_ value: String, _ name: String, _ range: ClosedRange<Int>) throws(InvalidSetting) -> Int {

@@ -309,5 +309,28 @@ extension Migration {
                 ALTER TABLE outbox_v8 RENAME TO outbox;
                 """#
         ),
+        Migration(
+            version: 9,
+            name: "0009_retention",
+            sql: #"""
+                -- qr3-webhookd schema, version 9: bounded transactions and retention.
+                --
+                -- An event that matches more webhooks than one transaction makes jobs for (so that producers
+                -- never wait long for the write lock) keeps its place in fanout_after, the id of the last
+                -- webhook it got a job for; the next transactions go on from there. NULL once every matching
+                -- webhook has its job.
+                ALTER TABLE events ADD COLUMN fanout_after TEXT;
+                CREATE INDEX events_fanning_out ON events (dispatched_at) WHERE fanout_after IS NOT NULL;
+
+                -- Retention removes old attempts and finished jobs in small batches, each table on its own (the
+                -- attempts by their time-ordered id, the jobs in id order), so an attempt no longer requires its
+                -- job row: the reference is edited out in place, as in 0007 and 0008.
+                PRAGMA writable_schema = ON;
+                UPDATE sqlite_schema
+                SET sql = replace(sql, 'job_id           INTEGER NOT NULL REFERENCES jobs (id),', 'job_id           INTEGER NOT NULL,')
+                WHERE type = 'table' AND name = 'attempts';
+                PRAGMA writable_schema = OFF;
+                """#
+        ),
     ]
 }

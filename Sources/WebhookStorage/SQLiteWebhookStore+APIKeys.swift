@@ -23,7 +23,7 @@ extension SQLiteWebhookStore {
             createdAt: now,
             revokedAt: nil
         )
-        try await write { db in
+        try await write(durable: true) { db in
             try db.execute(
                 sql: """
                     INSERT INTO api_keys (id, workspace_id, prefix, key_hash, name, created_at)
@@ -56,7 +56,7 @@ extension SQLiteWebhookStore {
     }
 
     public func revokeAPIKey(idOrPrefix: String, now: Timestamp) async throws -> APIKey? {
-        try await write { db in
+        try await write(durable: true) { db in
             try db.execute(
                 sql: "UPDATE api_keys SET revoked_at = ?2 WHERE (id = ?1 OR prefix = ?1) AND revoked_at IS NULL",
                 arguments: [idOrPrefix, now.milliseconds]
@@ -70,7 +70,7 @@ extension SQLiteWebhookStore {
     }
 
     public func enqueueIfNew(_ row: OutboxRow) async throws -> Int64? {
-        try await write { db in
+        try await write(durable: true) { db in
             if let eventID = row.eventID {
                 let known = try Bool.fetchOne(
                     db,

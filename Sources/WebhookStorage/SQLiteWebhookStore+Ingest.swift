@@ -4,7 +4,7 @@ import WebhookCore
 
 extension SQLiteWebhookStore {
     public func enqueue(_ row: OutboxRow) async throws -> Int64 {
-        try await write { db in try Self.insertOutboxRow(db, row) }
+        try await write(durable: true) { db in try Self.insertOutboxRow(db, row) }
     }
 
     /// Inserts `row` into the outbox as a producer's INSERT does; returns its sequence.
@@ -22,17 +22,32 @@ extension SQLiteWebhookStore {
         return db.lastInsertedRowID
     }
 
+    /// The most of a rejected row's `data` kept in `rejected_events`.
+    static let rejectedDataBytes = 4096
+
     /// Stop taking rows into one ingest transaction once their data adds up to this many bytes,
     /// so the transaction stays short for producers waiting on the write lock.
     static let ingestBatchBytes = 8 << 20
 
     public func hasOutboxRows() async throws -> Bool {
-        try await read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outbox)") ?? false }
+        try await read { db in
+            try Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM outbox)
+                        OR EXISTS (SELECT 1 FROM events INDEXED BY events_fanning_out WHERE fanout_after IS NOT NULL)
+                    """
+            ) ?? false
+        }
     }
 
-    public func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport {
+    public func ingest(limit: Int, jobLimit: Int, validator: OutboxValidator, now: Timestamp) async throws
+        -> IngestReport
+    {
         let validator = try await withEventIDKey(validator)
-        return try await write { db in try Self.ingest(db, limit: limit, validator: validator, now: now) }
+        return try await write { db in
+            try Self.ingest(db, limit: limit, jobLimit: jobLimit, validator: validator, now: now)
+        }
     }
 
     /// `validator` with this database's key for derived event ids, read once per store and kept
@@ -52,98 +67,92 @@ extension SQLiteWebhookStore {
         return keyed
     }
 
-    static func ingest(_ db: Database, limit: Int, validator: OutboxValidator, now: Timestamp) throws -> IngestReport {
+    static func ingest(_ db: Database, limit: Int, jobLimit: Int, validator: OutboxValidator, now: Timestamp) throws
+        -> IngestReport
+    {
         var validator = validator
         if validator.eventIDKey.isEmpty {
             // Callers pass the key kept by `withEventIDKey`; read it here only if one did not.
             validator.eventIDKey =
                 try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
         }
-        do {
-            // One row at a time, and a `data` over the limit never reaches Swift (SQLite reads it
-            // to measure it, then lets it go): however large the rows a producer wrote, the daemon
-            // holds at most one row's data at a time.
-            let rows = try Row.fetchCursor(
-                db.cachedStatement(
-                    sql: """
-                        SELECT seq, event_id, workspace_id, type, target_webhook_id, created_at,
-                            length(CAST(data AS BLOB)) AS data_bytes,
-                            CASE WHEN length(CAST(data AS BLOB)) <= ?2 THEN CAST(data AS BLOB) END AS data
-                        FROM outbox ORDER BY seq LIMIT ?1
-                        """),
-                arguments: [limit, validator.maximumDataBytes]
-            )
-            var report = IngestReport()
-            var last: Int64?
-            var bytes = 0
-            var subscribers: [String: [Subscriber]] = [:]
-            while bytes < ingestBatchBytes, let row = try rows.next() {
-                let outboxRow = Self.outboxRow(from: row)
-                let dataBytes: Int = row["data_bytes"] ?? 0
-                last = outboxRow.sequence
-                bytes += dataBytes
-                let early = Self.createdAtRejection(row) ?? validator.rejection(dataBytes: dataBytes)
-                switch early.map({ Result<ValidatedEvent, OutboxValidator.Rejection>.failure($0) })
-                    ?? validator.validate(outboxRow)
-                {
-                case .failure(let rejection):
-                    report.rejected.append(try Self.reject(db, outboxRow, reason: rejection.reason, now: now))
-                case .success(let event):
-                    let targets: [Subscriber]
-                    if let target = event.targetWebhookID {
-                        guard let webhook = try Self.fetchWebhook(db, id: target, workspaceID: event.workspaceID)
-                        else {
-                            let reason = "target webhook \(target) does not exist in workspace \(event.workspaceID)"
-                            report.rejected.append(try Self.reject(db, outboxRow, reason: reason, now: now))
-                            continue
-                        }
-                        targets = [Subscriber(id: webhook.id, events: webhook.events, isActive: webhook.isActive)]
-                    } else {
-                        if subscribers[event.workspaceID] == nil {
-                            subscribers[event.workspaceID] = try Self.subscribers(db, workspaceID: event.workspaceID)
-                        }
-                        targets = subscribers[event.workspaceID, default: []].filter { $0.events.matches(event.type) }
-                    }
-                    let inserted = try db.cachedStatement(
-                        sql: """
-                            INSERT OR IGNORE INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
-                            VALUES (?, ?, ?, ?, ?, ?)
-                            """
-                    )
-                    try inserted.execute(arguments: [
-                        event.id, event.workspaceID, event.type.rawValue, Data(event.payload),
-                        event.createdAt.milliseconds, now.milliseconds,
-                    ])
-                    guard db.changesCount == 1 else {
-                        report.duplicates += 1
-                        continue
-                    }
-                    report.events += 1
-                    // A disabled webhook's job is made all the same, held until the webhook is enabled.
-                    let job = try db.cachedStatement(
-                        sql: """
-                            INSERT INTO jobs (event_id, webhook_id, state, available_at, created_at, updated_at)
-                            VALUES (?1, ?2, ?3, ?4, ?4, ?4)
-                            """
-                    )
-                    for webhook in targets {
-                        try job.executeRaw { values in
-                            values.bind(event.id)
-                            values.bind(webhook.id)
-                            values.bind(DeliveryRules.newJobState(webhookActive: webhook.isActive).rawValue)
-                            values.bind(now.milliseconds)
-                        }
-                        report.jobs += 1
-                        if !webhook.isActive { report.heldJobs += 1 }
-                    }
-                }
-            }
-            // Stopped on the byte budget: more rows may wait (at worst, one empty pass follows).
-            report.hasMore = bytes >= ingestBatchBytes
-            guard let last else { return report }
-            try db.execute(sql: "DELETE FROM outbox WHERE seq <= ?", arguments: [last])
+        var report = IngestReport()
+        var fanOut = FanOut(db: db, budget: max(1, jobLimit), now: now)
+        // Fan-outs an earlier transaction left unfinished (their event matched more webhooks than
+        // one transaction makes jobs for) go on first, oldest first.
+        try fanOut.resume(report: &report)
+        guard fanOut.budget > 0 else {
+            report.hasMore = true
             return report
         }
+        // One row at a time, and a `data` over the limit never reaches Swift (SQLite reads it
+        // to measure it, then lets it go): however large the rows a producer wrote, the daemon
+        // holds at most one row's data at a time.
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: """
+                    SELECT seq, event_id, workspace_id, type, target_webhook_id, created_at,
+                        length(CAST(data AS BLOB)) AS data_bytes,
+                        CASE WHEN length(CAST(data AS BLOB)) <= ?2 THEN CAST(data AS BLOB) END AS data
+                    FROM outbox ORDER BY seq LIMIT ?1
+                    """),
+            arguments: [limit, validator.maximumDataBytes]
+        )
+        var last: Int64?
+        var bytes = 0
+        // Rows are taken until their data reaches the byte budget or their jobs the job budget,
+        // so that the write lock is held for a few milliseconds, not for a fan-out to thousands.
+        while bytes < ingestBatchBytes, fanOut.budget > 0, let row = try rows.next() {
+            let outboxRow = Self.outboxRow(from: row)
+            let dataBytes: Int = row["data_bytes"] ?? 0
+            last = outboxRow.sequence
+            bytes += dataBytes
+            let early = Self.createdAtRejection(row) ?? validator.rejection(dataBytes: dataBytes)
+            switch early.map({ Result<ValidatedEvent, OutboxValidator.Rejection>.failure($0) })
+                ?? validator.validate(outboxRow)
+            {
+            case .failure(let rejection):
+                report.rejected.append(try Self.reject(db, outboxRow, reason: rejection.reason, now: now))
+            case .success(let event):
+                var target: Subscriber?
+                if let targetID = event.targetWebhookID {
+                    guard let webhook = try Self.fetchWebhook(db, id: targetID, workspaceID: event.workspaceID) else {
+                        let reason = "target webhook \(targetID) does not exist in workspace \(event.workspaceID)"
+                        report.rejected.append(try Self.reject(db, outboxRow, reason: reason, now: now))
+                        continue
+                    }
+                    target = Subscriber(
+                        id: webhook.id, events: webhook.events, isActive: webhook.isActive, createdAt: webhook.createdAt)
+                }
+                let inserted = try db.cachedStatement(
+                    sql: """
+                        INSERT OR IGNORE INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """
+                )
+                try inserted.execute(arguments: [
+                    event.id, event.workspaceID, event.type.rawValue, Data(event.payload),
+                    event.createdAt.milliseconds, now.milliseconds,
+                ])
+                guard db.changesCount == 1 else {
+                    report.duplicates += 1
+                    continue
+                }
+                report.events += 1
+                let pending = FanOut.Event(id: event.id, workspaceID: event.workspaceID, type: event.type, dispatchedAt: now)
+                if let target {
+                    try fanOut.make([target], for: pending, report: &report)
+                } else {
+                    try fanOut.fanOut(pending, after: nil, report: &report)
+                }
+            }
+        }
+        // Stopped on a budget: more rows (or the rest of a fan-out) may wait; at worst one empty
+        // pass follows.
+        report.hasMore = bytes >= ingestBatchBytes || fanOut.budget <= 0
+        guard let last else { return report }
+        try db.execute(sql: "DELETE FROM outbox WHERE seq <= ?", arguments: [last])
+        return report
     }
 
     static func outboxRow(from row: Row) -> OutboxRow {
@@ -200,39 +209,24 @@ extension SQLiteWebhookStore {
         )
     }
 
-    /// A webhook an event may fan out to.
-    struct Subscriber {
-        var id: String
-        var events: EventSubscription
-        var isActive: Bool
-    }
-
-    /// The workspace's webhooks, disabled ones included (their jobs are held).
-    static func subscribers(_ db: Database, workspaceID: String) throws -> [Subscriber] {
-        try Row.fetchAll(
-            db,
-            sql: "SELECT id, events, is_active FROM webhooks WHERE workspace_id = ? AND deleted_at IS NULL",
-            arguments: [workspaceID]
-        ).map { row in
-            let names = (try? JSONDecoderLite.stringArray(row["events"])) ?? []
-            return Subscriber(id: row["id"], events: EventSubscription(trusted: names), isActive: row["is_active"])
-        }
-    }
-
     /// Moves outbox row `row` to `rejected_events` with `reason`.
     ///
     /// The identifying columns are stored as the text the checks saw (readable whatever the
-    /// producer stored); `data` is copied by SQLite as it is, never through memory here.
+    /// producer stored); of `data`, SQLite copies the first ``rejectedDataBytes`` bytes as they
+    /// are, never through memory here: enough to see what was wrong, not a second copy of a
+    /// producer's megabytes.
     static func reject(_ db: Database, _ row: OutboxRow, reason: String, now: Timestamp) throws -> RejectedEvent {
         try db.execute(
             sql: """
                 INSERT OR REPLACE INTO rejected_events
                     (seq, event_id, workspace_id, type, data, target_webhook_id, created_at, rejected_at, reason)
-                SELECT seq, ?2, ?3, ?4, data, ?5, CASE typeof(created_at) WHEN 'integer' THEN created_at ELSE 0 END, ?6, ?7
+                SELECT seq, ?2, ?3, ?4, substr(CAST(data AS BLOB), 1, ?8), ?5,
+                    CASE typeof(created_at) WHEN 'integer' THEN created_at ELSE 0 END, ?6, ?7
                 FROM outbox WHERE seq = ?1
                 """,
             arguments: [
                 row.sequence, row.eventID, row.workspaceID, row.type, row.targetWebhookID, now.milliseconds, reason,
+                rejectedDataBytes,
             ]
         )
         return RejectedEvent(

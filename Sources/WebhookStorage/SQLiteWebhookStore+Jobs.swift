@@ -20,7 +20,8 @@ extension SQLiteWebhookStore {
             var report = DeliveryRound.Report()
             report.recorded = try Self.record(db, round.results, rules: round.rules)
             if let ingest = round.ingest {
-                report.ingested = try Self.ingest(db, limit: ingest.limit, validator: ingest.validator, now: ingest.now)
+                report.ingested = try Self.ingest(
+                    db, limit: ingest.limit, jobLimit: ingest.jobLimit, validator: ingest.validator, now: ingest.now)
             }
             if let claim = round.claim {
                 report.claimed = try self.claimCursor.withLock { try Self.claim(db, claim, cursor: &$0) }
@@ -150,7 +151,7 @@ extension SQLiteWebhookStore {
                     madeAt: previous?.madeAt ?? now.milliseconds
                 )
             guard !chosen.isEmpty else { return [] }
-            let ids = "[" + chosen.map(String.init).joined(separator: ",") + "]"
+            let ids = JSONDecoderLite.encode(chosen)
             try db.cachedStatement(
                 sql: """
                     UPDATE jobs SET lease_owner = ?1, lease_expires_at = ?2, available_at = ?2,
@@ -210,7 +211,7 @@ extension SQLiteWebhookStore {
                         UPDATE jobs SET state = 'paused', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
                         WHERE id IN (SELECT value FROM json_each(?1))
                         """,
-                    arguments: ["[" + held.map(String.init).joined(separator: ",") + "]", now.milliseconds]
+                    arguments: [JSONDecoderLite.encode(held), now.milliseconds]
                 )
             }
             return claimed
@@ -387,7 +388,7 @@ extension SQLiteWebhookStore {
     public func retryJob(webhookID: String, eventID: String, workspaceID: String?, now: Timestamp) async throws
         -> Bool
     {
-        try await write { db in
+        try await write(durable: true) { db in
             // A disabled webhook is sent nothing: its jobs stay held until it is enabled.
             guard let webhook = try Self.fetchWebhook(db, id: webhookID, workspaceID: workspaceID), webhook.isActive
             else { return false }

@@ -1,6 +1,10 @@
 import GRDB
 import WebhookCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension SQLiteWebhookStore {
     static func attempt(from row: Row) -> DeliveryAttempt {
         let next: Int64? = row["next_retry_at"]
@@ -179,5 +183,34 @@ extension SQLiteWebhookStore {
             )
             return try rows.map(Self.webhook(from:))
         }
+    }
+}
+
+extension SQLiteWebhookStore {
+    /// The tables `storageReport` counts, in the order it lists them.
+    static let reportedTables = [
+        "outbox", "events", "jobs", "attempts", "attempt_log", "rejected_events", "webhooks", "api_keys",
+    ]
+
+    public func storageReport() async throws -> StorageReport {
+        var report = try await read { db in
+            var report = StorageReport()
+            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            report.freeBytes = (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0) * pageSize
+            // Events are appended in the order they are taken in: the first row is the oldest.
+            report.oldestEvent = try Int64.fetchOne(db, sql: "SELECT dispatched_at FROM events ORDER BY rowid LIMIT 1")
+                .map(Timestamp.init(milliseconds:))
+            for table in Self.reportedTables {
+                report.rows.append((table, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0))
+            }
+            return report
+        }
+        func size(_ file: String) -> Int64 {
+            var info = stat()
+            return stat(file, &info) == 0 ? Int64(info.st_size) : 0
+        }
+        report.walBytes = size(path + "-wal")
+        report.bytes = size(path) + report.walBytes
+        return report
     }
 }

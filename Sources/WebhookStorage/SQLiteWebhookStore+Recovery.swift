@@ -17,7 +17,7 @@ extension SQLiteWebhookStore {
         // reads the jobs again, so a recovery running beside another queues nothing twice.
         var after: (createdAt: Int64, id: String) = (request.since.milliseconds - 1, "\u{10FFFF}")
         while true {
-            let (batch, last) = try await write { [after] db in
+            let (batch, last) = try await write(durable: true) { [after] db in
                 try Self.recoverBatch(db, webhook: webhook, request: request, after: after)
             }
             report.failed += batch.failed
@@ -77,7 +77,7 @@ extension SQLiteWebhookStore {
                 UPDATE jobs SET state = ?2, attempt_base = attempts, available_at = ?3, updated_at = ?3
                 WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'failed'
                 """,
-            arguments: [JSONDecoderLite.encode(failedJobs.map(String.init)), state, now]
+            arguments: [JSONDecoderLite.encode(failedJobs), state, now]
         )
         let insert = try db.cachedStatement(
             sql: """

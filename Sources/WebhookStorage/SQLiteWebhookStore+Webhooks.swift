@@ -52,7 +52,7 @@ extension SQLiteWebhookStore {
         return try row.map(webhook(from:))
     }
 
-    public func createWebhook(_ new: NewWebhook, now: Timestamp) async throws -> Webhook {
+    public func createWebhook(_ new: NewWebhook, now: Timestamp, limit: Int?) async throws -> Webhook {
         let webhook = Webhook(
             id: Identifier.make(Identifier.webhook),
             workspaceID: new.workspaceID,
@@ -62,7 +62,16 @@ extension SQLiteWebhookStore {
             createdAt: now,
             updatedAt: now
         )
-        try await write { db in
+        try await write(durable: true) { db in
+            // Counted in the transaction that inserts, so two creations at once cannot both pass.
+            if let limit,
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM webhooks INDEXED BY webhooks_by_workspace WHERE workspace_id = ? AND deleted_at IS NULL",
+                    arguments: [new.workspaceID]) ?? 0 >= limit
+            {
+                throw WebhookLimitReached(limit: limit)
+            }
             try db.execute(
                 sql: """
                     INSERT INTO webhooks (id, workspace_id, url, events, secret, created_at, updated_at)
@@ -100,7 +109,7 @@ extension SQLiteWebhookStore {
     public func updateWebhook(id: String, workspaceID: String?, changes: WebhookChanges, now: Timestamp) async throws
         -> Webhook?
     {
-        try await write { db in
+        try await write(durable: true) { db in
             guard let current = try Self.fetchWebhook(db, id: id, workspaceID: workspaceID) else { return nil }
             if let url = changes.url {
                 try db.execute(sql: "UPDATE webhooks SET url = ? WHERE id = ?", arguments: [url, id])
@@ -170,10 +179,15 @@ extension SQLiteWebhookStore {
     }
 
     public func deleteWebhook(id: String, workspaceID: String?, now: Timestamp) async throws -> Bool {
-        try await write { db in
+        try await write(durable: true) { db in
             guard try Self.fetchWebhook(db, id: id, workspaceID: workspaceID) != nil else { return false }
+            // The row stays (its attempts name it); the secret does not: it is overwritten with
+            // random bytes, so a copy or backup of the database holds no usable key of it.
             try db.execute(
-                sql: "UPDATE webhooks SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
+                sql: """
+                    UPDATE webhooks SET deleted_at = ?2, updated_at = ?2, secret = lower(hex(randomblob(32)))
+                    WHERE id = ?1
+                    """,
                 arguments: [id, now.milliseconds]
             )
             // Two statements, so each finds its rows through its own partial index.
@@ -188,5 +202,14 @@ extension SQLiteWebhookStore {
             }
             return true
         }
+    }
+}
+
+/// A workspace has as many webhooks as it may (`max-webhooks-per-workspace`).
+public struct WebhookLimitReached: Error, Sendable, CustomStringConvertible {
+    public let limit: Int
+
+    public var description: String {
+        "this workspace has \(limit) webhooks, the most it may have (max-webhooks-per-workspace); delete one first"
     }
 }

@@ -26,6 +26,11 @@ public final class SQLiteWebhookStore: WebhookStore {
     let logger: Logger
     /// How many writes found the database busy past the busy timeout and were tried again.
     public let busyRetries = Atomic<Int>(0)
+    /// The longest time one of this store's write transactions held the write lock, in µs.
+    public let longestWriteMicroseconds = Atomic<Int>(0)
+    private let writeHeld: (@Sendable (Duration) -> Void)?
+    /// The `synchronous` setting of the connections (upper case).
+    let synchronous: String
     /// The key for derived event ids, read from the database at the first ingest.
     let eventIDKey = Mutex<String?>(nil)
     /// Where the next claim may start its walk of the due jobs (see ``ClaimCursor``).
@@ -44,6 +49,9 @@ public final class SQLiteWebhookStore: WebhookStore {
         /// How long opening keeps retrying while another process holds the write lock (each try
         /// first waits `busyTimeout`). Opening may have to write: create the WAL, migrate.
         public var openRetryLimit: Duration = .seconds(60)
+        /// Told how long each write transaction held the write lock (from BEGIN to COMMIT), for
+        /// the metrics: producers wait for it.
+        public var writeHeld: (@Sendable (Duration) -> Void)?
 
         public init() {}
     }
@@ -52,6 +60,8 @@ public final class SQLiteWebhookStore: WebhookStore {
     public init(path: String, options: Options = Options(), logger: Logger = Logger(label: "qr3.storage")) throws {
         self.path = path
         self.logger = logger
+        self.writeHeld = options.writeHeld
+        self.synchronous = options.synchronous.uppercased()
         try Self.createPrivately(path)
         var configuration = Configuration()
         let timeoutMs =
@@ -176,12 +186,35 @@ public final class SQLiteWebhookStore: WebhookStore {
     }
 
     /// Runs `body` in a write transaction, retrying with back-off while the database is busy.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    ///
+    /// The time the transaction held the write lock is measured (``Options/writeHeld``), and the
+    /// longest one kept in ``longestWriteMicroseconds``.
+    ///
+    /// A `durable` write (what a user is told succeeded: the API's and the command line's changes)
+    /// commits with `synchronous = FULL`, so it survives a power loss even when the daemon's own
+    /// writes use `NORMAL`.
+    func write<T: Sendable>(durable: Bool = false, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws -> T
+    {
         var delayMs = 5
         var attempt = 1
+        let syncFully = durable && synchronous != "FULL" && synchronous != "EXTRA"
         while true {
             do {
-                return try await pool.write(body)
+                return try await pool.writeWithoutTransaction { db in
+                    var began = ContinuousClock.now
+                    var result: T?
+                    if syncFully { try db.execute(sql: "PRAGMA synchronous = FULL") }
+                    defer { if syncFully { try? db.execute(sql: "PRAGMA synchronous = \(self.synchronous)") } }
+                    try db.inTransaction(.immediate) {
+                        began = .now
+                        result = try body(db)
+                        return .commit
+                    }
+                    self.noteWrite(held: .now - began)
+                    // inTransaction ran the body, which returned or threw.
+                    return result!
+                }
             } catch let error as DatabaseError where error.isBusy && attempt < 8 {
                 busyRetries.add(1, ordering: .relaxed)
                 logger.warning(
@@ -191,6 +224,13 @@ public final class SQLiteWebhookStore: WebhookStore {
                 attempt += 1
             }
         }
+    }
+
+    /// Records one write transaction's hold of the write lock.
+    private func noteWrite(held: Duration) {
+        let microseconds = Int(held.components.seconds * 1_000_000 + held.components.attoseconds / 1_000_000_000_000)
+        longestWriteMicroseconds.max(microseconds, ordering: .relaxed)
+        writeHeld?(held)
     }
 
     /// Runs `body` on a reader connection.

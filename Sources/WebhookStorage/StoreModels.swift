@@ -153,6 +153,9 @@ public struct IngestReport: Sendable, Hashable {
 
     public init() {}
 
+    /// Jobs one ingest transaction makes at most, by default: about 10 ms of the write lock.
+    public static let defaultJobLimit = 1000
+
     /// Whether the pass found any row at all.
     public var isEmpty: Bool { events == 0 && duplicates == 0 && rejected.isEmpty }
 }
@@ -394,14 +397,18 @@ public struct DeliveryRound: Sendable {
         self.init(rules: DeliveryRules(retryPolicy: policy, disableAfter: disableAfter))
     }
 
-    /// How many outbox rows to take in, checked by `validator`.
+    /// How many outbox rows to take in, checked by `validator`, making at most `jobLimit` jobs.
     public struct Ingest: Sendable {
         public var limit: Int
+        public var jobLimit: Int
         public var validator: OutboxValidator
         public var now: Timestamp
 
-        public init(limit: Int, validator: OutboxValidator, now: Timestamp) {
+        public init(
+            limit: Int, jobLimit: Int = IngestReport.defaultJobLimit, validator: OutboxValidator, now: Timestamp
+        ) {
             self.limit = limit
+            self.jobLimit = jobLimit
             self.validator = validator
             self.now = now
         }
@@ -473,5 +480,73 @@ public struct RecoveryProbe: Sendable, Hashable {
         self.webhookID = webhookID
         self.workspaceID = workspaceID
         self.eventID = eventID
+    }
+}
+
+/// What retention removes: see ``WebhookStore/prune(_:)``.
+public struct PruneRequest: Sendable, Hashable {
+    /// Attempts, finished jobs (delivered, failed for good, cancelled), events no job needs and
+    /// rejected outbox rows older than this go.
+    public var cutoff: Timestamp
+    /// Held deliveries (of disabled webhooks) last changed before this go.
+    public var heldCutoff: Timestamp
+    /// Count, remove nothing.
+    public var dryRun: Bool
+
+    public init(cutoff: Timestamp, heldCutoff: Timestamp, dryRun: Bool = false) {
+        self.cutoff = cutoff
+        self.heldCutoff = heldCutoff
+        self.dryRun = dryRun
+    }
+
+    /// Everything older than `retention` at `now`, held deliveries older than `heldRetention`.
+    public init(now: Timestamp, retention: Duration, heldRetention: Duration, dryRun: Bool = false) {
+        self.init(
+            cutoff: now.adding(milliseconds: -retention.inMilliseconds),
+            heldCutoff: now.adding(milliseconds: -heldRetention.inMilliseconds),
+            dryRun: dryRun)
+    }
+}
+
+/// What a prune removed (or, for a dry run, would remove).
+public struct PruneReport: Sendable, Hashable {
+    public var attempts = 0
+    /// Finished jobs: delivered, failed for good, cancelled.
+    public var jobs = 0
+    /// Held deliveries past their retention.
+    public var heldJobs = 0
+    public var events = 0
+    public var rejectedRows = 0
+
+    public init() {}
+
+    /// Rows removed in all.
+    public var total: Int { attempts + jobs + heldJobs + events + rejectedRows }
+}
+
+/// How much the database holds, for `status` and disk sizing.
+public struct StorageReport: Sendable, Hashable {
+    /// The database's size on disk in bytes (for SQLite, the file and its WAL).
+    public var bytes: Int64 = 0
+    /// Of those, the write-ahead log's.
+    public var walBytes: Int64 = 0
+    /// Bytes in pages that are free for reuse (removed rows leave them; new rows fill them first).
+    public var freeBytes: Int64 = 0
+    /// When the oldest event still kept was taken in.
+    public var oldestEvent: Timestamp?
+    /// Rows per table, in a fixed order.
+    public var rows: [(table: String, count: Int)] = []
+
+    public init() {}
+
+    public static func == (lhs: StorageReport, rhs: StorageReport) -> Bool {
+        lhs.bytes == rhs.bytes && lhs.walBytes == rhs.walBytes && lhs.freeBytes == rhs.freeBytes
+            && lhs.oldestEvent == rhs.oldestEvent && lhs.rows.map(\.table) == rhs.rows.map(\.table)
+            && lhs.rows.map(\.count) == rhs.rows.map(\.count)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(bytes)
+        hasher.combine(rows.map(\.count))
     }
 }

@@ -9,8 +9,9 @@ import WebhookCore
 public protocol WebhookStore: Sendable {
     // MARK: Webhooks
 
-    /// Stores a new webhook (already validated) and returns it with its new id.
-    func createWebhook(_ webhook: NewWebhook, now: Timestamp) async throws -> Webhook
+    /// Stores a new webhook (already validated) and returns it with its new id; throws
+    /// ``WebhookLimitReached`` when its workspace already has `limit` webhooks.
+    func createWebhook(_ webhook: NewWebhook, now: Timestamp, limit: Int?) async throws -> Webhook
     /// The webhook `id`, if it exists, is not deleted and belongs to `workspaceID` (any when nil).
     func webhook(id: String, workspaceID: String?) async throws -> Webhook?
     /// Webhooks ordered by id, after `startingAfter` (exclusive).
@@ -25,10 +26,12 @@ public protocol WebhookStore: Sendable {
 
     /// Adds an event to the outbox, as a producer's INSERT would. Returns the outbox sequence.
     func enqueue(_ row: OutboxRow) async throws -> Int64
-    /// Takes up to `limit` outbox rows in order: valid ones are fanned out to matching webhooks,
-    /// invalid ones set aside with a reason, all in one transaction.
-    func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport
-    /// Whether the outbox holds rows not yet taken in: a cheap read, so idle checks take no write lock.
+    /// Takes up to `limit` outbox rows in order, in one transaction that makes at most about
+    /// `jobLimit` jobs: valid rows are fanned out to matching webhooks (an event matching more
+    /// webhooks than that goes on in the next transactions), invalid ones set aside with a reason.
+    func ingest(limit: Int, jobLimit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport
+    /// Whether the outbox holds rows not yet taken in, or a fan-out is unfinished: a cheap read, so
+    /// idle checks take no write lock.
     func hasOutboxRows() async throws -> Bool
     /// Adds an event to the outbox unless its `eventID` is already known (still in the outbox or
     /// taken in before). Returns the outbox sequence, or nil for a duplicate, which is left alone.
@@ -66,6 +69,11 @@ public protocol WebhookStore: Sendable {
     /// least `interval` ago and not probed within `interval`; a 2xx answer enables it again.
     func queueRecoveryProbes(interval: Duration, now: Timestamp) async throws -> [RecoveryProbe]
 
+    /// Removes what retention no longer keeps, in small transactions of a few milliseconds each:
+    /// attempts, finished jobs and rejected outbox rows older than the cutoff, held deliveries
+    /// older than the held cutoff, and events no job needs any more. Freed pages are reused.
+    func prune(_ request: PruneRequest) async throws -> PruneReport
+
     // MARK: Reading
 
     /// Webhooks that need an operator's eye: failing (circuit open) or disabled, longest first.
@@ -83,6 +91,9 @@ public protocol WebhookStore: Sendable {
     /// `includingTotals` adds the delivered and failed totals, which take a pass over every job
     /// ever made: for `status`, not for the figures the daemon refreshes every few seconds.
     func stats(now: Timestamp, includingTotals: Bool) async throws -> QueueStats
+    /// The database's size, its oldest kept event and its rows per table (a count of every
+    /// table: for `status`, not for figures refreshed every few seconds).
+    func storageReport() async throws -> StorageReport
     /// Returns when the database answers a trivial query; throws otherwise (for health checks).
     func checkHealth() async throws
 
@@ -100,6 +111,16 @@ public protocol WebhookStore: Sendable {
 }
 
 extension WebhookStore {
+    /// Stores a new webhook, however many its workspace has (the command line's operators).
+    public func createWebhook(_ webhook: NewWebhook, now: Timestamp) async throws -> Webhook {
+        try await createWebhook(webhook, now: now, limit: nil)
+    }
+
+    /// Takes in up to `limit` outbox rows making at most ``IngestReport/defaultJobLimit`` jobs.
+    public func ingest(limit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport {
+        try await ingest(limit: limit, jobLimit: IngestReport.defaultJobLimit, validator: validator, now: now)
+    }
+
     /// Records attempts under `policy`, disabling a webhook after `disableAfter` counted failures.
     public func record(_ results: [AttemptResult], policy: RetryPolicy, disableAfter: Int) async throws
         -> RecordReport

@@ -13,7 +13,7 @@ struct QR3Webhookd: AsyncParsableCommand {
             """,
         version: qr3WebhookdVersionString,
         subcommands: [
-            Run.self, Migrate.self, Emit.self, Webhooks.self, Deliveries.self, Status.self, APIKeys.self,
+            Run.self, Migrate.self, Emit.self, Webhooks.self, Deliveries.self, Status.self, Prune.self, APIKeys.self,
         ],
         defaultSubcommand: Run.self
     )

@@ -88,6 +88,24 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("recovery-probe-interval"), help: setting("recovery-probe-interval"))
     var recoveryProbeInterval: String?
 
+    @Option(name: .customLong("retention"), help: setting("retention"))
+    var retention: String?
+
+    @Option(name: .customLong("held-retention"), help: setting("held-retention"))
+    var heldRetention: String?
+
+    @Option(name: .customLong("max-webhooks-per-workspace"), help: setting("max-webhooks-per-workspace"))
+    var maxWebhooksPerWorkspace: String?
+
+    @Option(name: .customLong("api-rate-limit"), help: setting("api-rate-limit"))
+    var apiRateLimit: String?
+
+    @Option(name: .customLong("api-idle-timeout"), help: setting("api-idle-timeout"))
+    var apiIdleTimeout: String?
+
+    @Option(name: .customLong("api-max-connections"), help: setting("api-max-connections"))
+    var apiMaxConnections: String?
+
     func run() async throws {
         let configuration = try resolvedConfiguration()
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
@@ -155,6 +173,12 @@ struct Run: AsyncParsableCommand {
             ("metrics-listen", metricsListen),
             ("status-interval", statusInterval),
             ("recovery-probe-interval", recoveryProbeInterval),
+            ("retention", retention),
+            ("held-retention", heldRetention),
+            ("max-webhooks-per-workspace", maxWebhooksPerWorkspace),
+            ("api-rate-limit", apiRateLimit),
+            ("api-idle-timeout", apiIdleTimeout),
+            ("api-max-connections", apiMaxConnections),
         ]
     }
 }

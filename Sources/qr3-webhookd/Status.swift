@@ -29,6 +29,11 @@ struct Status: AsyncParsableCommand {
         var active_webhooks: Int
         var disabled_webhooks: Int
         var failing_webhooks: Int
+        var database_bytes: Int64
+        var wal_bytes: Int64
+        var free_bytes: Int64
+        var oldest_event: String?
+        var rows: [String: Int]
         var troubled_webhooks: [Troubled]
         var latest_rejections: [Rejection]
     }
@@ -81,6 +86,7 @@ struct Status: AsyncParsableCommand {
                 held_deliveries: webhook.heldDeliveries
             )
         }
+        let storage = try await store.storageReport()
         let report = Report(
             database: store.path,
             outbox_backlog: stats.outboxBacklog,
@@ -96,6 +102,11 @@ struct Status: AsyncParsableCommand {
             active_webhooks: stats.activeWebhooks,
             disabled_webhooks: stats.disabledWebhooks,
             failing_webhooks: stats.failingWebhooks,
+            database_bytes: storage.bytes,
+            wal_bytes: storage.walBytes,
+            free_bytes: storage.freeBytes,
+            oldest_event: storage.oldestEvent?.iso8601,
+            rows: Dictionary(uniqueKeysWithValues: storage.rows.map { ($0.table, $0.count) }),
             troubled_webhooks: troubled,
             latest_rejections: rejections
         )
@@ -105,6 +116,10 @@ struct Status: AsyncParsableCommand {
         }
         var lines = [
             "database:           \(report.database)",
+            "size:               \(megabytes(storage.bytes)) (WAL \(megabytes(storage.walBytes)), "
+                + "\(megabytes(storage.freeBytes)) free for reuse)",
+            "oldest event kept:  \(report.oldest_event ?? "none")",
+            "rows:               " + storage.rows.map { "\($0.table) \($0.count)" }.joined(separator: ", "),
             "outbox backlog:     \(report.outbox_backlog)",
             "pending jobs:       \(report.pending) (\(report.due) due now)",
             "in flight:          \(report.in_flight)",
@@ -138,4 +153,10 @@ struct Status: AsyncParsableCommand {
         }
         print(lines.joined(separator: "\n"))
     }
+}
+
+/// `bytes` as mebibytes with one decimal, e.g. `12.3 MiB`.
+private func megabytes(_ bytes: Int64) -> String {
+    let tenths = bytes * 10 / (1 << 20)
+    return "\(tenths / 10).\(tenths % 10) MiB"
 }

@@ -203,9 +203,8 @@ private func parseTime(_ text: String, option: String, now: Timestamp) throws ->
     if let time = Timestamp(iso8601: text) {
         return time
     }
-    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-    if let unit = text.last.flatMap({ units[$0] }), let count = Double(text.dropLast()), count >= 0 {
-        return now.adding(seconds: -count * unit)
+    if let ago = DurationText.seconds(text) {
+        return now.adding(seconds: -ago)
     }
     throw ValidationError(
         "\(option) \"\(text)\" is neither an ISO 8601 time like 2026-03-15T10:00:00Z nor a duration like 30m or 2d")

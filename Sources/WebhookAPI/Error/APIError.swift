@@ -82,6 +82,18 @@ extension APIError {
         )
     }
 
+    /// 429 for a key over its rate limit, with `Retry-After` in whole seconds.
+    static func rateLimited(retryAfter wait: Duration, rate: Double) -> APIError {
+        let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+        var error = APIError(
+            .tooManyRequests,
+            code: "rate_limited",
+            message: "this API key made more than \(Int(rate)) requests a second (api-rate-limit); retry after \(seconds) s"
+        )
+        error.headers[.retryAfter] = String(seconds)
+        return error
+    }
+
     /// 401, with the challenge header.
     static func unauthorized(_ message: String) -> APIError {
         var error = APIError(.unauthorized, code: "unauthorized", message: message)

@@ -20,10 +20,16 @@ extension APIHandlers {
         let events = try subscription(body.strings("events") ?? [])
         let secret = try body.string("secret") ?? WebhookValidation.generateSecret()
         try validSecret(secret)
-        let webhook = try await store.createWebhook(
-            NewWebhook(workspaceID: workspace, url: url, events: events, secret: secret),
-            now: .now()
-        )
+        let webhook: Webhook
+        do {
+            webhook = try await store.createWebhook(
+                NewWebhook(workspaceID: workspace, url: url, events: events, secret: secret),
+                now: .now(),
+                limit: configuration.maximumWebhooksPerWorkspace
+            )
+        } catch let limit as WebhookLimitReached {
+            throw APIError(.unprocessableContent, code: "limit_reached", message: limit.description)
+        }
         var headers = HTTPFields()
         headers[.location] = "/v1/webhooks/\(webhook.id)"
         return JSONResponse.make(.created, WebhookRepresentation(webhook, revealingSecret: true).json, headers: headers)

@@ -10,6 +10,8 @@ import WebhookStorage
 struct APIKeyMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let store: any WebhookStore
+    /// Each key's token bucket, when the API is rate limited.
+    let rateLimiter: APIRateLimiter?
 
     func handle(
         _ request: Request,
@@ -33,6 +35,9 @@ struct APIKeyMiddleware: RouterMiddleware {
             let found = try await store.activeAPIKey(hash: APIKeyMaterial.hash(String(key)))
         else {
             throw APIError.unauthorized("the API key is not valid: it is mistyped or was revoked")
+        }
+        if let rateLimiter, let wait = rateLimiter.take(key: found.id) {
+            throw APIError.rateLimited(retryAfter: wait, rate: rateLimiter.rate)
         }
         var context = context
         context.workspaceID = found.workspaceID

@@ -11,6 +11,15 @@ public struct APIConfiguration: Sendable {
     public var maximumEventBytes = 256 * 1024
     /// The largest request body accepted by every other call, in bytes.
     public var maximumBodyBytes = 64 * 1024
+    /// The most webhooks one workspace may have (`max-webhooks-per-workspace`); nil for no limit.
+    public var maximumWebhooksPerWorkspace: Int? = 100
+    /// Requests a second one API key may make on average (`api-rate-limit`), in bursts of up to
+    /// twice as many; nil for no limit.
+    public var rateLimit: Double? = 100
+    /// How long a connection may stay idle before the server closes it (`api-idle-timeout`).
+    public var idleTimeout: Duration = .seconds(60)
+    /// The most connections open at once (`api-max-connections`); more wait to be accepted.
+    public var maximumConnections = 1024
     /// When set, `GET /metrics` (outside /v1, no API key) answers with the daemon's Prometheus metrics.
     public var metrics: MetricsExposition?
 

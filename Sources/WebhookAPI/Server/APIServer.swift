@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -30,11 +31,18 @@ public final class APIServer: Service {
 
     public func run() async throws {
         defer { listeningContinuation.finish() }
+        let idle = configuration.idleTimeout
         let application = Application(
             router: makeRouter(),
+            server: .http1(
+                configuration: HTTP1Channel.Configuration(
+                    idleTimeout: TimeAmount.nanoseconds(
+                        idle.components.seconds * 1_000_000_000 + idle.components.attoseconds / 1_000_000_000))
+            ),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
-                serverName: nil
+                serverName: nil,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)
             ),
             onServerRunning: { [self, logger, listeningContinuation, configuration] channel in
                 listened.store(true, ordering: .relaxed)
@@ -80,7 +88,9 @@ public final class APIServer: Service {
     func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: APIErrorMiddleware(logger: logger))
-        router.add(middleware: APIKeyMiddleware(store: handlers.store))
+        router.add(
+            middleware: APIKeyMiddleware(store: handlers.store, rateLimiter: configuration.rateLimit.map(APIRateLimiter.init))
+        )
         let handlers = self.handlers
         for route in APIRoute.all {
             router.on(RouterPath(route.routerPath), method: route.method) { request, context in

@@ -18,6 +18,9 @@ public final class DaemonMetrics: Sendable {
     private let attempts: [FailureClass?: Prometheus.Counter]
     private let responseTime: DurationHistogram
     private let endToEnd: DurationHistogram
+    private let writeHeld: DurationHistogram
+    private let longestWrite: Prometheus.Gauge
+    private let longestWriteSeconds = Mutex<Double>(0)
     private let eventsIngested: Prometheus.Counter
     private let jobsCreated: Prometheus.Counter
     private let duplicateEvents: Prometheus.Counter
@@ -91,6 +94,19 @@ public final class DaemonMetrics: Sendable {
                 .seconds(30),
             ]
         )
+        writeHeld = registry.makeDurationHistogram(
+            descriptor: name(
+                "database_write",
+                "seconds",
+                "Time each write transaction of this process held the database's write lock (producers wait for it)."
+            ),
+            buckets: [
+                .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1),
+            ]
+        )
+        longestWrite = gauge(
+            "database_write_longest", "seconds", "The longest a write transaction of this process held the write lock.")
         endToEnd = registry.makeDurationHistogram(
             descriptor: name(
                 "delivery_end_to_end",
@@ -211,6 +227,17 @@ public final class DaemonMetrics: Sendable {
     /// Counts claims handed back unattempted.
     func handedBack(_ count: Int) {
         if count > 0 { jobsHandedBack.increment(by: Int64(count)) }
+    }
+
+    /// Records how long a write transaction held the database's write lock. Callable from any thread.
+    func writeHeld(_ duration: Duration) {
+        writeHeld.record(duration)
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let longest = longestWriteSeconds.withLock { longest in
+            longest = max(longest, seconds)
+            return longest
+        }
+        longestWrite.set(longest)
     }
 
     /// Counts a failed database operation of a service.

@@ -1,0 +1,117 @@
+import GRDB
+import WebhookCore
+
+/// A webhook an event may fan out to.
+struct Subscriber {
+    var id: String
+    var events: EventSubscription
+    var isActive: Bool
+    var createdAt: Timestamp
+}
+
+/// Makes the jobs of events within one transaction's job budget.
+///
+/// An event whose matching webhooks exceed what is left of the budget gets jobs for the first of
+/// them (in id order) and keeps its place in `events.fanout_after`; the next transactions go on
+/// from there. Only webhooks that existed when the event was taken in get it, so a fan-out spread
+/// over several transactions reaches exactly the webhooks one transaction would have.
+struct FanOut {
+    let db: Database
+    /// Jobs this transaction may still make.
+    var budget: Int
+    let now: Timestamp
+    /// Each workspace's webhooks, read once per transaction.
+    private var subscribers: [String: [Subscriber]] = [:]
+
+    init(db: Database, budget: Int, now: Timestamp) {
+        self.db = db
+        self.budget = budget
+        self.now = now
+    }
+
+    /// An event being fanned out.
+    struct Event {
+        var id: String
+        var workspaceID: String
+        var type: EventType
+        var dispatchedAt: Timestamp
+    }
+
+    /// Goes on with the fan-outs earlier transactions left unfinished, oldest first.
+    mutating func resume(report: inout IngestReport) throws {
+        let unfinished = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, workspace_id, type, dispatched_at, fanout_after FROM events INDEXED BY events_fanning_out
+                WHERE fanout_after IS NOT NULL ORDER BY dispatched_at LIMIT 100
+                """
+        )
+        for row in unfinished where budget > 0 {
+            guard let type = EventType(rawValue: row["type"]) else { continue }
+            let event = Event(
+                id: row["id"], workspaceID: row["workspace_id"], type: type,
+                dispatchedAt: Timestamp(milliseconds: row["dispatched_at"]))
+            try fanOut(event, after: row["fanout_after"], report: &report)
+        }
+    }
+
+    /// Makes jobs for the webhooks of the event's workspace that match it, after `after` (a
+    /// webhook id) when going on, as far as the budget goes; notes where it stopped.
+    mutating func fanOut(_ event: Event, after: String?, report: inout IngestReport) throws {
+        if subscribers[event.workspaceID] == nil {
+            subscribers[event.workspaceID] = try Self.subscribers(db, workspaceID: event.workspaceID)
+        }
+        let targets = subscribers[event.workspaceID, default: []].lazy.filter { webhook in
+            (after.map { webhook.id > $0 } ?? true) && webhook.createdAt <= event.dispatchedAt
+                && webhook.events.matches(event.type)
+        }
+        let batch = Array(targets.prefix(budget))
+        try make(batch, for: event, report: &report)
+        let unfinished = targets.dropFirst(batch.count).first != nil
+        let cursor: String? = unfinished ? batch.last?.id ?? after : nil
+        if cursor != after {
+            try db.execute(
+                sql: "UPDATE events SET fanout_after = ?3 WHERE workspace_id = ?1 AND id = ?2",
+                arguments: [event.workspaceID, event.id, cursor]
+            )
+        }
+    }
+
+    /// Makes one job of `event` for each of `targets` (held for a disabled webhook).
+    mutating func make(_ targets: [Subscriber], for event: Event, report: inout IngestReport) throws {
+        let job = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO jobs (event_id, webhook_id, state, available_at, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?4, ?4)
+                """
+        )
+        for webhook in targets {
+            try job.executeRaw { values in
+                values.bind(event.id)
+                values.bind(webhook.id)
+                values.bind(DeliveryRules.newJobState(webhookActive: webhook.isActive).rawValue)
+                values.bind(now.milliseconds)
+            }
+            report.jobs += 1
+            if !webhook.isActive { report.heldJobs += 1 }
+        }
+        budget -= targets.count
+    }
+
+    /// The workspace's webhooks in id order, disabled ones included (their jobs are held).
+    static func subscribers(_ db: Database, workspaceID: String) throws -> [Subscriber] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, events, is_active, created_at FROM webhooks
+                WHERE workspace_id = ? AND deleted_at IS NULL ORDER BY id
+                """,
+            arguments: [workspaceID]
+        ).map { row in
+            let names = (try? JSONDecoderLite.stringArray(row["events"])) ?? []
+            return Subscriber(
+                id: row["id"], events: EventSubscription(trusted: names), isActive: row["is_active"],
+                createdAt: Timestamp(milliseconds: row["created_at"]))
+        }
+    }
+}
