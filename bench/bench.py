@@ -6,7 +6,7 @@ Run through `make bench`, which builds the release binary first. Starts its own 
 scenarios and prints one table. Every figure is also given as a ratio to the ceiling
 measured in the same run, because absolute numbers depend on the machine and its load.
 
-Scenarios: ceiling, drain, latency, backlog, neighbour, fanout (default: all). Ceiling and drain
+Scenarios: ceiling, drain, latency, backlog, neighbour, fanout, commits, soak (default: all). Ceiling and drain
 run as `--pairs` back-to-back pairs (3 by default) and the pair with the median ratio is shown,
 with every pair's ratio beside it: on a machine whose speed changes from minute to minute, one
 pair can read far too high or too low.
@@ -174,15 +174,31 @@ class Daemon:
     def __init__(self, binary, database, extra=()):
         self.log_path = database.path + ".log"
         self.log = open(self.log_path, "w")
+        self.metrics_port = free_port()
         self.process = subprocess.Popen(
             [binary, "run", "--database", database.path, "--allow-networks", "127.0.0.0/8", "--listen", "127.0.0.1:0",
-             "--log-level", "notice", *Daemon.common, *extra],
+             "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--log-level", "notice", *Daemon.common, *extra],
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.started = time.monotonic()
         self.spawned = time.time()
 
     def stats(self):
         return proc_stats(self.process.pid)
+
+    def longest_write_ms(self):
+        """The longest write transaction of the daemon, from its metrics; None when it has none."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=5) as connection:
+                connection.sendall(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+                text = b""
+                while chunk := connection.recv(65536):
+                    text += chunk
+        except OSError:
+            return None
+        for line in text.decode(errors="replace").splitlines():
+            if line.startswith("qr3_webhookd_database_write_longest_seconds "):
+                return float(line.split()[1]) * 1000
+        return None
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
@@ -231,6 +247,7 @@ def drain(binary, folder, nginx, name, events, webhook_count, extra=()):
         lambda: not database.has_open_jobs(), timeout=1800, interval=0.05)
     polled = time.monotonic() - begin
     cpu, hwm = daemon.stats()
+    longest_write = daemon.longest_write_ms()
     daemon.stop()
     attempts = database.count("SELECT COUNT(*) FROM attempts")
     delivered = database.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'")
@@ -239,7 +256,7 @@ def drain(binary, folder, nginx, name, events, webhook_count, extra=()):
     seconds, startup = sending_window(database, daemon)
     return {"deliveries": total, "seconds": seconds, "rps": total / seconds,
             "cpu_us_per_delivery": cpu / total * 1e6, "peak_rss_mib": hwm / 1024,
-            "startup_seconds": startup, "polled_seconds": polled}
+            "startup_seconds": startup, "polled_seconds": polled, "longest_write_ms": longest_write}
 
 
 def scenario_ceiling(args, folder, nginx):
@@ -352,10 +369,102 @@ def scenario_fanout(args, folder, nginx, binary):
             "cpu_us_per_delivery": cpu / args.fanout_webhooks * 1e6, "peak_rss_mib": hwm / 1024}
 
 
+def scenario_commits(args, folder, nginx, binary):
+    """A producer's commit latency while the daemon fans 200 events out to 5,000 webhooks.
+
+    The webhooks are disabled, so the million jobs are made (held) and none is sent: what is
+    measured is the fan-out's hold on the write lock, which the producer's commits wait for.
+    """
+    database = Database(binary, folder, "commits")
+    webhooks = database.add_webhooks(args.commit_webhooks, nginx.url())
+    database.connection.execute(
+        "UPDATE webhooks SET is_active = 0, disabled_at = 1, disabled_reason = 'bench', disabled_by = 'operator'")
+    daemon = Daemon(binary, database)
+    wait_until(lambda: "qr3-webhookd started" in open(daemon.log_path).read(), 30)
+    producer = sqlite3.connect(database.path, timeout=5, isolation_level=None)
+    producer.execute("PRAGMA busy_timeout = 5000")
+    producer.execute("BEGIN IMMEDIATE")
+    for _ in range(args.commit_events):
+        producer.execute("INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_bench', 'qr.scanned', ?)", (DATA,))
+    producer.execute("COMMIT")
+    total = args.commit_events * len(webhooks)
+    commits, errors = [], 0
+    begin = time.monotonic()
+    while time.monotonic() - begin < 600:
+        started = time.monotonic()
+        try:
+            producer.execute("BEGIN IMMEDIATE")
+            producer.execute("INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_other', 'qr.created', '{}')")
+            producer.execute("COMMIT")
+        except sqlite3.OperationalError:
+            errors += 1
+        commits.append((time.monotonic() - started) * 1000)
+        if len(commits) % 50 == 0 and database.count("SELECT COUNT(*) FROM jobs") >= total:
+            break
+        time.sleep(0.01)
+    seconds = time.monotonic() - begin
+    cpu, hwm = daemon.stats()
+    longest_write = daemon.longest_write_ms()
+    daemon.stop()
+    made = database.count("SELECT COUNT(*) FROM jobs")
+    if made != total:
+        raise RuntimeError(f"commits: {made} of {total} jobs made; see {daemon.log_path}")
+    commits.sort()
+    return {"deliveries": total, "seconds": seconds, "rps": total / seconds,
+            "cpu_us_per_delivery": cpu / total * 1e6, "peak_rss_mib": hwm / 1024,
+            "commits": len(commits), "errors": errors, "p50_ms": commits[len(commits) // 2],
+            "p99_ms": commits[min(len(commits) - 1, len(commits) * 99 // 100)], "max_ms": commits[-1],
+            "longest_write_ms": longest_write}
+
+
+def scenario_soak(args, folder, nginx, binary):
+    """A steady rate with a short retention: database size and RSS sampled, to show them flat."""
+    database = Database(binary, folder, "soak")
+    database.add_webhooks(1, nginx.url())
+    daemon = Daemon(binary, database, ["--retention", f"{args.soak_retention}s"])
+    wait_until(lambda: "qr3-webhookd started" in open(daemon.log_path).read(), 30)
+    producer = sqlite3.connect(database.path, timeout=5, isolation_level=None)
+    producer.execute("PRAGMA busy_timeout = 5000")
+    rate, batch = args.soak_rate, max(1, int(args.soak_rate / 20))
+    samples, produced = [], 0
+    begin = time.monotonic()
+    next_sample = 0.0
+    while (elapsed := time.monotonic() - begin) < args.soak_seconds:
+        if elapsed >= next_sample:
+            _, hwm = daemon.stats()
+            rss = current_rss_kib(daemon.process.pid)
+            size = os.path.getsize(database.path) + (
+                os.path.getsize(database.path + "-wal") if os.path.exists(database.path + "-wal") else 0)
+            samples.append((round(elapsed), size, rss))
+            next_sample += args.soak_seconds / 12
+        producer.execute("BEGIN IMMEDIATE")
+        for _ in range(batch):
+            producer.execute("INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_bench', 'qr.scanned', ?)", (DATA,))
+        producer.execute("COMMIT")
+        produced += batch
+        pause = begin + produced / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    cpu, hwm = daemon.stats()
+    daemon.stop()
+    settled = [size for at, size, _ in samples if at >= 2 * args.soak_retention]
+    return {"deliveries": produced, "seconds": args.soak_seconds, "rps": produced / args.soak_seconds,
+            "cpu_us_per_delivery": cpu / produced * 1e6, "peak_rss_mib": hwm / 1024,
+            "samples": samples, "settled_growth": (max(settled) / min(settled) - 1) if len(settled) > 1 else None}
+
+
+def current_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/qr3-webhookd"))
-    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout")
+    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak")
     parser.add_argument("--concurrency", type=int, default=128,
                         help="transfers in flight, for the ceiling and the daemon alike (the daemon's default)")
     parser.add_argument("--drain-events", type=int, default=1000, help="x 100 webhooks")
@@ -365,6 +474,11 @@ def main():
     parser.add_argument("--backlog-large", type=int, default=10000, help="events x 100 webhooks")
     parser.add_argument("--neighbour-bad-jobs", type=int, default=10000)
     parser.add_argument("--fanout-webhooks", type=int, default=1000)
+    parser.add_argument("--commit-events", type=int, default=200, help="x --commit-webhooks, for the commits scenario")
+    parser.add_argument("--commit-webhooks", type=int, default=5000)
+    parser.add_argument("--soak-rate", type=float, default=500, help="events a second in the soak")
+    parser.add_argument("--soak-seconds", type=float, default=180)
+    parser.add_argument("--soak-retention", type=float, default=30, help="seconds of retention in the soak")
     parser.add_argument("--pairs", type=int, default=3,
                         help="ceiling and drain are run this many times, each pair side by side; the median pair is shown")
     parser.add_argument("--json", help="also write the results to this file")
@@ -398,6 +512,10 @@ def main():
             results["neighbour"] = scenario_neighbour(args, folder, nginx, args.binary)
         if "fanout" in wanted:
             results["fanout"] = scenario_fanout(args, folder, nginx, args.binary)
+        if "commits" in wanted:
+            results["commits"] = scenario_commits(args, folder, nginx, args.binary)
+        if "soak" in wanted:
+            results["soak"] = scenario_soak(args, folder, nginx, args.binary)
     finally:
         nginx.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -405,7 +523,8 @@ def main():
     print(f"{'scenario':<14} {'deliveries':>10} {'seconds':>8} {'per s':>9} {'of ceiling':>10} "
           f"{'CPU us/dlv':>10} {'peak RSS':>9}  notes")
     for name, figures in results.items():
-        ratio = f"{figures['rps'] / ceiling:.0%}" if ceiling and name not in ("latency", "fanout") else "-"
+        ratio = (f"{figures['rps'] / ceiling:.0%}" if ceiling and name not in ("latency", "fanout", "commits", "soak")
+                 else "-")
         notes = ""
         if name == "drain" and len(pairs) > 1:
             ratios = ", ".join(f"{pair['ratio']:.0%}" for pair in pairs)
@@ -418,6 +537,16 @@ def main():
             notes = f"healthy endpoints at {figures['rps'] / results['drain']['rps']:.0%} of the drain rate"
         if name == "fanout":
             notes = f"1 event to {figures['deliveries']} webhooks in {figures['seconds'] * 1000:.0f} ms"
+        if name == "commits":
+            notes = (f"jobs made; {figures['commits']} producer commits meanwhile, {figures['errors']} errors, "
+                     f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, max {figures['max_ms']:.1f} ms")
+        if name == "soak":
+            notes = "size/RSS: " + ", ".join(f"{at}s {size / 2**20:.1f}/{rss / 1024:.0f}Mi"
+                                              for at, size, rss in figures["samples"])
+            if figures["settled_growth"] is not None:
+                notes += f"; after two retentions the size varies {figures['settled_growth']:.0%}"
+        if figures.get("longest_write_ms") is not None:
+            notes += ("; " if notes else "") + f"longest write lock hold {figures['longest_write_ms']:.1f} ms"
         if "startup_seconds" in figures:
             # The rate is taken from the first request to the last attempt recorded, as the
             # ceiling's is; the daemon's start before its first request is shown here.

@@ -18,7 +18,11 @@ final class APITestServer: Sendable {
     private let task: Task<Void, any Error>
 
     /// Starts a server; `allowing` opens address blocks as the daemon's allow-networks does.
-    init(allowing networks: [String] = [], maximumEventBytes: Int = 256 * 1024) async throws {
+    /// `configure` changes the server's settings further; the rate limit is off unless it sets one.
+    init(
+        allowing networks: [String] = [], maximumEventBytes: Int = 256 * 1024,
+        configure: (inout APIConfiguration) -> Void = { _ in }
+    ) async throws {
         var logger = Logger(label: "qr3.api.test")
         logger.logLevel = .warning
         directory = try TemporaryDirectory(prefix: "qr3-api")
@@ -27,6 +31,8 @@ final class APITestServer: Sendable {
         configuration.listen = ListenAddress(host: "127.0.0.1", port: 0)
         configuration.addressPolicy = AddressPolicy(allowing: try networks.map { try CIDR($0) })
         configuration.maximumEventBytes = maximumEventBytes
+        configuration.rateLimit = nil
+        configure(&configuration)
         let server = APIServer(store: store, configuration: configuration, logger: logger)
         let group = ServiceGroup(services: [server], logger: logger)
         self.group = group
@@ -121,9 +127,10 @@ struct APIResponse {
 /// Runs `body` with a fresh server and stops it afterwards, whatever happens.
 func withAPIServer(
     allowing networks: [String] = [],
+    configure: (inout APIConfiguration) -> Void = { _ in },
     _ body: (APITestServer) async throws -> Void
 ) async throws {
-    let server = try await APITestServer(allowing: networks)
+    let server = try await APITestServer(allowing: networks, configure: configure)
     do {
         try await body(server)
     } catch {

@@ -1,0 +1,132 @@
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+import WebhookTestSupport
+
+/// The disk stays flat under steady traffic, and producers never wait long on the daemon.
+@Suite struct BoundedStorageTests {
+    /// Bytes of the database file and its WAL.
+    func size(_ harness: Harness) -> (database: Int, wal: Int) {
+        func bytes(_ path: String) -> Int {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        }
+        return (bytes(harness.databasePath), bytes(harness.databasePath + "-wal"))
+    }
+
+    @Test func withARetentionOfTwentySecondsTheDatabaseStopsGrowingUnderSteadyLoad() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start()
+        defer { Task { try? await receiver.shutdown() } }
+        _ = try harness.createWebhook(url: receiver.url)
+        // Held deliveries of a disabled webhook are kept past the retention (held-retention 1h).
+        let disabled = try harness.createWebhook(url: receiver.url, workspace: "ws_held")
+        try harness.cli(["webhooks", "disable", disabled])
+        try harness.insert(Array(repeating: ("ws_held", "qr.created", "{}"), count: 20))
+        let daemon = try await harness.startDaemon(["--retention", "20s", "--held-retention", "1h"])
+        defer { daemon.stop() }
+
+        // 100 events a second for 75 seconds, each delivered and logged.
+        let start = ContinuousClock.now
+        var samples: [(seconds: Int, database: Int, wal: Int)] = []
+        var inserted = 0
+        var lastSample = -1
+        while ContinuousClock.now - start < .seconds(75) {
+            try harness.insert(
+                (0..<10).map { _ in ("ws_test", "qr.scanned", #"{"code_id":"qr_abc123","country":"AT"}"#) })
+            inserted += 10
+            let seconds = Int((ContinuousClock.now - start).components.seconds)
+            if seconds % 5 == 0, seconds != lastSample {
+                lastSample = seconds
+                let now = size(harness)
+                samples.append((seconds, now.database, now.wal))
+            }
+            // The producer's steady rate.
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await harness.eventually("every event delivered") { receiver.requests.count >= inserted }
+        print(
+            "retention 20s, \(inserted) events in 75 s; database + WAL bytes every 5 s: "
+                + samples.map { "\($0.seconds)s \($0.database / 1024)+\($0.wal / 1024) KiB" }.joined(separator: ", ")
+        )
+        // After the first retention period (and the one in which its removals catch up), no growth.
+        let settled = samples.filter { $0.seconds >= 40 }.map { $0.database + $0.wal }
+        let atRetention = try #require(samples.first { $0.seconds >= 35 })
+        let reference = atRetention.database + atRetention.wal
+        #expect(try #require(settled.max()) <= reference + reference / 5 + 256 * 1024, "still growing: \(settled)")
+        // Nothing younger than the retention was removed: the last 15 s of events all have
+        // their event and their attempt; older ones are gone.
+        let recent = try harness.count(
+            "SELECT COUNT(*) FROM events WHERE workspace_id = 'ws_test' AND dispatched_at > ?",
+            [Int64(Date().timeIntervalSince1970 * 1000) - 15_000])
+        #expect(recent >= 1000, "\(recent) events of the last 15 s kept")
+        let total = try harness.count("SELECT COUNT(*) FROM events WHERE workspace_id = 'ws_test'")
+        #expect(total < inserted / 2, "\(total) of \(inserted) events still stored")
+        #expect(try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 20, "held deliveries kept")
+        let status = try await harness.statusReport()
+        #expect((status["database_bytes"] as? Int ?? 0) > 0)
+        #expect(status["oldest_event"] is String)
+    }
+
+    @Test func aProducerNeverWaitsLongWhileTheDaemonFansTwoHundredEventsOutToFiveThousandWebhooks() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        try harness.cli(["migrate"])
+        // 5,000 webhooks of one workspace, disabled so the fan-out's million jobs are held, not sent.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try harness.producer().write { db in
+            let insert = try db.makeStatement(
+                sql: """
+                    INSERT INTO webhooks (id, workspace_id, url, events, secret, is_active, disabled_at, disabled_reason,
+                        disabled_by, created_at, updated_at)
+                    VALUES (?, 'ws_big', 'https://example.com/h', '["*"]', 'a-secret-of-sixteen-chars', 0, ?,
+                        'disabled by hand', 'operator', ?, ?)
+                    """)
+            for index in 0..<5000 {
+                try insert.execute(arguments: [String(format: "wh_fanout%011d", index), now, now, now])
+            }
+        }
+        let daemon = try await harness.startDaemon()
+        defer { daemon.stop() }
+        try harness.insert(Array(repeating: ("ws_big", "qr.scanned", "{}"), count: 200))
+
+        // Meanwhile a producer commits one row every 10 ms, with the documented settings.
+        let producer = try harness.producer()
+        var commits: [Double] = []
+        var errors: [String] = []
+        let deadline = ContinuousClock.now + .seconds(600)
+        while ContinuousClock.now < deadline {
+            let began = ContinuousClock.now
+            do {
+                try producer.write { db in
+                    try db.execute(
+                        sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_small', 'qr.created', '{}')")
+                }
+            } catch {
+                errors.append("\(error)")
+            }
+            let took = ContinuousClock.now - began
+            commits.append(Double(took.components.attoseconds) / 1e15 + Double(took.components.seconds) * 1000)
+            if commits.count.isMultiple(of: 50),
+                try harness.count("SELECT COUNT(*) FROM jobs") >= 1_000_000
+            {
+                break
+            }
+            // The producer's steady rate.
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let jobs = try harness.count("SELECT COUNT(*) FROM jobs")
+        let sorted = commits.sorted()
+        let p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+        let longest = try #require(sorted.last)
+        print(
+            "fan-out of 200 events to 5,000 webhooks: \(jobs) jobs; \(commits.count) producer commits, "
+                + "\(errors.count) errors, p50 \(String(format: "%.1f", sorted[sorted.count / 2])) ms, "
+                + "p99 \(String(format: "%.1f", p99)) ms, longest \(String(format: "%.1f", longest)) ms"
+        )
+        #expect(jobs == 1_000_000, "every job made")
+        #expect(errors.isEmpty, "\(errors.prefix(3))")
+        #expect(longest < 1000, "the longest producer commit took \(longest) ms")
+    }
+}

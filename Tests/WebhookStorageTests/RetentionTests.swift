@@ -1,0 +1,148 @@
+import GRDB
+import Testing
+import WebhookCore
+import WebhookStorage
+
+/// Bounded storage: retention removes what is old and nothing else, fan-out is spread over short
+/// transactions, a workspace's webhooks are limited.
+@Suite struct RetentionTests {
+    let t0 = Timestamp(milliseconds: 1_000_000_000)
+
+    func count(_ database: TestDatabase, _ sql: String) async throws -> Int {
+        try await DatabaseQueue(path: database.path).read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+    }
+
+    /// Delivers (or fails) every due job at `now`.
+    func settle(_ database: TestDatabase, at now: Timestamp, outcome: DeliveryOutcome) async throws {
+        let jobs = try await database.store.claim(
+            owner: "t", limit: 1000, perWebhookLimit: 1000, lease: .seconds(30), now: now)
+        _ = try await database.store.record(
+            jobs.map { AttemptResult(job: $0, outcome: outcome, finishedAt: now) },
+            rules: DeliveryRules(retryPolicy: RetryPolicy(schedule: [0])))
+    }
+
+    @Test func pruneRemovesWhatIsOlderThanTheRetentionAndNothingElse() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let hook = try await database.webhook(now: t0)
+        let disabled = try await database.webhook(now: t0)
+        _ = try await database.store.updateWebhook(
+            id: disabled.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: t0)
+        // Old: two events delivered or failed for good a day ago, one held for the disabled webhook.
+        try await database.emit(at: t0)
+        try await database.emit(at: t0)
+        _ = try await database.ingest(now: t0)
+        try await settle(database, at: t0.adding(seconds: 1), outcome: .ok)
+        try await database.emit(type: "not.a.type", at: t0)
+        _ = try await database.ingest(now: t0.adding(seconds: 2))
+        // Young: an hour before now, one delivered and one still pending.
+        let now = t0.adding(seconds: 86_400)
+        try await database.emit(at: now.adding(seconds: -3600))
+        _ = try await database.ingest(now: now.adding(seconds: -3600))
+        try await settle(database, at: now.adding(seconds: -3600), outcome: .serverError)
+        try await database.emit(at: now.adding(seconds: -60))
+        _ = try await database.ingest(now: now.adding(seconds: -60))
+        #expect(try await count(database, "SELECT COUNT(*) FROM attempts") == 3)
+        #expect(try await database.store.foldAttemptLog() == 3)
+
+        // Keep 12 hours; held deliveries two days.
+        let request = PruneRequest(now: now, retention: .seconds(12 * 3600), heldRetention: .seconds(2 * 86_400))
+        var dry = request
+        dry.dryRun = true
+        let preview = try await database.store.prune(dry)
+        #expect(try await count(database, "SELECT COUNT(*) FROM jobs") == 8, "a dry run removes nothing")
+        let report = try await database.store.prune(request)
+        #expect(report == preview, "the dry run counts what the run removes")
+        #expect(report.attempts == 2 && report.jobs == 2 && report.heldJobs == 0)
+        #expect(report.rejectedRows == 1)
+        // The old events keep their rows while a held job of the disabled webhook needs them.
+        #expect(report.events == 0)
+        #expect(try await count(database, "SELECT COUNT(*) FROM attempts") == 1)
+        #expect(try await count(database, "SELECT COUNT(*) FROM attempt_log") == 1)
+        #expect(try await count(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 4)
+        #expect(try await count(database, "SELECT COUNT(*) FROM jobs WHERE state <> 'paused'") == 2)
+        let log = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id))
+        #expect(log.items.count == 1, "the young attempt is still in the delivery log")
+
+        // Two days later the held deliveries go too, and with them the events no job needs; the
+        // pending one stays.
+        let later = PruneRequest(
+            now: now.adding(seconds: 2 * 86_400), retention: .seconds(12 * 3600), heldRetention: .seconds(2 * 86_400))
+        let second = try await database.store.prune(later)
+        #expect(second.heldJobs == 4)
+        #expect(second.jobs == 1 && second.attempts == 1)
+        #expect(second.events == 3)
+        #expect(try await count(database, "SELECT COUNT(*) FROM events") == 1)
+        #expect(try await count(database, "SELECT COUNT(*) FROM jobs WHERE state = 'pending'") == 1)
+        #expect(try await database.store.prune(later).total == 0, "nothing left to remove")
+    }
+
+    @Test func aFanOutToMoreWebhooksThanOneTransactionMakesGoesOnInTheNext() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        var ids: Set<String> = []
+        for _ in 0..<25 { ids.insert(try await database.webhook(now: t0).id) }
+        try await database.emit()
+        func ingest(_ jobs: Int) async throws -> IngestReport {
+            try await database.store.ingest(limit: 100, jobLimit: jobs, validator: OutboxValidator(), now: t0)
+        }
+        let first = try await ingest(10)
+        #expect(first.events == 1 && first.jobs == 10 && first.hasMore)
+        #expect(try await database.store.hasOutboxRows(), "an unfinished fan-out is work to do")
+        // A webhook made after the event was taken in does not get it.
+        _ = try await database.webhook(now: t0.adding(seconds: 1))
+        let second = try await ingest(10)
+        #expect(second.events == 0 && second.jobs == 10 && second.hasMore)
+        let third = try await ingest(10)
+        #expect(third.jobs == 5)
+        #expect(try await !database.store.hasOutboxRows())
+        let jobs = try await database.store.claim(
+            owner: "t", limit: 100, perWebhookLimit: 10, lease: .seconds(5), now: t0)
+        #expect(Set(jobs.map(\.webhookID)) == ids, "each webhook of the event's time exactly once")
+        #expect(jobs.count == 25)
+    }
+
+    @Test func aWorkspaceHasAtMostItsLimitOfWebhooks() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let new = NewWebhook(
+            workspaceID: "ws_1", url: "https://example.com/h", events: try EventSubscription(validating: ["*"]),
+            secret: "a-secret-of-sixteen-chars")
+        _ = try await database.store.createWebhook(new, now: t0, limit: 2)
+        let second = try await database.store.createWebhook(new, now: t0, limit: 2)
+        await #expect(throws: WebhookLimitReached.self) {
+            _ = try await database.store.createWebhook(new, now: t0, limit: 2)
+        }
+        // Another workspace has its own count; a deleted webhook frees its place.
+        var other = new
+        other.workspaceID = "ws_2"
+        _ = try await database.store.createWebhook(other, now: t0, limit: 2)
+        _ = try await database.store.deleteWebhook(id: second.id, workspaceID: nil, now: t0)
+        _ = try await database.store.createWebhook(new, now: t0, limit: 2)
+    }
+
+    @Test func aDeletedWebhooksSecretIsOverwritten() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let hook = try await database.webhook()
+        _ = try await database.store.deleteWebhook(id: hook.id, workspaceID: nil, now: t0)
+        let stored = try await DatabaseQueue(path: database.path).read { db in
+            try String.fetchOne(db, sql: "SELECT secret FROM webhooks WHERE id = ?", arguments: [hook.id])
+        }
+        #expect(stored != nil && stored != hook.secret)
+        #expect(stored?.count == 64)
+    }
+
+    @Test func storageReportCountsRowsAndTheOldestEvent() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        _ = try await database.webhook()
+        try await database.emit()
+        _ = try await database.ingest(now: t0)
+        let report = try await database.store.storageReport()
+        #expect(report.bytes > 0)
+        #expect(report.oldestEvent == t0)
+        #expect(report.rows.first { $0.table == "jobs" }?.count == 1)
+        #expect(report.rows.first { $0.table == "webhooks" }?.count == 1)
+    }
+}
