@@ -11,17 +11,17 @@
 /// | 3                | 200 - 400 ms           |
 /// | 4                | 0.4 - 0.8 s            |
 /// | 5                | 0.8 - 1.6 s            |
-/// | 6                | 1.6 - 3.2 s            |
-/// | 7 and later      | 2.5 - 5 s              |
+/// | 6 and later      | 1.5 - 3 s              |
 ///
-/// A fault of 5 s is so tried about 7 times, a fault of a minute about 20 times.
+/// A fault of 5 s is so tried about 7 times, a fault of a minute about 30 times, and the end of
+/// a fault is noticed within 3 s.
 public struct FaultBackoff: Sendable, Hashable {
     /// The delay after the first failure, before jitter.
     public var initial: Duration
     /// The longest delay, before jitter.
     public var maximum: Duration
 
-    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
+    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(3)) {
         precondition(initial > .zero && maximum >= initial, "a back-off starts above zero and grows")
         self.initial = initial
         self.maximum = maximum

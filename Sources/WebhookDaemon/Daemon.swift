@@ -45,6 +45,7 @@ public struct Daemon: Sendable {
         let statistics = DaemonStatistics()
         let notifier = SystemdNotifier()
         let readiness = ReadinessGate(expecting: [])
+        let health = StoreHealth()
         metrics.observe(
             inFlight: { statistics.snapshot.inFlight },
             busyRetries: { store.busyRetries.load(ordering: .relaxed) }
@@ -56,6 +57,8 @@ public struct Daemon: Sendable {
             work: work,
             statistics: statistics,
             metrics: metrics,
+            health: health,
+            faultNote: configuration.mode.delivers ? FaultNoteFile(databasePath: configuration.databasePath) : nil,
             notifier: notifier,
             readiness: readiness,
             owner: Self.ownerName(),
@@ -76,7 +79,7 @@ public struct Daemon: Sendable {
         if configuration.mode.delivers {
             services += [
                 .init(service: WatcherService(watcher: watcher)),
-                .init(service: MaintenanceService(store: store, logger: logger)),
+                .init(service: MaintenanceService(store: store, health: health, logger: logger)),
             ]
         }
         if configuration.mode.servesAPI {
@@ -86,7 +89,8 @@ public struct Daemon: Sendable {
                 apiConfiguration.metrics = MetricsExposition(
                     contentType: DaemonMetrics.contentType, body: metrics.exposition)
             }
-            let api = APIServer(store: store, configuration: apiConfiguration, hooks: hooks, logger: logger)
+            let api = APIServer(
+                store: store, configuration: apiConfiguration, hooks: hooks, health: health, logger: logger)
             readiness.expect("api")
             services.append(.init(service: api))
             services.append(
@@ -108,6 +112,7 @@ public struct Daemon: Sendable {
                     store: store,
                     statistics: statistics,
                     metrics: metrics,
+                    health: health,
                     notifier: notifier,
                     readiness: readiness,
                     configuration: configuration,

@@ -5,6 +5,8 @@ import WebhookStorage
 /// Runs the store's housekeeping (``WebhookStore/maintain()``) a few times a second until a stop.
 struct MaintenanceService: Service {
     let store: any WebhookStore
+    /// While the delivery loop reports the database failing, a failed checkpoint is not logged again.
+    let health: StoreHealth
     let logger: Logger
     /// Time between two rounds of housekeeping.
     var interval: Duration = .milliseconds(200)
@@ -19,7 +21,7 @@ struct MaintenanceService: Service {
                 return
             } catch {
                 failures += 1
-                if failures == 1 || failures.isMultiple(of: 100) {
+                if health.fault == nil, failures == 1 || failures.isMultiple(of: 100) {
                     logger.warning(
                         "Database checkpoint failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
                 }

@@ -1,11 +1,16 @@
 import ArgumentParser
 import WebhookCore
+import WebhookDaemon
 import WebhookStorage
 
 /// `qr3-webhookd status`: the queue at a glance.
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the queue: pending, due, in flight, oldest due age, rejected outbox rows, disabled webhooks."
+        abstract: "Show the queue: pending, due, in flight, oldest due age, rejected outbox rows, disabled webhooks.",
+        discussion: """
+            While a running daemon finds the database failing (a full disk, an I/O error), the first line \
+            says so: the daemon notes it in the file <database>-status, which needs no new space to be written.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -26,6 +31,8 @@ struct Status: AsyncParsableCommand {
         var active_webhooks: Int
         var disabled_webhooks: Int
         var latest_rejections: [Rejection]
+        /// What a running daemon last said about the database, while it finds it failing.
+        var database_fault: FaultNote?
     }
 
     struct Rejection: Codable {
@@ -38,9 +45,20 @@ struct Status: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try global.openStore()
-        let stats = try await store.stats(now: .now(), includingTotals: true)
-        let rejections = try await store.rejectedEvents(limit: max(0, rejected)).map { row in
+        let note = FaultNote.read(databasePath: global.databasePath).flatMap { $0.failing ? $0 : nil }
+        let store: SQLiteWebhookStore
+        let stats: QueueStats
+        let rows: [RejectedEvent]
+        do {
+            store = try global.openStore()
+            stats = try await store.stats(now: .now(), includingTotals: true)
+            rows = try await store.rejectedEvents(limit: max(0, rejected))
+        } catch {
+            // The database cannot be read either: what the daemon says about it is the most useful part.
+            guard let note else { throw error }
+            throw ValidationError("\(error)\n" + Self.faultLine(note))
+        }
+        let rejections = rows.map { row in
             Rejection(
                 outbox_seq: row.sequence,
                 event_id: row.eventID,
@@ -63,14 +81,18 @@ struct Status: AsyncParsableCommand {
             rejected_events: stats.rejectedEvents,
             active_webhooks: stats.activeWebhooks,
             disabled_webhooks: stats.disabledWebhooks,
-            latest_rejections: rejections
+            latest_rejections: rejections,
+            database_fault: note
         )
         if json {
             print(try Output.json(report))
             return
         }
         var lines = [
-            "database:           \(report.database)",
+            "database:           \(report.database)"
+        ]
+        if let note { lines.append(Self.faultLine(note)) }
+        lines += [
             "outbox backlog:     \(report.outbox_backlog)",
             "pending jobs:       \(report.pending) (\(report.due) due now)",
             "in flight:          \(report.in_flight)",
@@ -89,5 +111,13 @@ struct Status: AsyncParsableCommand {
             }
         }
         print(lines.joined(separator: "\n"))
+    }
+
+    /// `DATABASE FAILING:  disk full (database or disk is full) since ..., 7 tries, 40 results waiting (daemon pid 123)`.
+    static func faultLine(_ note: FaultNote) -> String {
+        let kind = note.fault.flatMap(StoreFault.Kind.init(rawValue:))?.phrase ?? note.fault ?? "database error"
+        return "DATABASE FAILING:   \(kind) (\(note.error ?? "-")) since \(note.since ?? "-"), \(note.tries) tries, "
+            + "\(note.results_waiting) results waiting; delivery paused, retried with back-off (daemon pid \(note.pid), "
+            + "noted \(note.updated))"
     }
 }

@@ -11,11 +11,11 @@ import WebhookCore
         #expect(
             longest == [
                 .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
-                .milliseconds(3200), .seconds(5), .seconds(5), .seconds(5), .seconds(5),
+                .seconds(3), .seconds(3), .seconds(3), .seconds(3), .seconds(3),
             ])
         #expect(backoff.delay(afterFailure: 1, jitter: 0) == .milliseconds(50), "jitter takes off up to half")
-        #expect(backoff.delay(afterFailure: 7, jitter: 0) == .milliseconds(2500))
-        #expect(backoff.delay(afterFailure: 1_000_000, jitter: 0.5) == .milliseconds(3750), "no overflow")
+        #expect(backoff.delay(afterFailure: 7, jitter: 0) == .milliseconds(1500))
+        #expect(backoff.delay(afterFailure: 1_000_000, jitter: 0.5) == .milliseconds(2250), "no overflow")
     }
 
     @Test func aFaultIsSaidOnceWhenItBeginsThenNothingUntilAMinuteHasPassed() {
@@ -35,6 +35,7 @@ import WebhookCore
         }
         #expect(lines.isEmpty, "nothing more is said within the first minute")
         #expect(report.episode?.tries ?? 0 < 20, "tries are backed off: \(report.episode?.tries ?? 0)")
+        #expect(delay == .seconds(3), "up to the cap")
     }
 
     @Test func aLongFaultIsSummedUpAtMostOnceAMinute() {

@@ -9,6 +9,8 @@ struct APIHandlers: Sendable {
     let store: any WebhookStore
     let configuration: APIConfiguration
     let hooks: APIHooks
+    /// The database's health as the delivery loop last found it.
+    let storeHealth: StoreHealth
     let logger: Logger
 
     /// Runs the operation named by `route`.
