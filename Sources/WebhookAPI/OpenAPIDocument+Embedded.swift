@@ -56,11 +56,19 @@ public enum OpenAPIDocument {
             }
           },
           "503": {
-            "description": "The database does not answer.",
+            "description": "The database does not answer a read, or the daemon finds it failing (a full disk, an I/O error): the message says which, for how long, and what the daemon does about it.",
             "content": {
               "application/json": {
                 "schema": {
                   "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before asking again (while a fault is known).",
+                "schema": {
+                  "type": "integer"
                 }
               }
             }
@@ -139,6 +147,24 @@ public enum OpenAPIDocument {
           },
           "401": {
             "description": "No API key, or one that is mistyped or revoked.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {
@@ -227,6 +253,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }
@@ -306,6 +350,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       },
@@ -359,6 +421,24 @@ public enum OpenAPIDocument {
           },
           "401": {
             "description": "No API key, or one that is mistyped or revoked.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {
@@ -421,6 +501,24 @@ public enum OpenAPIDocument {
           },
           "404": {
             "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {
@@ -507,6 +605,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       },
@@ -549,6 +665,24 @@ public enum OpenAPIDocument {
           },
           "404": {
             "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {
@@ -611,6 +745,24 @@ public enum OpenAPIDocument {
           },
           "404": {
             "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {
@@ -727,6 +879,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }
@@ -801,6 +971,24 @@ public enum OpenAPIDocument {
           },
           "404": {
             "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {

@@ -8,6 +8,10 @@ extension StoreFault {
     /// SQLITE_CANTOPEN that it cannot create or open a file it needs (the WAL, in a folder it
     /// cannot write). Errors that are not SQLite's are `other`.
     public init(sqlite error: any Error) {
+        if let error = error as? DatabaseFileMovedError {
+            self.init(.fileMoved, detail: error.description)
+            return
+        }
         guard let error = error as? DatabaseError else {
             self.init(.other, detail: "\(error)")
             return

@@ -46,6 +46,19 @@ import WebhookTestSupport
         print("I/O error: \(figures)")
     }
 
+    @Test func aDatabaseFileMovedAwayIsNoticedAndWorkResumesWhenItIsBack() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let away = harness.directory.file("moved-away.sqlite")
+        var scenario = FaultScenario(harness: harness, kind: "file_moved", phrase: "database file removed or replaced")
+        scenario.statusCanOpenTheDatabase = false
+        let figures = try await scenario.run(
+            begin: { try FileManager.default.moveItem(atPath: harness.databasePath, toPath: away) },
+            end: { try FileManager.default.moveItem(atPath: away, toPath: harness.databasePath) }
+        )
+        print("file moved: \(figures)")
+    }
+
     /// Fails every write to a `.sqlite` or `.sqlite-wal` file with EIO while the file named by
     /// `QR3_TEST_EIO_FLAG` exists; every other write goes through.
     static let failingWrites = """
@@ -126,6 +139,9 @@ struct FaultScenario {
     /// How `/healthz`, `status` and the status line name it.
     let phrase: String
     var environment: [String: String] = [:]
+    /// False when the fault keeps `status` from opening the database (it is not at its path):
+    /// `status` then fails, with the daemon's note in its message.
+    var statusCanOpenTheDatabase = true
 
     /// The failed tries of the back-off to wait for while the fault lasts: about 5 s of it.
     static let triesToWaitFor = 7
@@ -176,10 +192,15 @@ struct FaultScenario {
         try await sink.waitFor("a status line about the fault") { datagrams in
             datagrams.contains { $0.text.hasPrefix("STATUS=Database failing: \(phrase) for ") }
         }
-        let status = try await harness.runCLI(["status"]).stdout
-        #expect(status.contains("DATABASE FAILING:   \(phrase)"), "status:\n\(status)")
-        let statusJSON = try await harness.statusReport()
-        #expect((statusJSON["database_fault"] as? [String: Any])?["fault"] as? String == kind, "\(statusJSON)")
+        if statusCanOpenTheDatabase {
+            let status = try await harness.runCLI(["status"]).stdout
+            #expect(status.contains("DATABASE FAILING:   \(phrase)"), "status:\n\(status)")
+            let statusJSON = try await harness.statusReport()
+            #expect((statusJSON["database_fault"] as? [String: Any])?["fault"] as? String == kind, "\(statusJSON)")
+        } else {
+            let status = try await harness.runCLI(["status"], expectSuccess: false)
+            #expect(status.status != 0 && status.stderr.contains("DATABASE FAILING:   \(phrase)"), "\(status)")
+        }
         var events: [String] = []
         var refused = 0
         for index in 0..<20 where refused == 0 {

@@ -26,7 +26,9 @@ extension APIHandlers {
             object.add("database", "ok")
             return JSONResponse.make(.ok, object.json)
         } catch {
-            logger.warning("Health check failed", metadata: ["error": "\(error)"])
+            if let failed = healthLog.shouldLog(now: .now) {
+                logger.warning("Health check failed", metadata: ["error": "\(error)", "checks_failed": "\(failed)"])
+            }
             return APIError(.serviceUnavailable, code: "unavailable", message: "the database does not answer").response
         }
     }

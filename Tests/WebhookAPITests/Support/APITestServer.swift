@@ -13,6 +13,8 @@ import WebhookTestSupport
 final class APITestServer: Sendable {
     let directory: TemporaryDirectory
     let store: SQLiteWebhookStore
+    /// The store's health as a daemon's delivery loop would report it.
+    let health = StoreHealth()
     let port: Int
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
@@ -27,7 +29,7 @@ final class APITestServer: Sendable {
         configuration.listen = ListenAddress(host: "127.0.0.1", port: 0)
         configuration.addressPolicy = AddressPolicy(allowing: try networks.map { try CIDR($0) })
         configuration.maximumEventBytes = maximumEventBytes
-        let server = APIServer(store: store, configuration: configuration, logger: logger)
+        let server = APIServer(store: store, configuration: configuration, health: health, logger: logger)
         let group = ServiceGroup(services: [server], logger: logger)
         self.group = group
         task = Task { try await group.run() }
