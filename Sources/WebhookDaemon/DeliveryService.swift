@@ -127,6 +127,8 @@ final class DeliveryService: Service {
             store: store, health: health, metrics: metrics, note: faultNote, logger: logger)
         var pendingResults: [AttemptResult] = []
         var pendingReleases: [ClaimedJob] = []
+        /// When the loop first saw a stop while the database failed.
+        var stopFailingSince: ContinuousClock.Instant?
         var oldestResult = ContinuousClock.now
         var lastOutboxCheck = ContinuousClock.now - idle
         readiness.ready(Self.readinessPart)
@@ -239,7 +241,24 @@ final class DeliveryService: Service {
                 // wait. The back-off is not cut short by new work: every commit of a producer and
                 // every finished request signals it, which would make it a tight loop.
                 outboxTouched.store(true, ordering: .relaxed)
-                await backOff(faults.failed(error, resultsWaiting: pendingResults.count))
+                let delay = faults.failed(error, resultsWaiting: pendingResults.count)
+                if stopping {
+                    // A stop does not wait for the database for ever: after the drain timeout the
+                    // results are given up, as a crash would lose them, rather than systemd's kill.
+                    let since = stopFailingSince ?? .now
+                    stopFailingSince = since
+                    if ContinuousClock.now - since >= .milliseconds(Int64(configuration.drainTimeout * 1000)) {
+                        logger.error(
+                            "Stopping with results unwritten: the database still fails; their jobs are sent again once their leases run out",
+                            metadata: [
+                                "results": "\(pendingResults.count)", "claims": "\(pendingReleases.count)",
+                                "error": "\(store.fault(of: error))",
+                            ]
+                        )
+                        return
+                    }
+                }
+                await backOff(delay)
             }
         }
     }

@@ -29,12 +29,7 @@ import WebhookTestSupport
     @Test func anIOErrorIsBackedOffSaidOnceAndRecoveredFromWithNothingLost() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let source = harness.directory.file("eio.c")
-        let library = harness.directory.file("eio.so")
-        try Self.failingWrites.write(toFile: source, atomically: true, encoding: .utf8)
-        let compiled = try await runToolInBackground(
-            "/usr/bin/env", ["clang", "-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
-        try #require(compiled.status == 0, "clang: \(compiled.stderr)")
+        let library = try await Self.compileFailingWrites(in: harness)
         let flag = harness.directory.file("eio-on")
         let scenario = FaultScenario(
             harness: harness, kind: "io_error", phrase: "I/O error",
@@ -57,6 +52,59 @@ import WebhookTestSupport
             end: { try FileManager.default.moveItem(atPath: away, toPath: harness.databasePath) }
         )
         print("file moved: \(figures)")
+    }
+
+    /// A stop while the database fails waits for it no longer than the drain timeout: the daemon
+    /// exits cleanly, saying what it could not write, and the next daemon delivers those jobs again
+    /// once their leases run out.
+    @Test func aStopWhileTheDatabaseFailsEndsAfterTheDrainTimeout() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let library = try await Self.compileFailingWrites(in: harness)
+        let flag = harness.directory.file("eio-on")
+        let receiver = try await TestReceiver.start { _ in Response.status(200).delayed(by: .milliseconds(300)) }
+        defer { Task { try? await receiver.shutdown() } }
+        _ = try await harness.addWebhook(url: receiver.url)
+        let daemon = try DaemonProcess(
+            arguments: harness.baseArguments + ["--log-level", "info", "--drain-timeout", "2"],
+            environment: ["LD_PRELOAD": library, "QR3_TEST_EIO_FLAG": flag])
+        defer { daemon.stop() }
+        try await daemon.waitForLog("qr3-webhookd ready")
+        try harness.insert(Array(repeating: ("ws_test", "qr.scanned", "{}"), count: 5))
+        _ = try await receiver.waitForRequests(count: 1)
+        // The requests are on the wire: their results meet the fault.
+        _ = FileManager.default.createFile(atPath: flag, contents: nil)
+        try await daemon.waitForLog("Cannot write the database")
+        let stoppedAt = ContinuousClock.now
+        daemon.send(SIGTERM)
+        #expect(try await daemon.waitForExit(timeout: .seconds(20)) == 0, "\(daemon.log)")
+        let took = ContinuousClock.now - stoppedAt
+        #expect(took < .seconds(8), "the stop took \(took)")
+        #expect(daemon.log.contains("Stopping with results unwritten"), "\(daemon.log)")
+        print("stop during a fault: \(took)")
+
+        // The next daemon, with a sound database, delivers every job (again, after the lease).
+        try FileManager.default.removeItem(atPath: flag)
+        let next = try await harness.startDaemon(["--log-level", "info"])
+        defer { next.stop() }
+        try await harness.eventually(timeout: .seconds(30), "every job delivered after the leases") {
+            try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == 5
+        }
+        let ids = Set(receiver.requests.compactMap { $0.header("X-QR3-Event-Id") })
+        #expect(ids.count == 5)
+        next.send(SIGTERM)
+        #expect(try await next.waitForExit() == 0)
+    }
+
+    /// Builds ``failingWrites`` with the toolchain's `clang`; returns the library's path.
+    static func compileFailingWrites(in harness: Harness) async throws -> String {
+        let source = harness.directory.file("eio.c")
+        let library = harness.directory.file("eio.so")
+        try failingWrites.write(toFile: source, atomically: true, encoding: .utf8)
+        let compiled = try await runToolInBackground(
+            "/usr/bin/env", ["clang", "-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
+        guard compiled.status == 0 else { throw TestFailure("clang: \(compiled.stderr)") }
+        return library
     }
 
     /// Fails every write to a `.sqlite` or `.sqlite-wal` file with EIO while the file named by
