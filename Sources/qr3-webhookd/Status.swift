@@ -8,8 +8,9 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the queue: pending, due, in flight, oldest due age, rejected outbox rows, disabled webhooks.",
         discussion: """
-            While a running daemon finds the database failing (a full disk, an I/O error), the first line \
-            says so: the daemon notes it in the file <database>-status, which needs no new space to be written.
+            While a running daemon finds the database failing (a full disk, an I/O error), a line \
+            under database: says so: the daemon notes it in the file <database>-status, which needs no new space \
+            to be written.
             """
     )
 
