@@ -56,11 +56,19 @@ public enum OpenAPIDocument {
             }
           },
           "503": {
-            "description": "The database does not answer.",
+            "description": "The database does not answer a read, or the daemon finds it failing (a full disk, an I/O error): the message says which, for how long, and what the daemon does about it.",
             "content": {
               "application/json": {
                 "schema": {
                   "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before asking again (while a fault is known).",
+                "schema": {
+                  "type": "integer"
                 }
               }
             }
@@ -124,6 +132,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }
@@ -174,6 +200,24 @@ public enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
                 }
               }
             },
@@ -284,6 +328,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }
@@ -382,6 +444,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       },
@@ -451,6 +531,24 @@ public enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
                 }
               }
             },
@@ -532,6 +630,24 @@ public enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
                 }
               }
             },
@@ -640,6 +756,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       },
@@ -698,6 +832,24 @@ public enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
                 }
               }
             },
@@ -789,6 +941,24 @@ public enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
                 }
               }
             },
@@ -927,6 +1097,24 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }
@@ -1017,6 +1205,24 @@ public enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
                 }
               }
             },
@@ -1139,6 +1345,24 @@ public enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {
+                  "type": "integer"
                 }
               }
             },

@@ -46,6 +46,7 @@ public struct Daemon: Sendable {
         let statistics = DaemonStatistics()
         let notifier = SystemdNotifier()
         let readiness = ReadinessGate(expecting: [])
+        let health = StoreHealth()
         metrics.observe(
             inFlight: { statistics.snapshot.inFlight },
             busyRetries: { store.busyRetries.load(ordering: .relaxed) }
@@ -57,6 +58,8 @@ public struct Daemon: Sendable {
             work: work,
             statistics: statistics,
             metrics: metrics,
+            health: health,
+            faultNote: configuration.mode.delivers ? FaultNoteFile(databasePath: configuration.databasePath) : nil,
             notifier: notifier,
             readiness: readiness,
             owner: Self.ownerName(),
@@ -77,7 +80,7 @@ public struct Daemon: Sendable {
         if configuration.mode.delivers {
             services += [
                 .init(service: WatcherService(watcher: watcher)),
-                .init(service: MaintenanceService(store: store, logger: logger)),
+                .init(service: MaintenanceService(store: store, health: health, logger: logger)),
             ]
             let retention = Duration.milliseconds(Int64(configuration.retention * 1000))
             let heldRetention = configuration.heldRetention.map { Duration.milliseconds(Int64($0 * 1000)) } ?? retention
@@ -99,7 +102,8 @@ public struct Daemon: Sendable {
                 apiConfiguration.metrics = MetricsExposition(
                     contentType: DaemonMetrics.contentType, body: metrics.exposition)
             }
-            let api = APIServer(store: store, configuration: apiConfiguration, hooks: hooks, logger: logger)
+            let api = APIServer(
+                store: store, configuration: apiConfiguration, hooks: hooks, health: health, logger: logger)
             readiness.expect("api")
             services.append(.init(service: api))
             services.append(
@@ -121,6 +125,7 @@ public struct Daemon: Sendable {
                     store: store,
                     statistics: statistics,
                     metrics: metrics,
+                    health: health,
                     notifier: notifier,
                     readiness: readiness,
                     configuration: configuration,

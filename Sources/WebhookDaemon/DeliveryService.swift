@@ -20,6 +20,10 @@ final class DeliveryService: Service {
     private let work: Wakeup
     private let statistics: DaemonStatistics
     private let metrics: DaemonMetrics
+    /// Where a failing database is reported for `/healthz`, the API and the status line.
+    private let health: StoreHealth
+    /// The file `qr3-webhookd status` reads a fault from, when it could be made.
+    private let faultNote: FaultNoteFile?
     /// Receives `WATCHDOG=1` from the loop and `EXTEND_TIMEOUT_USEC=` while draining.
     private let notifier: SystemdNotifier
     private let readiness: ReadinessGate
@@ -75,6 +79,8 @@ final class DeliveryService: Service {
         work: Wakeup,
         statistics: DaemonStatistics,
         metrics: DaemonMetrics,
+        health: StoreHealth,
+        faultNote: FaultNoteFile? = nil,
         notifier: SystemdNotifier,
         readiness: ReadinessGate,
         owner: String,
@@ -86,6 +92,8 @@ final class DeliveryService: Service {
         self.work = work
         self.statistics = statistics
         self.metrics = metrics
+        self.health = health
+        self.faultNote = faultNote
         self.notifier = notifier
         self.readiness = readiness
         self.owner = owner
@@ -115,9 +123,12 @@ final class DeliveryService: Service {
         let lease = Duration.milliseconds(Int64(configuration.leaseSeconds * 1000))
         let idle = Duration.milliseconds(Int64(max(configuration.pollInterval, 0.001) * 1000))
         let validator = OutboxValidator(maximumDataBytes: configuration.maximumEventBytes)
-        var failures = 0
+        var faults = StoreFaultHandler(
+            store: store, health: health, metrics: metrics, note: faultNote, logger: logger)
         var pendingResults: [AttemptResult] = []
         var pendingReleases: [ClaimedJob] = []
+        /// When the loop first saw a stop while the database failed.
+        var stopFailingSince: ContinuousClock.Instant?
         var oldestResult = ContinuousClock.now
         var lastOutboxCheck = ContinuousClock.now - idle
         readiness.ready(Self.readinessPart)
@@ -204,7 +215,7 @@ final class DeliveryService: Service {
                     pendingReleases = []
                 }
                 let report = try await store.advance(round)
-                failures = 0
+                faults.succeeded(resultsWritten: pendingResults.count)
                 recorded(pendingResults, report: report.recorded)
                 pendingResults = []
                 report.ingested.log(logger: logger)
@@ -224,16 +235,40 @@ final class DeliveryService: Service {
                 }
             } catch {
                 // Results stay in memory and are written once the database answers again; if this
-                // process dies first, the leases expire and the jobs are sent again.
-                failures += 1
+                // process dies first, the leases expire and the jobs are sent again. Nothing new is
+                // claimed meanwhile (claiming is part of the round), so at most `claimLimit` results
+                // wait. The back-off is not cut short by new work: every commit of a producer and
+                // every finished request signals it, which would make it a tight loop.
                 outboxTouched.store(true, ordering: .relaxed)
-                metrics.databaseError()
-                logger.error(
-                    "Cannot record attempts or claim jobs, retrying",
-                    metadata: ["error": "\(error)", "attempts": "\(pendingResults.count)", "failures": "\(failures)"]
-                )
-                await work.wait(timeout: notifier.watchdog.capping(.milliseconds(min(5_000, 100 * failures))))
+                let delay = faults.failed(error, resultsWaiting: pendingResults.count)
+                if stopping {
+                    // A stop does not wait for the database for ever: after the drain timeout the
+                    // results are given up, as a crash would lose them, rather than systemd's kill.
+                    let since = stopFailingSince ?? .now
+                    stopFailingSince = since
+                    if ContinuousClock.now - since >= .milliseconds(Int64(configuration.drainTimeout * 1000)) {
+                        logger.error(
+                            "Stopping with results unwritten: the database still fails; their jobs are sent again once their leases run out",
+                            metadata: [
+                                "results": "\(pendingResults.count)", "claims": "\(pendingReleases.count)",
+                                "error": "\(store.fault(of: error))",
+                            ]
+                        )
+                        return
+                    }
+                }
+                await backOff(delay)
             }
+        }
+    }
+
+    /// Waits `delay` after a failed round, keeping the watchdog fed. The start of a stop cuts one
+    /// wait short (its results get a try at once); the back-off goes on after that.
+    private func backOff(_ delay: Duration) async {
+        let deadline = ContinuousClock.now + delay
+        while ContinuousClock.now < deadline, !Task.isCancelled {
+            notifier.watchdogPing()
+            await faultWake.wait(timeout: notifier.watchdog.capping(deadline - ContinuousClock.now))
         }
     }
 
@@ -374,6 +409,8 @@ final class DeliveryService: Service {
     // MARK: Stopping
 
     private let stopped = Wakeup()
+    /// Ends a back-off wait early: only a stop signals it.
+    private let faultWake = Wakeup()
 
     private func waitForStop() async {
         // Cancelled (another service failed): `wait` returns at once from then on, so stop too.
@@ -385,6 +422,7 @@ final class DeliveryService: Service {
     private func beginStopping() {
         state.withLock { $0.stopping = true }
         stopped.signal()
+        faultWake.signal()
         work.signal()
     }
 

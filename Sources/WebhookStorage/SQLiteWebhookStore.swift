@@ -37,6 +37,8 @@ public final class SQLiteWebhookStore: WebhookStore {
     let claimCursor = Mutex<ClaimCursor?>(nil)
     /// The connection `maintain()` checkpoints on, opened at its first use.
     private let checkpointConnection = Mutex<DatabaseQueue?>(nil)
+    /// Notices the file being removed or replaced under the open pool (`maintain()` looks).
+    private let fileWatch: DatabaseFileWatch
 
     /// Settings of the SQLite connections.
     public struct Options: Sendable {
@@ -116,6 +118,7 @@ public final class SQLiteWebhookStore: WebhookStore {
             }
             return pool
         }
+        fileWatch = DatabaseFileWatch(path: path)
     }
 
     /// Runs `body` again with back-off while it fails with SQLITE_BUSY, for up to `limit`.
@@ -196,6 +199,7 @@ public final class SQLiteWebhookStore: WebhookStore {
     func write<T: Sendable>(durable: Bool = false, _ body: @escaping @Sendable (Database) throws -> T)
         async throws -> T
     {
+        try fileWatch.checkOpenFile()
         var delayMs = 5
         var attempt = 1
         let syncFully = durable && synchronous != "FULL" && synchronous != "EXTRA"
@@ -235,13 +239,15 @@ public final class SQLiteWebhookStore: WebhookStore {
 
     /// Runs `body` on a reader connection.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.read(body)
+        try fileWatch.checkOpenFile()
+        return try await pool.read(body)
     }
 
     /// Files the delivery log's tail (a short write transaction, see ``foldAttemptLog(limit:)``),
     /// then copies committed WAL frames into the database file with a passive checkpoint, on a
     /// connection of its own, which neither takes the write lock nor delays a commit.
     public func maintain() async throws {
+        try fileWatch.verify()
         let connection = try checkpointConnection.withLock { connection in
             if let connection { return connection }
             var configuration = Configuration()

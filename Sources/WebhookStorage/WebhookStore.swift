@@ -96,6 +96,10 @@ public protocol WebhookStore: Sendable {
     func storageReport() async throws -> StorageReport
     /// Returns when the database answers a trivial query; throws otherwise (for health checks).
     func checkHealth() async throws
+    /// What an error this store threw means for an operator: a full disk, an I/O error, a lost
+    /// connection... Every backend classifies its own errors, so the daemon backs off and reports
+    /// a failing store the same way whatever the backend.
+    func fault(of error: any Error) -> StoreFault
 
     // MARK: API keys
 

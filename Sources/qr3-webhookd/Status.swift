@@ -1,12 +1,18 @@
 import ArgumentParser
 import WebhookCore
+import WebhookDaemon
 import WebhookStorage
 
 /// `qr3-webhookd status`: the queue at a glance.
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Show the queue: pending, due, in flight, oldest due age, held deliveries, rejected outbox rows, failing and disabled webhooks."
+            "Show the queue: pending, due, in flight, oldest due age, held deliveries, rejected outbox rows, failing and disabled webhooks.",
+        discussion: """
+            While a running daemon finds the database failing (a full disk, an I/O error), a line \
+            under database: says so: the daemon notes it in the file <database>-status, which needs no new space \
+            to be written.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -36,6 +42,8 @@ struct Status: AsyncParsableCommand {
         var rows: [String: Int]
         var troubled_webhooks: [Troubled]
         var latest_rejections: [Rejection]
+        /// What a running daemon last said about the database, while it finds it failing.
+        var database_fault: FaultNote?
     }
 
     /// A failing or disabled webhook.
@@ -61,9 +69,20 @@ struct Status: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try global.openStore()
-        let stats = try await store.stats(now: .now(), includingTotals: true)
-        let rejections = try await store.rejectedEvents(limit: max(0, rejected)).map { row in
+        let note = FaultNote.read(databasePath: global.databasePath).flatMap { $0.failing ? $0 : nil }
+        let store: SQLiteWebhookStore
+        let stats: QueueStats
+        let rows: [RejectedEvent]
+        do {
+            store = try global.openStore()
+            stats = try await store.stats(now: .now(), includingTotals: true)
+            rows = try await store.rejectedEvents(limit: max(0, rejected))
+        } catch {
+            // The database cannot be read either: what the daemon says about it is the most useful part.
+            guard let note else { throw error }
+            throw ValidationError("\(error)\n" + Self.faultLine(note))
+        }
+        let rejections = rows.map { row in
             Rejection(
                 outbox_seq: row.sequence,
                 event_id: row.eventID,
@@ -108,14 +127,18 @@ struct Status: AsyncParsableCommand {
             oldest_event: storage.oldestEvent?.iso8601,
             rows: Dictionary(uniqueKeysWithValues: storage.rows.map { ($0.table, $0.count) }),
             troubled_webhooks: troubled,
-            latest_rejections: rejections
+            latest_rejections: rejections,
+            database_fault: note
         )
         if json {
             print(try Output.json(report))
             return
         }
         var lines = [
-            "database:           \(report.database)",
+            "database:           \(report.database)"
+        ]
+        if let note { lines.append(Self.faultLine(note)) }
+        lines += [
             "size:               \(megabytes(storage.bytes)) (WAL \(megabytes(storage.walBytes)), "
                 + "\(megabytes(storage.freeBytes)) free for reuse)",
             "oldest event kept:  \(report.oldest_event ?? "none")",
@@ -152,6 +175,14 @@ struct Status: AsyncParsableCommand {
             }
         }
         print(lines.joined(separator: "\n"))
+    }
+
+    /// `DATABASE FAILING:  disk full (database or disk is full) since ..., 7 tries, 40 results waiting (daemon pid 123)`.
+    static func faultLine(_ note: FaultNote) -> String {
+        let kind = note.fault.flatMap(StoreFault.Kind.init(rawValue:))?.phrase ?? note.fault ?? "database error"
+        return "DATABASE FAILING:   \(kind) (\(note.error ?? "-")) since \(note.since ?? "-"), \(note.tries) tries, "
+            + "\(note.results_waiting) results waiting; delivery paused, retried with back-off (daemon pid \(note.pid), "
+            + "noted \(note.updated))"
     }
 }
 

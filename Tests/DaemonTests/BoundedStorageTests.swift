@@ -75,7 +75,7 @@ import WebhookTestSupport
         try harness.cli(["migrate"])
         // 5,000 webhooks of one workspace, disabled so the fan-out's million jobs are held, not sent.
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        try harness.producer().write { db in
+        try await harness.producer().write { db in
             let insert = try db.makeStatement(
                 sql: """
                     INSERT INTO webhooks (id, workspace_id, url, events, secret, is_active, disabled_at, disabled_reason,
@@ -99,7 +99,7 @@ import WebhookTestSupport
         while ContinuousClock.now < deadline {
             let began = ContinuousClock.now
             do {
-                try producer.write { db in
+                try await producer.write { db in
                     try db.execute(
                         sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_small', 'qr.created', '{}')")
                 }

@@ -41,7 +41,8 @@ import WebhookTestSupport
         let client = try DeliveryClient(configuration: clientConfiguration, logger: logger)
         let service = DeliveryService(
             store: store, client: client, configuration: configuration, work: Wakeup(),
-            statistics: DaemonStatistics(), metrics: DaemonMetrics(), notifier: SystemdNotifier(environment: [:]),
+            statistics: DaemonStatistics(), metrics: DaemonMetrics(), health: StoreHealth(),
+            notifier: SystemdNotifier(environment: [:]),
             readiness: ReadinessGate(expecting: []), owner: "test:self-reclaim", logger: logger)
         let running = Task { try await service.run() }
         defer { running.cancel() }

@@ -19,18 +19,18 @@ import WebhookCore
     }
 
     @Test func aKeyOverItsRateLimitIsToldWhenToComeBack() async throws {
-        try await withAPIServer(configure: { $0.rateLimit = 5 }) { server in
+        try await withAPIServer(configure: { $0.rateLimit = 1 }) { server in
             let key = try await server.key(for: "ws_1")
             let other = try await server.key(for: "ws_2")
             var statuses: [Int] = []
             var retryAfter: String?
-            // A burst of twice the rate passes, then 429s.
-            for _ in 0..<15 {
+            // A burst of twice the rate passes, then 429s (one token a second comes back).
+            for _ in 0..<10 {
                 let response = try await server.send("GET", "/v1/webhooks", key: key)
                 statuses.append(response.status)
-                if response.status == 429 { retryAfter = retryAfter ?? response.header("Retry-After") }
+                if response.status == 429 { retryAfter = retryAfter ?? response.raw.header("Retry-After") }
             }
-            #expect(statuses.prefix(10).allSatisfy { $0 == 200 }, "\(statuses)")
+            #expect(statuses.prefix(2).allSatisfy { $0 == 200 }, "\(statuses)")
             #expect(statuses.contains(429), "\(statuses)")
             #expect(retryAfter.flatMap(Int.init).map { $0 >= 1 } == true)
             // Each key has its own bucket.

@@ -4,8 +4,21 @@ import NIOCore
 import WebhookCore
 
 extension APIHandlers {
-    /// `GET /healthz`: 200 when the database answers, 503 otherwise.
+    /// `GET /healthz`: 200 when the database answers, 503 otherwise: while the delivery loop finds
+    /// it failing (a full disk still answers reads), or when it does not answer a read.
     func health() async -> Response {
+        if let fault = storeHealth.fault {
+            // The delivery loop logs the fault; a probe every few seconds must not add a line each.
+            var error = APIError(
+                .serviceUnavailable,
+                code: "unavailable",
+                message: "the database fails (\(fault.fault)) for \(fault.duration().tenthsOfSecondsText) s; "
+                    + "delivery is paused and retried with back-off, \(fault.resultsWaiting) results wait in memory; "
+                    + fault.fault.kind.remedy
+            )
+            error.headers[.retryAfter] = "5"
+            return error.response
+        }
         do {
             try await store.checkHealth()
             var object = JSONObjectWriter()
@@ -13,7 +26,9 @@ extension APIHandlers {
             object.add("database", "ok")
             return JSONResponse.make(.ok, object.json)
         } catch {
-            logger.warning("Health check failed", metadata: ["error": "\(error)"])
+            if let failed = healthLog.shouldLog(now: .now) {
+                logger.warning("Health check failed", metadata: ["error": "\(error)", "checks_failed": "\(failed)"])
+            }
             return APIError(.serviceUnavailable, code: "unavailable", message: "the database does not answer").response
         }
     }

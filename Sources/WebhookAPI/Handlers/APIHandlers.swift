@@ -9,6 +9,10 @@ struct APIHandlers: Sendable {
     let store: any WebhookStore
     let configuration: APIConfiguration
     let hooks: APIHooks
+    /// The database's health as the delivery loop last found it.
+    let storeHealth: StoreHealth
+    /// Lets a failed health check be logged once a minute, not on every probe.
+    let healthLog = FaultLogThrottle()
     let logger: Logger
 
     /// Runs the operation named by `route`.

@@ -2,16 +2,29 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
+import WebhookCore
 import WebhookStorage
 
 /// Turns every failure into the API's one error shape, and tells a wrong method (405) from an
 /// unknown route (404).
 ///
-/// A fault of the daemon itself (the database, a bug) is logged and answered with 500
-/// `internal_error`; nothing a client sends is meant to reach that branch.
+/// A database that fails (a full disk, an I/O error, a lost connection) is answered with 503
+/// `unavailable` and `Retry-After`, and logged at most once a minute. Any other fault of the
+/// daemon itself (a bug) is logged and answered with 500 `internal_error`; nothing a client sends
+/// is meant to reach that branch.
 struct APIErrorMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
+    /// Classifies the errors it throws.
+    let store: any WebhookStore
     let logger: Logger
+    /// When a database fault was last logged, and how many requests it failed since.
+    private let faultLog = FaultLogThrottle()
+
+    init(store: any WebhookStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
 
     func handle(
         _ request: Request,
@@ -33,6 +46,10 @@ struct APIErrorMiddleware: RouterMiddleware {
             return APIError(error.status, code: "http_\(error.status.code)", message: error.status.reasonPhrase)
                 .response
         } catch {
+            let fault = store.fault(of: error)
+            if fault.kind != .other {
+                return storeFailed(fault, request)
+            }
             logger.error(
                 "API request failed",
                 metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"]
@@ -43,6 +60,27 @@ struct APIErrorMiddleware: RouterMiddleware {
                 message: "the server could not complete the request; it has logged why"
             ).response
         }
+    }
+
+    /// 503 for a request the failing database could not serve; logged once a minute at most.
+    private func storeFailed(_ fault: StoreFault, _ request: Request) -> Response {
+        if let failed = faultLog.shouldLog(now: .now) {
+            logger.warning(
+                "API requests fail: the database fails",
+                metadata: [
+                    "fault": "\(fault.kind.rawValue)", "error": "\(fault.detail)", "method": "\(request.method)",
+                    "path": "\(request.uri.path)", "requests_failed": "\(failed)",
+                ]
+            )
+        }
+        var error = APIError(
+            .serviceUnavailable,
+            code: "unavailable",
+            message: "the database cannot serve this request now (\(fault.kind.phrase)); "
+                + "the request was not completed; try again in a few seconds"
+        )
+        error.headers[.retryAfter] = "5"
+        return error.response
     }
 
     /// 405 with `Allow` when the path is a route of another method, else 404.
@@ -63,5 +101,31 @@ struct APIErrorMiddleware: RouterMiddleware {
         )
         error.headers[.allow] = allowed.joined(separator: ", ")
         return error
+    }
+}
+
+/// Lets one line about a failing database through per minute, counting the requests between.
+final class FaultLogThrottle: Sendable {
+    private struct State {
+        var loggedAt: ContinuousClock.Instant?
+        var failed = 0
+    }
+
+    private let state = Mutex(State())
+    private let interval: Duration
+
+    init(interval: Duration = .seconds(60)) {
+        self.interval = interval
+    }
+
+    /// Counts a failed request; returns the requests failed since the last line when one is due now.
+    func shouldLog(now: ContinuousClock.Instant) -> Int? {
+        state.withLock { state in
+            state.failed += 1
+            if let last = state.loggedAt, now - last < interval { return nil }
+            state.loggedAt = now
+            defer { state.failed = 0 }
+            return state.failed
+        }
     }
 }

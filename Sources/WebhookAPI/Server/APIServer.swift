@@ -20,9 +20,14 @@ public final class APIServer: Service {
     private let listeningContinuation: AsyncStream<ListenAddress>.Continuation
 
     /// A server for `store`'s webhooks; `hooks` wake the daemon's own workers when work is added.
-    public init(store: any WebhookStore, configuration: APIConfiguration, hooks: APIHooks = APIHooks(), logger: Logger)
-    {
-        self.handlers = APIHandlers(store: store, configuration: configuration, hooks: hooks, logger: logger)
+    /// `health` is where the daemon's delivery loop reports a failing database: `/healthz` answers
+    /// 503 while it does.
+    public init(
+        store: any WebhookStore, configuration: APIConfiguration, hooks: APIHooks = APIHooks(),
+        health: StoreHealth = StoreHealth(), logger: Logger
+    ) {
+        self.handlers = APIHandlers(
+            store: store, configuration: configuration, hooks: hooks, storeHealth: health, logger: logger)
         self.configuration = configuration
         self.logger = logger
         (listening, listeningContinuation) = AsyncStream.makeStream(
@@ -87,7 +92,7 @@ public final class APIServer: Service {
     /// and `GET /metrics` when ``APIConfiguration/metrics`` is set.
     func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
-        router.add(middleware: APIErrorMiddleware(logger: logger))
+        router.add(middleware: APIErrorMiddleware(store: handlers.store, logger: logger))
         router.add(
             middleware: APIKeyMiddleware(store: handlers.store, rateLimiter: configuration.rateLimit.map(APIRateLimiter.init))
         )

@@ -34,6 +34,8 @@ public final class DaemonMetrics: Sendable {
     private let jobsHandedBack: Prometheus.Counter
     private let databaseErrors: Prometheus.Counter
     private let busyRetries: Prometheus.Counter
+    private let databaseFaults: [StoreFault.Kind: Prometheus.Counter]
+    private let databaseFault: Prometheus.Gauge
     private let requestsInFlight: Prometheus.Gauge
     private let outboxBacklog: Prometheus.Gauge
     private let jobsPending: Prometheus.Gauge
@@ -135,6 +137,17 @@ public final class DaemonMetrics: Sendable {
         jobsHandedBack = counter("jobs_handed_back", "Claims handed back unattempted at a stop.")
         databaseErrors = counter("database_errors", "Database operations of the services that failed.")
         busyRetries = counter("database_busy_retries", "Writes retried because the database was busy.")
+        var databaseFaults: [StoreFault.Kind: Prometheus.Counter] = [:]
+        for kind in StoreFault.Kind.allCases {
+            databaseFaults[kind] = counter(
+                "database_faults",
+                "Database faults begun (disk full, I/O error, ...): each one backed off until the database answered.",
+                [("kind", kind.rawValue)]
+            )
+        }
+        self.databaseFaults = databaseFaults
+        databaseFault = gauge(
+            "database_fault", "", "1 while the database fails and the delivery loop backs off, else 0.")
         requestsInFlight = gauge("requests_in_flight", "", "HTTP requests this process has in flight.")
         outboxBacklog = gauge("outbox_backlog", "", "Outbox rows not yet taken in.")
         jobsPending = gauge("jobs_pending", "", "Jobs waiting for an attempt, due now or later (all processes).")
@@ -243,6 +256,17 @@ public final class DaemonMetrics: Sendable {
     /// Counts a failed database operation of a service.
     func databaseError() {
         databaseErrors.increment()
+    }
+
+    /// Counts a database fault that begins and raises the fault gauge.
+    func databaseFaultBegan(_ kind: StoreFault.Kind) {
+        databaseFaults[kind]?.increment()
+        databaseFault.set(1.0)
+    }
+
+    /// Lowers the fault gauge: the database answers again.
+    func databaseFaultEnded() {
+        databaseFault.set(0.0)
     }
 
     /// Sets the queue gauges from the database's figures.

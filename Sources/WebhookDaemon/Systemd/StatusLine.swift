@@ -1,3 +1,4 @@
+import WebhookCore
 import WebhookStorage
 
 /// The text `systemctl status` shows after `Status:`, built from live figures.
@@ -32,5 +33,15 @@ struct StatusLine: Sendable, Hashable {
             parts.append("\(queue.rejectedEvents) rejected outbox row\(queue.rejectedEvents == 1 ? "" : "s")")
         }
         return parts.joined(separator: ", ")
+    }
+}
+
+extension StatusLine {
+    /// The whole status while the database fails:
+    /// `Database failing: disk full for 12.3 s, 7 tries, 40 results waiting, 3 in flight; retrying with back-off`.
+    static func failing(_ fault: StoreHealth.Fault, inFlight: Int, now: ContinuousClock.Instant = .now) -> String {
+        "Database failing: \(fault.fault.kind.phrase) for \(fault.duration(at: now).tenthsOfSecondsText) s, "
+            + "\(fault.tries) tr\(fault.tries == 1 ? "y" : "ies"), \(fault.resultsWaiting) result"
+            + "\(fault.resultsWaiting == 1 ? "" : "s") waiting, \(inFlight) in flight; retrying with back-off"
     }
 }

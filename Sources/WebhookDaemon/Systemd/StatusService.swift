@@ -12,6 +12,7 @@ final class StatusService: Service {
     private let store: any WebhookStore
     private let statistics: DaemonStatistics
     private let metrics: DaemonMetrics
+    private let health: StoreHealth
     private let notifier: SystemdNotifier
     private let readiness: ReadinessGate
     private let interval: Duration
@@ -26,6 +27,7 @@ final class StatusService: Service {
         store: any WebhookStore,
         statistics: DaemonStatistics,
         metrics: DaemonMetrics,
+        health: StoreHealth,
         notifier: SystemdNotifier,
         readiness: ReadinessGate,
         configuration: DaemonConfiguration,
@@ -34,6 +36,7 @@ final class StatusService: Service {
         self.store = store
         self.statistics = statistics
         self.metrics = metrics
+        self.health = health
         self.notifier = notifier
         self.readiness = readiness
         self.interval = .milliseconds(Int64(configuration.statusInterval * 1000))
@@ -54,6 +57,20 @@ final class StatusService: Service {
                         continue
                     }
                 }
+                // While the delivery loop reports a failing database, the line says so; the
+                // figures would need the database, and the loop logs the fault already.
+                if let fault = health.fault {
+                    let text = StatusLine.failing(fault, inFlight: statistics.snapshot.inFlight)
+                    if !announced {
+                        announced = true
+                        notifier.ready(status: text)
+                    } else if text != lastStatus {
+                        notifier.status(text)
+                    }
+                    lastStatus = text
+                    await wake.wait(timeout: interval)
+                    continue
+                }
                 let line: StatusLine
                 do {
                     line = StatusLine(
@@ -71,13 +88,13 @@ final class StatusService: Service {
                     continue
                 }
                 metrics.update(queue: line.queue)
-                let text = line.text
+                let text = "Delivering: " + line.text
                 if !announced {
                     announced = true
-                    notifier.ready(status: "Delivering: " + text)
-                    logger.info("qr3-webhookd ready", metadata: ["status": "\(text)"])
+                    notifier.ready(status: text)
+                    logger.info("qr3-webhookd ready", metadata: ["status": "\(line.text)"])
                 } else if text != lastStatus {
-                    notifier.status("Delivering: " + text)
+                    notifier.status(text)
                 }
                 lastStatus = text
                 await wake.wait(timeout: interval)

@@ -13,6 +13,8 @@ import WebhookTestSupport
 final class APITestServer: Sendable {
     let directory: TemporaryDirectory
     let store: SQLiteWebhookStore
+    /// The store's health as a daemon's delivery loop would report it.
+    let health = StoreHealth()
     let port: Int
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
@@ -33,7 +35,7 @@ final class APITestServer: Sendable {
         configuration.maximumEventBytes = maximumEventBytes
         configuration.rateLimit = nil
         configure(&configuration)
-        let server = APIServer(store: store, configuration: configuration, logger: logger)
+        let server = APIServer(store: store, configuration: configuration, health: health, logger: logger)
         let group = ServiceGroup(services: [server], logger: logger)
         self.group = group
         task = Task { try await group.run() }
