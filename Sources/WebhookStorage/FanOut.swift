@@ -20,8 +20,8 @@ struct FanOut {
     /// Jobs this transaction may still make.
     var budget: Int
     let now: Timestamp
-    /// Each workspace's webhooks, read once per transaction.
-    private var subscribers: [String: [Subscriber]] = [:]
+    /// The webhooks of workspaces that have fewer than a page of them, read once per transaction.
+    private var small: [String: [Subscriber]] = [:]
 
     init(db: Database, budget: Int, now: Timestamp) {
         self.db = db
@@ -39,12 +39,14 @@ struct FanOut {
 
     /// Goes on with the fan-outs earlier transactions left unfinished, oldest first.
     mutating func resume(report: inout IngestReport) throws {
+        // Every ingest asks, and the answer is nearly always none: a prepared statement and a probe
+        // of an empty partial index.
         let unfinished = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT id, workspace_id, type, dispatched_at, fanout_after FROM events INDEXED BY events_fanning_out
-                WHERE fanout_after IS NOT NULL ORDER BY dispatched_at LIMIT 100
-                """
+            db.cachedStatement(
+                sql: """
+                    SELECT id, workspace_id, type, dispatched_at, fanout_after FROM events INDEXED BY events_fanning_out
+                    WHERE fanout_after IS NOT NULL ORDER BY dispatched_at LIMIT 100
+                    """)
         )
         for row in unfinished where budget > 0 {
             guard let type = EventType(rawValue: row["type"]) else { continue }
@@ -55,26 +57,64 @@ struct FanOut {
         }
     }
 
+    /// Webhooks read at a time when fanning out.
+    static let pageSize = 1000
+
     /// Makes jobs for the webhooks of the event's workspace that match it, after `after` (a
     /// webhook id) when going on, as far as the budget goes; notes where it stopped.
+    ///
+    /// A workspace's webhooks are read a page at a time in id order, so going on with an event
+    /// that matches thousands reads only the next page, not them all again.
     mutating func fanOut(_ event: Event, after: String?, report: inout IngestReport) throws {
-        if subscribers[event.workspaceID] == nil {
-            subscribers[event.workspaceID] = try Self.subscribers(db, workspaceID: event.workspaceID)
+        var cursor = after
+        var finished = false
+        while budget > 0 {
+            let page = try subscribers(event.workspaceID, after: cursor)
+            let matching = page.filter { $0.createdAt <= event.dispatchedAt && $0.events.matches(event.type) }
+            let batch = Array(matching.prefix(budget))
+            try make(batch, for: event, report: &report)
+            if batch.count < matching.count {
+                cursor = batch.last?.id ?? cursor
+                break
+            }
+            cursor = page.last?.id ?? cursor
+            if page.count < Self.pageSize {
+                finished = true
+                break
+            }
         }
-        let targets = subscribers[event.workspaceID, default: []].lazy.filter { webhook in
-            (after.map { webhook.id > $0 } ?? true) && webhook.createdAt <= event.dispatchedAt
-                && webhook.events.matches(event.type)
-        }
-        let batch = Array(targets.prefix(budget))
-        try make(batch, for: event, report: &report)
-        let unfinished = targets.dropFirst(batch.count).first != nil
-        let cursor: String? = unfinished ? batch.last?.id ?? after : nil
-        if cursor != after {
+        let stored = finished ? nil : cursor
+        if stored != after {
             try db.execute(
                 sql: "UPDATE events SET fanout_after = ?3 WHERE workspace_id = ?1 AND id = ?2",
-                arguments: [event.workspaceID, event.id, cursor]
+                arguments: [event.workspaceID, event.id, stored]
             )
         }
+    }
+
+    /// A page of the workspace's webhooks after `after`, in id order. A workspace with fewer
+    /// webhooks than a page is read once per transaction and kept.
+    private mutating func subscribers(_ workspaceID: String, after: String?) throws -> [Subscriber] {
+        if let all = small[workspaceID] {
+            guard let after else { return all }
+            return all.filter { $0.id > after }
+        }
+        // An index range from `after`: the first page starts below every id.
+        let page = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT id, events, is_active, created_at FROM webhooks INDEXED BY webhooks_by_workspace
+                    WHERE workspace_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3
+                    """),
+            arguments: [workspaceID, after ?? "", Self.pageSize]
+        ).map { row in
+            let names = (try? JSONDecoderLite.stringArray(row["events"])) ?? []
+            return Subscriber(
+                id: row["id"], events: EventSubscription(trusted: names), isActive: row["is_active"],
+                createdAt: Timestamp(milliseconds: row["created_at"]))
+        }
+        if after == nil, page.count < Self.pageSize { small[workspaceID] = page }
+        return page
     }
 
     /// Makes one job of `event` for each of `targets` (held for a disabled webhook).
@@ -96,22 +136,5 @@ struct FanOut {
             if !webhook.isActive { report.heldJobs += 1 }
         }
         budget -= targets.count
-    }
-
-    /// The workspace's webhooks in id order, disabled ones included (their jobs are held).
-    static func subscribers(_ db: Database, workspaceID: String) throws -> [Subscriber] {
-        try Row.fetchAll(
-            db,
-            sql: """
-                SELECT id, events, is_active, created_at FROM webhooks
-                WHERE workspace_id = ? AND deleted_at IS NULL ORDER BY id
-                """,
-            arguments: [workspaceID]
-        ).map { row in
-            let names = (try? JSONDecoderLite.stringArray(row["events"])) ?? []
-            return Subscriber(
-                id: row["id"], events: EventSubscription(trusted: names), isActive: row["is_active"],
-                createdAt: Timestamp(milliseconds: row["created_at"]))
-        }
     }
 }

@@ -122,7 +122,8 @@ extension SQLiteWebhookStore {
                         continue
                     }
                     target = Subscriber(
-                        id: webhook.id, events: webhook.events, isActive: webhook.isActive, createdAt: webhook.createdAt)
+                        id: webhook.id, events: webhook.events, isActive: webhook.isActive, createdAt: webhook.createdAt
+                    )
                 }
                 let inserted = try db.cachedStatement(
                     sql: """
@@ -139,7 +140,8 @@ extension SQLiteWebhookStore {
                     continue
                 }
                 report.events += 1
-                let pending = FanOut.Event(id: event.id, workspaceID: event.workspaceID, type: event.type, dispatchedAt: now)
+                let pending = FanOut.Event(
+                    id: event.id, workspaceID: event.workspaceID, type: event.type, dispatchedAt: now)
                 if let target {
                     try fanOut.make([target], for: pending, report: &report)
                 } else {

@@ -157,7 +157,8 @@ extension SQLiteWebhookStore {
                     arguments: [request.cutoff.milliseconds]) ?? 0
             report.heldJobs =
                 try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE state = 'paused' AND updated_at < ?",
+                    db,
+                    sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE state = 'paused' AND updated_at < ?",
                     arguments: [request.heldCutoff.milliseconds]) ?? 0
             // Events whose every job would go.
             report.events =

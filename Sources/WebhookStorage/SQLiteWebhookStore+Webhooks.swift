@@ -67,7 +67,8 @@ extension SQLiteWebhookStore {
             if let limit,
                 try Int.fetchOne(
                     db,
-                    sql: "SELECT COUNT(*) FROM webhooks INDEXED BY webhooks_by_workspace WHERE workspace_id = ? AND deleted_at IS NULL",
+                    sql:
+                        "SELECT COUNT(*) FROM webhooks INDEXED BY webhooks_by_workspace WHERE workspace_id = ? AND deleted_at IS NULL",
                     arguments: [new.workspaceID]) ?? 0 >= limit
             {
                 throw WebhookLimitReached(limit: limit)

@@ -84,11 +84,13 @@ extension APIError {
 
     /// 429 for a key over its rate limit, with `Retry-After` in whole seconds.
     static func rateLimited(retryAfter wait: Duration, rate: Double) -> APIError {
-        let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+        let seconds = max(
+            1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
         var error = APIError(
             .tooManyRequests,
             code: "rate_limited",
-            message: "this API key made more than \(Int(rate)) requests a second (api-rate-limit); retry after \(seconds) s"
+            message:
+                "this API key made more than \(Int(rate)) requests a second (api-rate-limit); retry after \(seconds) s"
         )
         error.headers[.retryAfter] = String(seconds)
         return error

@@ -47,7 +47,8 @@ public final class APIServer: Service {
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: nil,
-                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)
+                availableConnectionsDelegate: MaximumAvailableConnections(
+                    configuration.maximumConnections, logger: logger)
             ),
             onServerRunning: { [self, logger, listeningContinuation, configuration] channel in
                 listened.store(true, ordering: .relaxed)
@@ -94,7 +95,8 @@ public final class APIServer: Service {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: APIErrorMiddleware(store: handlers.store, logger: logger))
         router.add(
-            middleware: APIKeyMiddleware(store: handlers.store, rateLimiter: configuration.rateLimit.map(APIRateLimiter.init))
+            middleware: APIKeyMiddleware(
+                store: handlers.store, rateLimiter: configuration.rateLimit.map(APIRateLimiter.init))
         )
         let handlers = self.handlers
         for route in APIRoute.all {
