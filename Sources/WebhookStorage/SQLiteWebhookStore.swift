@@ -54,6 +54,8 @@ public final class SQLiteWebhookStore: WebhookStore {
         /// Told how long each write transaction held the write lock (from BEGIN to COMMIT), for
         /// the metrics: producers wait for it.
         public var writeHeld: (@Sendable (Duration) -> Void)?
+        /// Told the SQL of every statement the connections run, for tests that check what is done.
+        public var traceStatements: (@Sendable (String) -> Void)?
 
         public init() {}
     }
@@ -78,7 +80,9 @@ public final class SQLiteWebhookStore: WebhookStore {
         guard ["OFF", "NORMAL", "FULL", "EXTRA"].contains(synchronous) else {
             throw StorageError("synchronous must be one of OFF, NORMAL, FULL, EXTRA, not \(options.synchronous)")
         }
+        let trace = options.traceStatements
         configuration.prepareDatabase { db in
+            if let trace { db.trace(options: .statement) { trace($0.description) } }
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             // Statement journals and sorts in memory, not in temporary files.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")

@@ -125,8 +125,9 @@ import WebhookTestSupport
                 + "\(errors.count) errors, p50 \(String(format: "%.1f", sorted[sorted.count / 2])) ms, "
                 + "p99 \(String(format: "%.1f", p99)) ms, longest \(String(format: "%.1f", longest)) ms"
         )
+        // The commit latencies are printed, not asserted (the benchmark's `commits` scenario
+        // measures them on a release build): a test asserts what must hold on any machine.
         #expect(jobs == 1_000_000, "every job made")
-        #expect(errors.isEmpty, "\(errors.prefix(3))")
-        #expect(longest < 1000, "the longest producer commit took \(longest) ms")
+        #expect(errors.isEmpty, "no producer commit failed: \(errors.prefix(3))")
     }
 }

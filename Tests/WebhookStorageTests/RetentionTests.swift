@@ -1,4 +1,6 @@
 import GRDB
+import Synchronization
+import WebhookTestSupport
 import Testing
 import WebhookCore
 import WebhookStorage
@@ -144,5 +146,44 @@ import WebhookStorage
         #expect(report.oldestEvent == t0)
         #expect(report.rows.first { $0.table == "jobs" }?.count == 1)
         #expect(report.rows.first { $0.table == "webhooks" }?.count == 1)
+    }
+}
+
+/// What a user is told succeeded is committed with `synchronous = FULL`; the daemon's own
+/// rounds keep `NORMAL`.
+@Suite struct DurableWriteTests {
+    @Test func userWritesCommitFullySynchronousAndTheDaemonsDoNot() async throws {
+        let directory = try TemporaryDirectory(prefix: "qr3-durable")
+        defer { directory.remove() }
+        let statements = Mutex<[String]>([])
+        var options = SQLiteWebhookStore.Options()
+        options.traceStatements = { sql in statements.withLock { $0.append(sql) } }
+        let store = try SQLiteWebhookStore(path: directory.file("db.sqlite"), options: options)
+        func traced(_ body: () async throws -> Void) async rethrows -> [String] {
+            statements.withLock { $0.removeAll() }
+            try await body()
+            return statements.withLock { $0 }
+        }
+        let created = try await traced {
+            _ = try await store.createWebhook(
+                NewWebhook(
+                    workspaceID: "ws_1", url: "https://example.com/h",
+                    events: try EventSubscription(validating: ["*"]), secret: "a-secret-of-sixteen-chars"),
+                now: .now())
+        }
+        let insert = try #require(created.firstIndex { $0.hasPrefix("INSERT INTO webhooks") })
+        let full = try #require(created.firstIndex { $0 == "PRAGMA synchronous = FULL" })
+        let commit = try #require(created.lastIndex { $0 == "COMMIT TRANSACTION" })
+        let back = try #require(created.lastIndex { $0 == "PRAGMA synchronous = NORMAL" })
+        #expect(full < insert && insert < commit && commit < back, "\(created)")
+        // A delivery round (ingest, claim, record) stays NORMAL.
+        _ = try await store.enqueue(
+            OutboxRow(
+                sequence: 0, eventID: nil, workspaceID: "ws_1", type: "qr.scanned", data: Array("{}".utf8),
+                createdAt: .now()))
+        let round = try await traced {
+            _ = try await store.ingest(limit: 10, validator: OutboxValidator(), now: .now())
+        }
+        #expect(!round.contains("PRAGMA synchronous = FULL"), "\(round)")
     }
 }
