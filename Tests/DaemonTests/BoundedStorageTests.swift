@@ -130,4 +130,32 @@ import WebhookTestSupport
         #expect(jobs == 1_000_000, "every job made")
         #expect(errors.isEmpty, "no producer commit failed: \(errors.prefix(3))")
     }
+
+    @Test func pruneRemovesWhatIsOlderThanItIsToldAndADryRunOnlyCounts() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start()
+        defer { Task { try? await receiver.shutdown() } }
+        _ = try harness.createWebhook(url: receiver.url)
+        try harness.insert(Array(repeating: ("ws_test", "qr.scanned", "{}"), count: 5))
+        try harness.insert([("ws_test", "not.a.type", "{}")])
+        let daemon = try await harness.startDaemon()
+        try await harness.eventually("delivered") {
+            try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == 5
+        }
+        daemon.stop()
+        // Nothing is a day old.
+        let young = try await harness.runCLI(["prune", "--older-than", "1d", "--json"])
+        #expect(young.stdout.contains(#""attempts":0"#), "\(young.stdout)")
+        let dryRun = try await harness.runCLI(["prune", "--older-than", "0s", "--dry-run", "--json"])
+        #expect(dryRun.stdout.contains(#""attempts":5,"jobs":5,"held_jobs":0,"events":5,"rejected_rows":1"#), "\(dryRun.stdout)")
+        #expect(try harness.count("SELECT COUNT(*) FROM jobs") == 5, "a dry run removes nothing")
+        let run = try await harness.runCLI(["prune", "--older-than", "0s"])
+        #expect(run.stdout.contains("removed 5 attempts, 5 finished jobs, 0 held jobs, 5 events, 1 rejected rows"), "\(run.stdout)")
+        let status = try await harness.statusReport()
+        let rows = try #require(status["rows"] as? [String: Int])
+        #expect(rows["jobs"] == 0 && rows["events"] == 0 && rows["attempts"] == 0 && rows["rejected_events"] == 0)
+        let bad = try await harness.runCLI(["prune", "--older-than", "soon"], expectSuccess: false)
+        #expect(bad.status != 0 && bad.stderr.contains("is not a duration"))
+    }
 }
