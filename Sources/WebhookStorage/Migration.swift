@@ -23,7 +23,13 @@ enum Migrator {
         // definition asks (a table is copied, dropped and renamed), and checked before the commit.
         return try writer.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
-            defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
+            // A migration that copies a table sorts its index entries: in temporary files, not in
+            // memory, so a large database does not need its size in RAM to upgrade.
+            try db.execute(sql: "PRAGMA temp_store = FILE")
+            defer {
+                try? db.execute(sql: "PRAGMA foreign_keys = ON")
+                try? db.execute(sql: "PRAGMA temp_store = MEMORY")
+            }
             var names: [String] = []
             try db.inTransaction(.immediate) {
                 names = try apply(db)
