@@ -330,6 +330,13 @@ extension Migration {
                 SET sql = replace(sql, 'job_id           INTEGER NOT NULL REFERENCES jobs (id),', 'job_id           INTEGER NOT NULL,')
                 WHERE type = 'table' AND name = 'attempts';
                 PRAGMA writable_schema = OFF;
+
+                -- Enabling, disabling or deleting a webhook changes the state of its jobs: holds the queued
+                -- ones, releases the held ones, cancels them. A webhook with a million held deliveries would hold
+                -- the write lock for seconds, so the first thousand change in the transaction that changes the
+                -- webhook, and the housekeeping changes the rest a thousand at a time while jobs_to_settle is 1.
+                ALTER TABLE webhooks ADD COLUMN jobs_to_settle INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX webhooks_settling ON webhooks (id) WHERE jobs_to_settle = 1;
                 """#
         ),
     ]

@@ -161,14 +161,17 @@ extension SQLiteWebhookStore {
             ).execute(arguments: [owner, expiry, now.milliseconds, ids])
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(chosen.count)
-            // A disabled webhook is sent nothing but its recovery probe. Its jobs are held when it
-            // is disabled, so one turns up here only through a lease that ran out or a hand-back
-            // racing the disabling: it is held now instead of sent.
+            // A disabled webhook is sent nothing but its recovery probe, a deleted one nothing. Their
+            // jobs are held (cancelled) when they change, a batch at a time, so one turns up here
+            // only before its batch, or through a lease that ran out or a hand-back racing the
+            // change: it is held (cancelled) now instead of sent.
             var held: [Int64] = []
+            var cancelled: [Int64] = []
             try db.cachedStatement(
                 sql: """
                     SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
-                        e.type, e.payload, e.created_at, w.workspace_id, j.attempt_base, j.probe, w.is_active
+                        e.type, e.payload, e.created_at, w.workspace_id, j.attempt_base, j.probe, w.is_active,
+                        w.deleted_at IS NOT NULL
                     FROM jobs j JOIN webhooks w ON w.id = j.webhook_id
                         JOIN events e ON e.workspace_id = w.workspace_id AND e.id = j.event_id
                     WHERE j.id IN (SELECT value FROM json_each(?1)) AND j.lease_owner = ?2
@@ -179,6 +182,10 @@ extension SQLiteWebhookStore {
             } _: { row in
                 let id = row.int64(0)
                 let probe = row.int64(12) != 0
+                guard row.int64(14) == 0 else {
+                    cancelled.append(id)
+                    return true
+                }
                 guard probe || row.int64(13) != 0 else {
                     held.append(id)
                     return true
@@ -205,13 +212,13 @@ extension SQLiteWebhookStore {
                 )
                 return true
             }
-            if !held.isEmpty {
+            for (state, jobs) in [("paused", held), ("cancelled", cancelled)] where !jobs.isEmpty {
                 try db.execute(
                     sql: """
-                        UPDATE jobs SET state = 'paused', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
+                        UPDATE jobs SET state = ?3, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
                         WHERE id IN (SELECT value FROM json_each(?1))
                         """,
-                    arguments: [JSONDecoderLite.encode(held), now.milliseconds]
+                    arguments: [JSONDecoderLite.encode(jobs), now.milliseconds, state]
                 )
             }
             return claimed

@@ -137,7 +137,7 @@ extension SQLiteWebhookStore {
     }
 
     /// Enables a webhook again: its circuit closed, its held jobs due now (oldest first, in the
-    /// order they were made).
+    /// order they were made; a thousand now, the rest by the housekeeping, see ``settleJobs``).
     static func activate(_ db: Database, webhookID: String, now: Timestamp) throws {
         try db.execute(
             sql: """
@@ -148,17 +148,12 @@ extension SQLiteWebhookStore {
                 """,
             arguments: [webhookID, now.milliseconds]
         )
-        try db.execute(
-            sql: """
-                UPDATE jobs SET state = 'pending', available_at = ?2, updated_at = ?2
-                WHERE webhook_id = ?1 AND state = 'paused'
-                """,
-            arguments: [webhookID, now.milliseconds]
-        )
+        try settleJobs(db, webhookID: webhookID, now: now)
     }
 
-    /// Disables a webhook and holds its queued jobs; jobs in flight finish and are held after.
-    /// A recovery probe already queued stays: it is the one job a disabled webhook is sent.
+    /// Disables a webhook and holds its queued jobs (a thousand now, the rest by the housekeeping;
+    /// the claim holds any it meets before); jobs in flight finish and are held after. A recovery
+    /// probe already queued stays: it is the one job a disabled webhook is sent.
     static func deactivate(_ db: Database, webhookID: String, reason: DeliveryRules.DisableReason, now: Timestamp)
         throws
     {
@@ -170,13 +165,7 @@ extension SQLiteWebhookStore {
                 """,
             arguments: [webhookID, reason.description(at: now), now.milliseconds, reason.source]
         )
-        try db.execute(
-            sql: """
-                UPDATE jobs SET state = 'paused', updated_at = ?2
-                WHERE webhook_id = ?1 AND state = 'pending' AND lease_owner IS NULL AND probe = 0
-                """,
-            arguments: [webhookID, now.milliseconds]
-        )
+        try settleJobs(db, webhookID: webhookID, now: now)
     }
 
     public func deleteWebhook(id: String, workspaceID: String?, now: Timestamp) async throws -> Bool {
@@ -191,16 +180,9 @@ extension SQLiteWebhookStore {
                     """,
                 arguments: [id, now.milliseconds]
             )
-            // Two statements, so each finds its rows through its own partial index.
-            for state in ["pending", "paused"] {
-                try db.execute(
-                    sql: """
-                        UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
-                        WHERE webhook_id = ?1 AND state = ?3
-                        """,
-                    arguments: [id, now.milliseconds, state]
-                )
-            }
+            // Its queued and held jobs are cancelled: a thousand now, the rest by the housekeeping
+            // (the claim cancels any it meets before).
+            try Self.settleJobs(db, webhookID: id, now: now)
             return true
         }
     }

@@ -262,6 +262,7 @@ public final class SQLiteWebhookStore: WebhookStore {
             return created
         }
         try await foldAttemptLog()
+        try await settleWebhookJobs()
         try await connection.writeWithoutTransaction { db in
             _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
         }

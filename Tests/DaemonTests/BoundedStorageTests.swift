@@ -148,10 +148,14 @@ import WebhookTestSupport
         let young = try await harness.runCLI(["prune", "--older-than", "1d", "--json"])
         #expect(young.stdout.contains(#""attempts":0"#), "\(young.stdout)")
         let dryRun = try await harness.runCLI(["prune", "--older-than", "0s", "--dry-run", "--json"])
-        #expect(dryRun.stdout.contains(#""attempts":5,"jobs":5,"held_jobs":0,"events":5,"rejected_rows":1"#), "\(dryRun.stdout)")
+        #expect(
+            dryRun.stdout.contains(#""attempts":5,"jobs":5,"held_jobs":0,"events":5,"rejected_rows":1"#),
+            "\(dryRun.stdout)")
         #expect(try harness.count("SELECT COUNT(*) FROM jobs") == 5, "a dry run removes nothing")
         let run = try await harness.runCLI(["prune", "--older-than", "0s"])
-        #expect(run.stdout.contains("removed 5 attempts, 5 finished jobs, 0 held jobs, 5 events, 1 rejected rows"), "\(run.stdout)")
+        #expect(
+            run.stdout.contains("removed 5 attempts, 5 finished jobs, 0 held jobs, 5 events, 1 rejected rows"),
+            "\(run.stdout)")
         let status = try await harness.statusReport()
         let rows = try #require(status["rows"] as? [String: Int])
         #expect(rows["jobs"] == 0 && rows["events"] == 0 && rows["attempts"] == 0 && rows["rejected_events"] == 0)

@@ -295,4 +295,38 @@ import WebhookStorage
         #expect(expiry >= t0.adding(seconds: 32).milliseconds, "the lease runs 30 s from the claim, not from the ask")
         #expect(try #require(claimed.first).claimedAt >= t0.adding(seconds: 2))
     }
+
+    @Test func aWebhookWithThousandsOfJobsIsEnabledAndDeletedABatchAtATime() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let hook = try await database.webhook()
+        _ = try await database.store.updateWebhook(
+            id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: t0)
+        let queue = try DatabaseQueue(path: database.path)
+        try await queue.write { db in
+            for index in 0..<2500 {
+                try db.execute(
+                    sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_1', 'qr.scanned', ?)",
+                    arguments: [#"{"n":\#(index)}"#])
+            }
+        }
+        while try await database.store.hasOutboxRows() { _ = try await database.ingest(now: t0) }
+        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 2500)
+        // Enabling releases a thousand at once; the housekeeping releases the rest.
+        _ = try await database.store.updateWebhook(
+            id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: t0)
+        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 1500)
+        #expect(try await database.store.settleWebhookJobs() == 2)
+        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 0)
+        #expect(try await sql(database, "SELECT jobs_to_settle FROM webhooks") == 0)
+        // Deleting cancels a thousand at once; the claim never sends one of the others.
+        _ = try await database.store.deleteWebhook(id: hook.id, workspaceID: nil, now: t0)
+        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'") == 1000)
+        let claimed = try await database.store.claim(
+            owner: "a", limit: 100, perWebhookLimit: 100, lease: .seconds(30), now: t0)
+        #expect(claimed.isEmpty, "a deleted webhook is sent nothing")
+        #expect(try await database.store.settleWebhookJobs() >= 1)
+        _ = try await database.store.settleWebhookJobs()
+        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state <> 'cancelled'") == 0)
+    }
 }
