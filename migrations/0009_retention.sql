@@ -22,3 +22,8 @@ PRAGMA writable_schema = OFF;
 -- webhook, and the housekeeping changes the rest a thousand at a time while jobs_to_settle is 1.
 ALTER TABLE webhooks ADD COLUMN jobs_to_settle INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX webhooks_settling ON webhooks (id) WHERE jobs_to_settle = 1;
+
+-- Every claim reads the failing webhooks: only active ones, so that webhooks disabled (or deleted)
+-- with failures on their count, which accumulate over months, are not read again and again.
+DROP INDEX webhooks_failing;
+CREATE INDEX webhooks_failing ON webhooks (id) WHERE consecutive_failures > 0 AND is_active = 1 AND deleted_at IS NULL;

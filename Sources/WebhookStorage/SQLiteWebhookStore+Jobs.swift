@@ -61,7 +61,7 @@ extension SQLiteWebhookStore {
             try db.cachedStatement(
                 sql: """
                     SELECT id, consecutive_failures, paused_until FROM webhooks INDEXED BY webhooks_failing
-                    WHERE consecutive_failures > 0
+                    WHERE consecutive_failures > 0 AND is_active = 1 AND deleted_at IS NULL
                     """
             ).forEachRawRow { _ in
             } _: { row in

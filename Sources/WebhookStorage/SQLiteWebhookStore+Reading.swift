@@ -174,7 +174,8 @@ extension SQLiteWebhookStore {
                 sql: """
                     SELECT \(Self.webhookColumns) FROM webhooks
                     WHERE id IN (
-                        SELECT id FROM webhooks INDEXED BY webhooks_failing WHERE consecutive_failures > 0
+                        SELECT id FROM webhooks INDEXED BY webhooks_failing
+                        WHERE consecutive_failures > 0 AND is_active = 1 AND deleted_at IS NULL
                         UNION SELECT id FROM webhooks INDEXED BY webhooks_disabled WHERE is_active = 0 AND deleted_at IS NULL)
                       AND deleted_at IS NULL
                     ORDER BY COALESCE(disabled_at, failing_since, updated_at), id LIMIT ?
