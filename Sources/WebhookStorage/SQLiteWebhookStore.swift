@@ -261,7 +261,11 @@ public final class SQLiteWebhookStore: WebhookStore {
             connection = created
             return created
         }
-        try await foldAttemptLog()
+        // Filed ten thousand at a time (about 10 ms of the write lock each, with a hundred
+        // webhooks), so a tail that grew during a burst does not make one long transaction.
+        for _ in 0..<10 where try await foldAttemptLog(limit: 10_000) == 10_000 {
+            await Task.yield()
+        }
         try await settleWebhookJobs()
         try await connection.writeWithoutTransaction { db in
             _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
