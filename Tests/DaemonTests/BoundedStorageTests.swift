@@ -50,11 +50,16 @@ import WebhookTestSupport
             "retention 20s, \(inserted) events in 75 s; database + WAL bytes every 5 s: "
                 + samples.map { "\($0.seconds)s \($0.database / 1024)+\($0.wal / 1024) KiB" }.joined(separator: ", ")
         )
-        // After the first retention period (and the one in which its removals catch up), no growth.
-        let settled = samples.filter { $0.seconds >= 40 }.map { $0.database + $0.wal }
-        let atRetention = try #require(samples.first { $0.seconds >= 35 })
-        let reference = atRetention.database + atRetention.wal
-        #expect(try #require(settled.max()) <= reference + reference / 5 + 256 * 1024, "still growing: \(settled)")
+        // After the first retention period (and a pass of removals), the file stops growing: it
+        // would more than double by the end without retention; the producer's rate varies with
+        // the machine's load, and so does the size of the last 20 s, hence the margin. The WAL is
+        // reused after each checkpoint; it grows only in steps, to a few MiB.
+        let settled = try #require(samples.first { $0.seconds >= 30 })
+        let last = try #require(samples.last)
+        #expect(
+            last.database <= settled.database + settled.database * 3 / 10 + 64 * 1024,
+            "the database grew from \(settled.database) to \(last.database) bytes after the first retention period")
+        #expect(last.wal <= max(4 << 20, 2 * settled.wal), "the WAL grew to \(last.wal) bytes")
         // Nothing younger than the retention was removed: the last 15 s of events all have
         // their event and their attempt; older ones are gone.
         let recent = try harness.count(
