@@ -87,11 +87,12 @@ public struct Daemon: Sendable {
             services.append(
                 .init(
                     service: RetentionService(
-                        store: store, retention: retention, heldRetention: heldRetention, logger: logger)))
+                        store: store, retention: retention, heldRetention: heldRetention, health: health,
+                        logger: logger)))
             if let seconds = configuration.recoveryProbeInterval {
                 let probes = RecoveryProbeService(
                     store: store, interval: .milliseconds(Int64(seconds * 1000)), probesQueued: { work.signal() },
-                    logger: logger)
+                    health: health, logger: logger)
                 services.append(.init(service: probes))
             }
         }

@@ -14,12 +14,15 @@ struct RecoveryProbeService: Service {
     let interval: Duration
     /// Called when probes were queued, so the delivery loop claims them at once.
     let probesQueued: @Sendable () -> Void
+    /// While the delivery loop reports the database failing, a failed pass is not logged again.
+    let health: StoreHealth
     let logger: Logger
 
     func run() async throws {
         // Checked often enough that a probe is at most a few seconds late.
         await repeatUntilShutdown(
-            every: min(interval, .seconds(5)), failureMessage: "Cannot queue recovery probes", logger: logger
+            every: min(interval, .seconds(5)), failureMessage: "Cannot queue recovery probes", logger: logger,
+            logsFailures: { health.fault == nil }
         ) {
             let probes = try await store.queueRecoveryProbes(interval: interval, now: .now())
             for probe in probes {

@@ -9,6 +9,8 @@ struct RetentionService: Service {
     let store: any WebhookStore
     let retention: Duration
     let heldRetention: Duration
+    /// While the delivery loop reports the database failing, a failed pass is not logged again.
+    let health: StoreHealth
     let logger: Logger
 
     /// A twentieth of the retention, between a second and a minute: what is removed at a time
@@ -18,7 +20,10 @@ struct RetentionService: Service {
     }
 
     func run() async throws {
-        await repeatUntilShutdown(every: interval, failureMessage: "Cannot remove old deliveries", logger: logger) {
+        await repeatUntilShutdown(
+            every: interval, failureMessage: "Cannot remove old deliveries", logger: logger,
+            logsFailures: { health.fault == nil }
+        ) {
             let report = try await store.prune(
                 PruneRequest(now: .now(), retention: retention, heldRetention: heldRetention))
             if report.total > 0 {
