@@ -289,9 +289,13 @@ extension SQLiteWebhookStore {
                 case .retry(let at): (at.milliseconds, at.milliseconds)
                 case .delivered, .held, .failed: (finishedAt.milliseconds, nil)
                 }
+            // A job the rules would hold for a webhook deleted meanwhile is cancelled with it.
+            let state =
+                verdict.job == .held && webhook?.isDeleted == true
+                ? DeliveryRules.JobState.cancelled : verdict.job.state
             let finished = try finish.executeRaw { values in
                 values.bind(job.jobID)
-                values.bind(verdict.job.state.rawValue)
+                values.bind(state.rawValue)
                 values.bind(job.attempt)
                 values.bind(availableAt)
                 values.bind(finishedAt.milliseconds)

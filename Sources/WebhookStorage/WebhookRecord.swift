@@ -5,7 +5,9 @@ import WebhookCore
 struct WebhookRecord {
     var id: String
     var workspaceID: String
+    /// Enabled and not deleted.
     var isActive: Bool
+    var isDeleted: Bool
     var circuit: WebhookCircuit
 
     /// The webhook `id`, deleted or not (a deleted webhook's results are still recorded).
@@ -14,7 +16,7 @@ struct WebhookRecord {
         try db.cachedStatement(
             sql: """
                 SELECT workspace_id, is_active AND deleted_at IS NULL, consecutive_failures, failing_since,
-                    last_failure_at, paused_until
+                    last_failure_at, paused_until, deleted_at IS NOT NULL
                 FROM webhooks WHERE id = ?
                 """
         ).forEachRawRow {
@@ -27,6 +29,7 @@ struct WebhookRecord {
                 id: id,
                 workspaceID: row.string(0),
                 isActive: row.int64(1) != 0,
+                isDeleted: row.int64(6) != 0,
                 circuit: WebhookCircuit(
                     consecutiveFailures: Int(row.int64(2)),
                     failingSince: time(3),

@@ -121,6 +121,19 @@ import WebhookStorage
         #expect(try await sql(database, "SELECT attempts FROM jobs") == 1, "its attempt was made and counted")
     }
 
+    @Test func aFailedResultOfADeletedWebhooksRequestCancelsItsJob() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let hook = try await database.webhook()
+        try await database.emit()
+        _ = try await database.ingest(now: t0)
+        let jobs = try await claim(database, at: t0)
+        _ = try await database.store.deleteWebhook(id: hook.id, workspaceID: nil, now: t0)
+        let report = try await record(database, jobs, refused, at: t0.adding(seconds: 1))
+        #expect(report.deliveryIDs.allSatisfy { $0 != nil }, "the attempt is logged")
+        #expect(try await sql(database, "SELECT state FROM jobs") == "cancelled")
+    }
+
     @Test func goneDisablesTheWebhookAndHoldsItsQueue() async throws {
         let database = try TestDatabase()
         defer { database.remove() }
