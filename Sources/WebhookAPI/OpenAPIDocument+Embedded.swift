@@ -1291,13 +1291,11 @@ public enum OpenAPIDocument {
           },
           "headers": {
             "type": "object",
-            "maxProperties": 10,
-            "propertyNames": {
-              "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"
-            },
             "additionalProperties": {
               "type": "string",
-              "const": "[redacted]"
+              "enum": [
+                "[redacted]"
+              ]
             },
             "description": "The webhook's own request headers, sent with every delivery. Their values are never shown: each reads `[redacted]`."
           },
@@ -1429,13 +1427,11 @@ public enum OpenAPIDocument {
           },
           "headers": {
             "type": "object",
-            "maxProperties": 10,
-            "propertyNames": {
-              "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"
-            },
             "additionalProperties": {
               "type": "string",
-              "const": "[redacted]"
+              "enum": [
+                "[redacted]"
+              ]
             },
             "description": "The webhook's own request headers, sent with every delivery. Their values are never shown: each reads `[redacted]`."
           },
@@ -1663,10 +1659,6 @@ public enum OpenAPIDocument {
           },
           "headers": {
             "type": "object",
-            "maxProperties": 10,
-            "propertyNames": {
-              "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"
-            },
             "additionalProperties": {
               "type": "string",
               "maxLength": 1024,
@@ -1711,10 +1703,6 @@ public enum OpenAPIDocument {
           },
           "headers": {
             "type": "object",
-            "maxProperties": 10,
-            "propertyNames": {
-              "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"
-            },
             "additionalProperties": {
               "type": "string",
               "maxLength": 1024,
