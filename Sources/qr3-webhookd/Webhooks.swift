@@ -112,7 +112,9 @@ struct Webhooks: AsyncParsableCommand {
                 throw ValidationError(
                     "nothing to change: give --url, --events, --secret, --secret-file, --header or --clear-headers")
             }
-            guard headers.isEmpty || !clearHeaders else { throw ValidationError("give --header or --clear-headers, not both") }
+            guard headers.isEmpty || !clearHeaders else {
+                throw ValidationError("give --header or --clear-headers, not both")
+            }
             let customHeaders = clearHeaders ? CustomHeaders() : headers.isEmpty ? nil : try parseHeaders(headers)
             do throws(WebhookValidation.Invalid) {
                 if let url { try WebhookValidation.validateURL(url) }

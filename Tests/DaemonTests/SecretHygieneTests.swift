@@ -145,7 +145,9 @@ import WebhookTestSupport
         let daemon = try await harness.startDaemon(["--log-level", "trace"])
         defer { daemon.stop() }
         // The rotation prints its new secret once, as asked: only its standard error is an operator's log.
-        let rotation = try await harness.runCLI(["webhooks", "rotate-secret", webhook, "--secret-file", file, "--overlap", "1h"])
+        let rotation = try await harness.runCLI([
+            "webhooks", "rotate-secret", webhook, "--secret-file", file, "--overlap", "1h",
+        ])
         #expect(rotation.stdout.contains(rotatedTo) && rotation.stdout.contains("still signs until"))
         printed.append(rotation.stderr)
         for arguments in [

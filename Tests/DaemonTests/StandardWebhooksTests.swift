@@ -18,7 +18,9 @@ import WebhookTestSupport
         let cases: [[String: Any]] = checks.map { check in
             var headers: [String: String] = [:]
             for (name, value) in check.request.headers { headers[name] = value }
-            return ["secret": check.secret, "headers": headers, "body_b64": Data(check.request.body).base64EncodedString()]
+            return [
+                "secret": check.secret, "headers": headers, "body_b64": Data(check.request.body).base64EncodedString(),
+            ]
         }
         let path = harness.directory.file("cases-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: cases).write(to: URL(fileURLWithPath: path))
@@ -35,8 +37,11 @@ import WebhookTestSupport
     /// The seed's Node snippet (spec-signature.js) on X-QR3-Signature: `valid` or `invalid` per check.
     func verifyWithNode(_ checks: [Check], in harness: Harness) async throws -> [String] {
         let lines = checks.map { check in
-            [Data(check.secret.utf8), Data(check.request.body), Data((check.request.header("X-QR3-Signature") ?? "").utf8)]
-                .map { $0.base64EncodedString() }.joined(separator: " ") + "\n"
+            [
+                Data(check.secret.utf8), Data(check.request.body),
+                Data((check.request.header("X-QR3-Signature") ?? "").utf8),
+            ]
+            .map { $0.base64EncodedString() }.joined(separator: " ") + "\n"
         }
         let path = harness.directory.file("node-\(UUID().uuidString).txt")
         try lines.joined().write(toFile: path, atomically: true, encoding: .utf8)
@@ -73,7 +78,8 @@ import WebhookTestSupport
         defer { daemon.stop() }
 
         // Before any rotation: one signature, the one secret verifies.
-        try harness.insert([("ws_test", "qr.scanned", #"{"code_id":"qr_1","name":"Müller"}"#)], eventIDs: ["evt_before"])
+        try harness.insert(
+            [("ws_test", "qr.scanned", #"{"code_id":"qr_1","name":"Müller"}"#)], eventIDs: ["evt_before"])
         let before = [
             try #require(try await chosenReceiver.waitForRequests(count: 1).last),
             try #require(try await generatedReceiver.waitForRequests(count: 1).last),
@@ -101,7 +107,8 @@ import WebhookTestSupport
             ]).stdout)
         #expect(rotatedChosen["secret"] as? String == newChosenSecret)
         let rotatedGenerated = try object(
-            try await harness.runCLI(["webhooks", "rotate-secret", generated, "--overlap", "\(overlap)", "--json"]).stdout)
+            try await harness.runCLI(["webhooks", "rotate-secret", generated, "--overlap", "\(overlap)", "--json"])
+                .stdout)
         let newGeneratedSecret = try #require(rotatedGenerated["secret"] as? String)
         #expect(newGeneratedSecret.hasPrefix("whsec_") && newGeneratedSecret != generatedSecret)
         #expect(rotatedGenerated["secret_hint"] as? String != created["secret_hint"] as? String)
@@ -155,7 +162,9 @@ import WebhookTestSupport
         #expect(afterVerdicts[1] == "standardwebhooks=ok svix=ok x-qr3=ok")
         #expect(afterVerdicts[3] == "standardwebhooks=ok svix=ok x-qr3=ok")
         for old in [afterVerdicts[0], afterVerdicts[2]] {
-            #expect(old.hasPrefix("standardwebhooks=No_matching_signature_found svix=No_matching_signature_found"), "\(old)")
+            #expect(
+                old.hasPrefix("standardwebhooks=No_matching_signature_found svix=No_matching_signature_found"), "\(old)"
+            )
             #expect(old.hasSuffix("x-qr3=invalid"))
         }
 
@@ -164,7 +173,8 @@ import WebhookTestSupport
             [
                 Check(request: before[0], secret: chosenSecret), Check(request: during[0], secret: chosenSecret),
                 Check(request: after[0], secret: newChosenSecret), Check(request: after[0], secret: chosenSecret),
-                Check(request: during[1], secret: generatedSecret), Check(request: after[1], secret: newGeneratedSecret),
+                Check(request: during[1], secret: generatedSecret),
+                Check(request: after[1], secret: newGeneratedSecret),
             ], in: harness)
         print("StandardWebhooksTests X-QR3-Signature with the Node snippet: \(node)")
         #expect(node == ["valid", "valid", "valid", "invalid", "valid", "valid"])
@@ -172,9 +182,13 @@ import WebhookTestSupport
         // A replay: the libraries refuse the first request once its timestamp is over 5 minutes old.
         var replayed = before[0]
         let stale = Int64(before[0].header("webhook-timestamp")!)! - 301
-        replayed.headers = replayed.headers.map { $0.name.lowercased() == "webhook-timestamp" ? ($0.name, String(stale)) : $0 }
+        replayed.headers = replayed.headers.map {
+            $0.name.lowercased() == "webhook-timestamp" ? ($0.name, String(stale)) : $0
+        }
         let replay = try await verify([Check(request: replayed, secret: chosenSecret)], in: harness)
-        #expect(replay.first?.hasPrefix("standardwebhooks=Message_timestamp_too_old svix=Message_timestamp_too_old") == true, "\(replay)")
+        #expect(
+            replay.first?.hasPrefix("standardwebhooks=Message_timestamp_too_old svix=Message_timestamp_too_old")
+                == true, "\(replay)")
         #expect(!daemon.log.contains(chosenSecret) && !daemon.log.contains(newGeneratedSecret))
     }
 
@@ -191,8 +205,11 @@ import WebhookTestSupport
                 "--json",
             ]).stdout)
         let webhook = try #require(created["id"] as? String)
-        #expect(created["headers"] as? [String: String] == ["Authorization": "[redacted]", "X-Gateway-Route": "[redacted]"])
-        for reserved in ["Content-Type: text/plain", "host: evil.example", "X-QR3-Signature: sha256=00", "Webhook-Id: x"] {
+        #expect(
+            created["headers"] as? [String: String] == ["Authorization": "[redacted]", "X-Gateway-Route": "[redacted]"])
+        for reserved in [
+            "Content-Type: text/plain", "host: evil.example", "X-QR3-Signature: sha256=00", "Webhook-Id: x",
+        ] {
             let refused = try await harness.runCLI(
                 ["webhooks", "update", webhook, "--header", reserved], expectSuccess: false)
             let name = String(reserved.prefix { $0 != ":" })

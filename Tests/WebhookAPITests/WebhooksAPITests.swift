@@ -47,7 +47,9 @@ import WebhookTestSupport
             let secret = try #require(created.json["secret"]?.stringValue)
             #expect(secret.count >= 16)
             #expect(secret.hasPrefix("whsec_"))
-            #expect(created.json["secret_hint"] == .string(String(secret.prefix(10)) + "…"), "a generated secret's hint goes past whsec_")
+            #expect(
+                created.json["secret_hint"] == .string(String(secret.prefix(10)) + "…"),
+                "a generated secret's hint goes past whsec_")
             let listed = try await server.send("GET", "/v1/webhooks", key: key)
             #expect(!listed.text.contains(secret))
         }

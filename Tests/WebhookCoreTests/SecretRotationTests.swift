@@ -29,19 +29,26 @@ import WebhookCore
     @Test func rotatingAgainDuringAnOverlapKeepsOnlyTheTwoNewest() {
         let first = SecretRotation(current: "a-secret-0123456789ab")
             .rotated(to: "b-secret-0123456789ab", overlapSeconds: 3600, now: start)
-        let second = first.rotated(to: "c-secret-0123456789ab", overlapSeconds: 10, now: start.adding(milliseconds: 1000))
-        #expect(second.signingSecrets(at: start.adding(milliseconds: 2000)) == ["c-secret-0123456789ab", "b-secret-0123456789ab"])
+        let second = first.rotated(
+            to: "c-secret-0123456789ab", overlapSeconds: 10, now: start.adding(milliseconds: 1000))
+        #expect(
+            second.signingSecrets(at: start.adding(milliseconds: 2000)) == [
+                "c-secret-0123456789ab", "b-secret-0123456789ab",
+            ])
         #expect(second.signingSecrets(at: start.adding(milliseconds: 11_000)) == ["c-secret-0123456789ab"])
     }
 
     @Test func deliveryHeadersCarryOneSignaturePerValidSecretAndRedactThem() {
-        let rotation = SecretRotation(current: "new-secret-0123456789", previous: "old-secret-0123456789",
+        let rotation = SecretRotation(
+            current: "new-secret-0123456789", previous: "old-secret-0123456789",
             expiresAt: start.adding(milliseconds: 1000))
         let body = Array(#"{"id":"evt_1"}"#.utf8)
-        let signatures = DeliveryHeaders.sign(body: body, eventID: "evt_1", timestamp: 1_800_000_000, rotation: rotation, now: start)
+        let signatures = DeliveryHeaders.sign(
+            body: body, eventID: "evt_1", timestamp: 1_800_000_000, rotation: rotation, now: start)
         #expect(signatures.standard.split(separator: " ").count == 2)
         #expect(WebhookSignature.verify(header: signatures.legacy, body: body, secret: "old-secret-0123456789"))
-        let headers = DeliveryHeaders(eventID: "evt_1", eventType: "qr.scanned", attempt: 2, webhookID: "wh_1", timestamp: 1_800_000_000)
+        let headers = DeliveryHeaders(
+            eventID: "evt_1", eventType: "qr.scanned", attempt: 2, webhookID: "wh_1", timestamp: 1_800_000_000)
         let custom = CustomHeaders([.init(name: "Authorization", value: "Bearer token-0123456789")])
         let lines = headers.lines(signatures, custom: custom)
         #expect(lines.contains("webhook-id: evt_1"))

@@ -26,7 +26,9 @@ import WebhookCore
     }
 
     @Test func aSecretWithoutThePrefixIsUsedAsItsUTF8Bytes() {
-        #expect(StandardWebhookSignature.Key(secret: "my-secret-key-min-16-chars").bytes == Array("my-secret-key-min-16-chars".utf8))
+        #expect(
+            StandardWebhookSignature.Key(secret: "my-secret-key-min-16-chars").bytes
+                == Array("my-secret-key-min-16-chars".utf8))
         // Not base64 after the prefix: the whole string is the key.
         #expect(StandardWebhookSignature.Key(secret: "whsec_not base64!").bytes == Array("whsec_not base64!".utf8))
         // Unpadded base64 decodes as the libraries decode it.
@@ -84,6 +86,8 @@ import WebhookCore
         #expect(throws: WebhookValidation.Invalid.self) {
             try WebhookValidation.validateSecret("whsec_this is not base64 at all")
         }
-        #expect(throws: WebhookValidation.Invalid.self) { try WebhookValidation.validateSecret("whsec_YWJjZGVmZ2hpams=") }
+        #expect(throws: WebhookValidation.Invalid.self) {
+            try WebhookValidation.validateSecret("whsec_YWJjZGVmZ2hpams=")
+        }
     }
 }
