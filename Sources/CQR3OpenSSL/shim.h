@@ -2,43 +2,44 @@
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/core_names.h>
-#include <openssl/params.h>
-#include <stdatomic.h>
+#include <openssl/sha.h>
+#include <string.h>
 
-/// The HMAC algorithm, fetched once per process (a race fetches twice and frees one).
-static inline EVP_MAC *cqr3_hmac_algorithm(void) {
-    static _Atomic(EVP_MAC *) cached;
-    EVP_MAC *algorithm = atomic_load(&cached);
-    if (algorithm != NULL) return algorithm;
-    EVP_MAC *fetched = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC *expected = NULL;
-    if (atomic_compare_exchange_strong(&cached, &expected, fetched)) return fetched;
-    EVP_MAC_free(fetched);
-    return expected;
-}
-
-/// HMAC-SHA256 under `key` of `head` followed by `body`, without copying them into one buffer
-/// (the Standard Webhooks signature covers "id.timestamp." and the body). Writes 32 bytes to
-/// `out`; returns 1 on success. The HMAC algorithm is fetched once per process.
+/// HMAC-SHA256 (RFC 2104) under `key` of `head` followed by `body`, written to `out` (32 bytes);
+/// returns 1 on success.
+///
+/// Both signatures of a delivery go through here. It hashes with the low-level SHA-256 functions
+/// (still assembly-accelerated) on the stack: no provider lookup, no allocation, about a third of
+/// the time of `HMAC()`, which fetches the digest and allocates its contexts on every call. The two
+/// parts spare the Standard Webhooks signature ("id.timestamp." and the body) a copy of the body.
+/// They are deprecated in OpenSSL 3 but not going away in 3.x; this header is a system module, so
+/// Swift sees no warning.
 static inline int cqr3_hmac_sha256_parts(
     const unsigned char *key, size_t key_length,
     const unsigned char *head, size_t head_length,
     const unsigned char *body, size_t body_length,
     unsigned char *out
 ) {
-    EVP_MAC *algorithm = cqr3_hmac_algorithm();
-    if (algorithm == NULL) return 0;
-    EVP_MAC_CTX *context = EVP_MAC_CTX_new(algorithm);
-    if (context == NULL) return 0;
-    OSSL_PARAM parameters[2];
-    parameters[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-    parameters[1] = OSSL_PARAM_construct_end();
-    size_t length = 0;
-    int ok = EVP_MAC_init(context, key, key_length, parameters)
-        && EVP_MAC_update(context, head, head_length)
-        && (body_length == 0 || EVP_MAC_update(context, body, body_length))
-        && EVP_MAC_final(context, out, &length, 32);
-    EVP_MAC_CTX_free(context);
-    return ok && length == 32;
+    unsigned char block[SHA256_CBLOCK];
+    memset(block, 0, sizeof block);
+    if (key_length > SHA256_CBLOCK) {
+        SHA256(key, key_length, block);
+    } else if (key_length > 0) {
+        memcpy(block, key, key_length);
+    }
+    unsigned char pad[SHA256_CBLOCK];
+    unsigned char inner[SHA256_DIGEST_LENGTH];
+    SHA256_CTX context;
+    for (size_t i = 0; i < SHA256_CBLOCK; i++) pad[i] = block[i] ^ 0x36;
+    int ok = SHA256_Init(&context) && SHA256_Update(&context, pad, SHA256_CBLOCK)
+        && (head_length == 0 || SHA256_Update(&context, head, head_length))
+        && (body_length == 0 || SHA256_Update(&context, body, body_length))
+        && SHA256_Final(inner, &context);
+    for (size_t i = 0; i < SHA256_CBLOCK; i++) pad[i] = block[i] ^ 0x5c;
+    ok = ok && SHA256_Init(&context) && SHA256_Update(&context, pad, SHA256_CBLOCK)
+        && SHA256_Update(&context, inner, SHA256_DIGEST_LENGTH) && SHA256_Final(out, &context);
+    OPENSSL_cleanse(block, sizeof block);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(&context, sizeof context);
+    return ok;
 }

@@ -65,6 +65,7 @@ public enum StandardWebhookSignature {
         }
     }
 
+    /// HMAC-SHA256 of `head` then `body`, without joining them (see `cqr3_hmac_sha256_parts`).
     private static func hmac(key: [UInt8], head: [UInt8], body: [UInt8], into digest: inout [UInt8]) {
         let ok = key.withUnsafeBufferPointer { key in
             head.withUnsafeBufferPointer { head in
