@@ -1,6 +1,7 @@
 /// A webhook as the public API and `--json` CLI output show it, fields in the documented order.
 ///
-/// The secret itself is present only in the answer to its creation; afterwards only the hint.
+/// The secret itself is present only in the answer to its creation or to a secret rotation;
+/// otherwise only the hint. Header values and the previous secret are never present.
 public struct WebhookRepresentation: Sendable, Hashable {
     public var id: String
     public var url: String
@@ -26,7 +27,8 @@ public struct WebhookRepresentation: Sendable, Hashable {
     /// When the previous secret stops signing deliveries, during a rotation's overlap.
     public var previous_secret_expires_at: String?
 
-    /// The representation of `webhook`; `revealingSecret` only when answering its creation.
+    /// The representation of `webhook` at `now`; `revealingSecret` only when answering its creation
+    /// or a rotation.
     public init(_ webhook: Webhook, revealingSecret: Bool = false, now: Timestamp = .now()) {
         id = webhook.id
         url = webhook.url

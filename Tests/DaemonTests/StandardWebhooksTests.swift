@@ -135,6 +135,12 @@ import WebhookTestSupport
                 Check(request: during[1], secret: newGeneratedSecret),
             ], in: harness)
         print("StandardWebhooksTests during the overlap (old, new, old, new): \(duringVerdicts)")
+        // The log keeps what the redacted request headers need: the timestamp and both signatures.
+        try await harness.eventually("the overlap's attempts recorded") {
+            try harness.count("SELECT COUNT(*) FROM attempts WHERE event_id = 'evt_during' AND signatures = 2") == 2
+        }
+        let signedAt = try harness.count("SELECT signed_at FROM attempts WHERE event_id = 'evt_during' LIMIT 1")
+        #expect(String(signedAt) == during[0].header("webhook-timestamp"))
         #expect(
             duringVerdicts == [
                 "standardwebhooks=ok svix=ok x-qr3=ok", "standardwebhooks=ok svix=ok x-qr3=invalid",
