@@ -25,10 +25,13 @@ public struct DeliveryHeaders: Sendable, Hashable {
         public var legacy: String
         /// `webhook-signature`: one `v1,` entry per valid secret.
         public var standard: String
+        /// How many entries `standard` holds.
+        public var count: Int
 
-        public init(legacy: String, standard: String) {
+        public init(legacy: String, standard: String, count: Int = 1) {
             self.legacy = legacy
             self.standard = standard
+            self.count = count
         }
     }
 
@@ -40,7 +43,8 @@ public struct DeliveryHeaders: Sendable, Hashable {
         let keys = rotation.signingSecrets(at: now).map(StandardWebhookSignature.Key.init(secret:))
         return Signatures(
             legacy: WebhookSignature.header(body: body, secret: rotation.legacySecret(at: now)),
-            standard: StandardWebhookSignature.header(id: eventID, timestamp: timestamp, body: body, keys: keys)
+            standard: StandardWebhookSignature.header(id: eventID, timestamp: timestamp, body: body, keys: keys),
+            count: keys.count
         )
     }
 

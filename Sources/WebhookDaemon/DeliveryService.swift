@@ -307,11 +307,10 @@ final class DeliveryService: Service {
         requests.reserveCapacity(claimed.count)
         for index in signed.indices {
             let job = signed[index]
-            let rotation = job.rotation
             let signatures = DeliveryHeaders.sign(
-                body: job.payload, eventID: job.eventID, timestamp: timestamp, rotation: rotation, now: now)
+                body: job.payload, eventID: job.eventID, timestamp: timestamp, rotation: job.rotation, now: now)
             signed[index].signedAt = timestamp
-            signed[index].signatureCount = rotation.signingSecrets(at: now).count
+            signed[index].signatureCount = signatures.count
             let headers = DeliveryHeaders(
                 eventID: job.eventID, eventType: job.eventType, attempt: job.attempt, webhookID: job.webhookID,
                 timestamp: timestamp)
