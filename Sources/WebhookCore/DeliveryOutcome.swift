@@ -10,19 +10,27 @@ public struct DeliveryOutcome: Sendable, Hashable {
     public var excerpt: String
     /// The delay the receiver asked for with `Retry-After`, in seconds, when it sent one.
     public var retryAfterSeconds: Int?
+    /// libcurl's timings of the attempt's steps.
+    public var timings: TransferTimings
+    /// The IP address the attempt connected to, when it got that far.
+    public var remoteAddress: String?
 
     public init(
         statusCode: Int?,
         responseTimeMs: Int,
         failure: FailureClass?,
         excerpt: String = "",
-        retryAfterSeconds: Int? = nil
+        retryAfterSeconds: Int? = nil,
+        timings: TransferTimings = .none,
+        remoteAddress: String? = nil
     ) {
         self.statusCode = statusCode
         self.responseTimeMs = responseTimeMs
         self.failure = failure
         self.excerpt = excerpt
         self.retryAfterSeconds = retryAfterSeconds
+        self.timings = timings
+        self.remoteAddress = remoteAddress
     }
 
     /// True when the receiver accepted the event (a 2xx status).
@@ -33,14 +41,18 @@ public struct DeliveryOutcome: Sendable, Hashable {
         status: Int,
         responseTimeMs: Int,
         excerpt: String = "",
-        retryAfterSeconds: Int? = nil
+        retryAfterSeconds: Int? = nil,
+        timings: TransferTimings = .none,
+        remoteAddress: String? = nil
     ) -> DeliveryOutcome {
         DeliveryOutcome(
             statusCode: status,
             responseTimeMs: responseTimeMs,
             failure: (200..<300).contains(status) ? nil : .httpStatus,
             excerpt: excerpt,
-            retryAfterSeconds: retryAfterSeconds
+            retryAfterSeconds: retryAfterSeconds,
+            timings: timings,
+            remoteAddress: remoteAddress
         )
     }
 }

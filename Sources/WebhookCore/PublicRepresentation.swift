@@ -1,7 +1,8 @@
 /// A webhook as the public API and `--json` CLI output show it, fields in the documented order.
 ///
-/// The secret itself is present only in the answer to its creation; afterwards only the hint.
-public struct WebhookRepresentation: Codable, Sendable, Hashable {
+/// The secret itself is present only in the answer to its creation or to a secret rotation;
+/// otherwise only the hint. Header values and the previous secret are never present.
+public struct WebhookRepresentation: Sendable, Hashable {
     public var id: String
     public var url: String
     public var events: [String]
@@ -19,9 +20,16 @@ public struct WebhookRepresentation: Codable, Sendable, Hashable {
     public var failing_since: String?
     /// No delivery goes to the webhook before this time (the next probe, or its Retry-After).
     public var paused_until: String?
+    /// The names of the webhook's own request headers; their values are never shown.
+    public var header_names: [String]
+    /// The hint of the previous secret while it still signs deliveries (a rotation's overlap).
+    public var previous_secret_hint: String?
+    /// When the previous secret stops signing deliveries, during a rotation's overlap.
+    public var previous_secret_expires_at: String?
 
-    /// The representation of `webhook`; `revealingSecret` only when answering its creation.
-    public init(_ webhook: Webhook, revealingSecret: Bool = false) {
+    /// The representation of `webhook` at `now`; `revealingSecret` only when answering its creation
+    /// or a rotation.
+    public init(_ webhook: Webhook, revealingSecret: Bool = false, now: Timestamp = .now()) {
         id = webhook.id
         url = webhook.url
         events = webhook.events.names
@@ -36,6 +44,11 @@ public struct WebhookRepresentation: Codable, Sendable, Hashable {
         held_deliveries = webhook.heldDeliveries
         failing_since = webhook.circuit.isOpen ? webhook.circuit.failingSince?.iso8601 : nil
         paused_until = webhook.circuit.isOpen ? webhook.circuit.pausedUntil?.iso8601 : nil
+        header_names = webhook.headers.names
+        // An overlap that has ended is shown as none, though the row keeps it until the next rotation.
+        let overlapping = webhook.rotation.inOverlap(at: now)
+        previous_secret_hint = overlapping ? webhook.previousSecret.map(Webhook.hint(for:)) : nil
+        previous_secret_expires_at = overlapping ? webhook.previousSecretExpiresAt?.iso8601 : nil
     }
 }
 
@@ -57,6 +70,9 @@ extension WebhookRepresentation {
         object.add("held_deliveries", held_deliveries)
         object.add("failing_since", failing_since)
         object.add("paused_until", paused_until)
+        object.add("headers", raw: CustomHeaders.redactedJSON(names: header_names))
+        object.add("previous_secret_hint", previous_secret_hint)
+        object.add("previous_secret_expires_at", previous_secret_expires_at)
         return object.json
     }
 }
@@ -66,7 +82,7 @@ extension WebhookRepresentation {
 /// The documented fields come first (`id`, `event_type`, `status`, `status_code`,
 /// `response_time_ms`, `attempt`, `created_at`), then the event id a receiver deduplicates by, why
 /// the attempt failed, when the next attempt is scheduled, and the start of the receiver's answer.
-public struct DeliveryRepresentation: Codable, Sendable, Hashable {
+public struct DeliveryRepresentation: Sendable, Hashable {
     public var id: String
     public var event_type: String
     /// `success` or `failed`.
@@ -83,6 +99,21 @@ public struct DeliveryRepresentation: Codable, Sendable, Hashable {
     public var next_retry_at: String?
     /// The start of the receiver's response body.
     public var response_excerpt: String
+    /// The IP address the attempt connected to, when it got that far.
+    public var remote_address: String?
+    /// libcurl's timings of the attempt's steps.
+    public var timings: TransferTimings
+    /// The request headers sent, signatures and the webhook's own header values redacted; nil for
+    /// attempts recorded before they were kept. Shown only for a single delivery.
+    public var request_headers: [(name: String, value: String)]?
+
+    public static func == (lhs: DeliveryRepresentation, rhs: DeliveryRepresentation) -> Bool {
+        lhs.json(detailed: true) == rhs.json(detailed: true)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(json(detailed: true))
+    }
 
     public init(
         id: String,
@@ -95,7 +126,10 @@ public struct DeliveryRepresentation: Codable, Sendable, Hashable {
         eventID: String,
         failure: FailureClass?,
         nextRetryAt: Timestamp?,
-        responseExcerpt: String
+        responseExcerpt: String,
+        remoteAddress: String? = nil,
+        timings: TransferTimings = .none,
+        requestHeaders: [(name: String, value: String)]? = nil
     ) {
         self.id = id
         self.event_type = eventType
@@ -108,10 +142,16 @@ public struct DeliveryRepresentation: Codable, Sendable, Hashable {
         self.failure_class = failure?.rawValue
         self.next_retry_at = nextRetryAt?.iso8601
         self.response_excerpt = responseExcerpt
+        self.remote_address = remoteAddress
+        self.timings = timings
+        self.request_headers = requestHeaders
     }
 
     /// Compact JSON in the documented key order, absent values as `null`.
-    public var json: String {
+    public var json: String { json(detailed: false) }
+
+    /// The JSON of a single delivery: ``json`` and the redacted `request_headers`.
+    public func json(detailed: Bool) -> String {
         var object = JSONObjectWriter()
         object.add("id", id)
         object.add("event_type", event_type)
@@ -124,6 +164,17 @@ public struct DeliveryRepresentation: Codable, Sendable, Hashable {
         object.add("failure_class", failure_class)
         object.add("next_retry_at", next_retry_at)
         object.add("response_excerpt", response_excerpt)
+        object.add("remote_address", remote_address)
+        object.add("timings", raw: timings.json)
+        if detailed {
+            if let request_headers {
+                var headers = JSONObjectWriter()
+                for header in request_headers { headers.add(header.name, header.value) }
+                object.add("request_headers", raw: headers.json)
+            } else {
+                object.add("request_headers", nil as String?)
+            }
+        }
         return object.json
     }
 }

@@ -43,26 +43,16 @@ public enum WebhookSignature {
     }
 
     private static func hmac(body: UnsafeBufferPointer<UInt8>, secret: String) -> [UInt8] {
-        // An empty secret or body still gets a non-NULL pointer: libcrypto 3 rejects a NULL key.
-        let key = Array(secret.utf8) + [0]
-        let empty: [UInt8] = [0]
-        var result = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        key.withUnsafeBufferPointer { keyBytes in
-            empty.withUnsafeBufferPointer { emptyBytes in
-                let produced = HMAC(
-                    EVP_sha256(),
-                    keyBytes.baseAddress,
-                    Int32(keyBytes.count - 1),
-                    body.baseAddress ?? emptyBytes.baseAddress,
-                    body.count,
-                    &result,
-                    &length
-                )
-                precondition(produced != nil && length == 32, "HMAC-SHA256 failed in libcrypto")
+        var result = [UInt8](repeating: 0, count: 32)
+        var secret = secret
+        let ok = secret.withUTF8 { key in
+            result.withUnsafeMutableBufferPointer { out in
+                cqr3_hmac_sha256_parts(
+                    key.baseAddress, key.count, nil, 0, body.baseAddress, body.count, out.baseAddress)
             }
         }
-        return Array(result[0..<32])
+        precondition(ok == 1, "HMAC-SHA256 failed in libcrypto")
+        return result
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -41,7 +41,7 @@ public enum WebhookValidation {
     }
 
     /// Checks a secret: 16 to 256 characters (Unicode code points, as the database counts them), no
-    /// control characters.
+    /// control characters, and for a `whsec_` secret valid base64 after the prefix.
     public static func validateSecret(_ secret: String) throws(Invalid) {
         let length = secret.unicodeScalars.count
         guard length >= secretLengths.lowerBound else {
@@ -59,6 +59,7 @@ public enum WebhookValidation {
         guard !secret.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw Invalid(field: "secret", message: "secret must not contain control characters")
         }
+        try validateSecretForm(secret)
     }
 
     /// Checks a workspace id: 1 to 128 characters of letters, digits, `_`, `-` and `.`.
@@ -76,9 +77,30 @@ public enum WebhookValidation {
         }
     }
 
-    /// A new random secret for a webhook created without one: `whsec_` and 32 random characters.
+    /// A new random secret for a webhook created without one: `whsec_` and the base64 of 24 random
+    /// bytes (192 bits), the form the Standard Webhooks libraries take as key bytes.
     public static func generateSecret() -> String {
-        Identifier.make("whsec_", length: 32)
+        var generator = PooledRandom()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        for _ in 0..<3 {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        return StandardWebhookSignature.Key.prefix + Base64.encode(bytes)
+    }
+
+    /// Checks a secret that starts with `whsec_`: the rest must be base64 of at least 16 bytes, as
+    /// the Standard Webhooks libraries read it; other secrets are used as their UTF-8 bytes.
+    public static func validateSecretForm(_ secret: String) throws(Invalid) {
+        let prefix = StandardWebhookSignature.Key.prefix
+        guard secret.hasPrefix(prefix) else { return }
+        guard let key = Base64.decode(secret.dropFirst(prefix.count)), key.count >= 16 else {
+            throw Invalid(
+                field: "secret",
+                message:
+                    "a secret starting with whsec_ must continue with the base64 of at least 16 bytes (Standard Webhooks libraries decode it); leave secret out to have one generated"
+            )
+        }
     }
 }
 

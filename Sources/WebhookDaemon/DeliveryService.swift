@@ -338,36 +338,40 @@ final class DeliveryService: Service {
 
     private func send(_ claimed: [ClaimedJob]) {
         logReclaims(claimed)
-        // A job this process claimed again (its lease ran out while its request waited here or
-        // was on the wire) is not sent twice: the request under way reports under the new claim.
-        let (jobs, sending) = state.withLock { state in
-            let jobs = claimed.filter { job in
-                state.claims.updateValue(job, forKey: UInt64(bitPattern: job.jobID)) == nil
-            }
-            state.sending += jobs.count
-            return (jobs, state.sending)
-        }
+        // Signed once per request, here, outside the lock: every header of the attempt, and the
+        // webhook-timestamp the attempt is logged with. One clock read for the batch: its requests
+        // start within the claim's few seconds.
+        let now = Timestamp.now()
+        let timestamp = now.milliseconds / 1000
+        var signed = claimed
         var requests: [OutboundRequest] = []
-        requests.reserveCapacity(jobs.count)
-        for job in jobs {
-            let tag = UInt64(bitPattern: job.jobID)
+        requests.reserveCapacity(claimed.count)
+        for index in signed.indices {
+            let job = signed[index]
+            let signatures = DeliveryHeaders.sign(
+                body: job.payload, eventID: job.eventID, timestamp: timestamp, rotation: job.rotation, now: now)
+            signed[index].signedAt = timestamp
+            signed[index].signatureCount = signatures.count
+            let headers = DeliveryHeaders(
+                eventID: job.eventID, eventType: job.eventType, attempt: job.attempt, webhookID: job.webhookID,
+                timestamp: timestamp)
             requests.append(
                 OutboundRequest(
-                    tag: tag,
-                    url: job.url,
-                    body: job.payload,
-                    headers: [
-                        "X-QR3-Signature: " + WebhookSignature.header(body: job.payload, secret: job.secret),
-                        "X-QR3-Event-Id: " + job.eventID,
-                        "X-QR3-Event-Type: " + job.eventType,
-                        "X-QR3-Delivery-Attempt: " + String(job.attempt),
-                        "X-QR3-Webhook-Id: " + job.webhookID,
-                    ]
-                )
-            )
+                    tag: UInt64(bitPattern: job.jobID), url: job.url, body: job.payload,
+                    headers: headers.lines(signatures, custom: job.headers)))
+        }
+        // A job this process claimed again (its lease ran out while its request waited here or
+        // was on the wire) is not sent twice: the request under way reports under the new claim.
+        let (fresh, sending) = state.withLock { state in
+            let fresh = signed.map { job in
+                state.claims.updateValue(job, forKey: UInt64(bitPattern: job.jobID)) == nil
+            }
+            let count = fresh.count { $0 }
+            state.sending += count
+            return (fresh, state.sending)
         }
         reportInFlight(sending)
-        client.submit(requests)
+        client.submit(fresh.allSatisfy { $0 } ? requests : zip(requests, fresh).filter(\.1).map(\.0))
     }
 
     /// Publishes the requests on the wire: of those `sending`, the client runs at most
@@ -479,6 +483,12 @@ extension RecordReport {
                         "status_code": "\(outcome.statusCode.map(String.init) ?? "-")",
                         "failure": "\(outcome.failure?.rawValue ?? "-")",
                         "response_time_ms": "\(outcome.responseTimeMs)",
+                        "remote_address": "\(outcome.remoteAddress ?? "-")",
+                        "name_lookup_ms": "\(outcome.timings.nameLookup.map(TransferTimings.milliseconds) ?? "-")",
+                        "connect_ms": "\(outcome.timings.connect.map(TransferTimings.milliseconds) ?? "-")",
+                        "tls_ms": "\(outcome.timings.tls.map(TransferTimings.milliseconds) ?? "-")",
+                        "first_byte_ms": "\(outcome.timings.firstByte.map(TransferTimings.milliseconds) ?? "-")",
+                        "total_ms": "\(outcome.timings.total.map(TransferTimings.milliseconds) ?? "-")",
                     ]
                 )
             }

@@ -127,8 +127,49 @@ final class CurlEasy {
         return lookup > 0 || (primaryIP.map { $0[0] != 0 } ?? false)
     }
 
+    /// libcurl's timings of the finished transfer. A step libcurl reports as 0 was not reached,
+    /// unless a later one was (a reused connection looks up and connects in no time).
+    private var timings: TransferTimings {
+        func info(_ item: CURLINFO) -> Int64 {
+            var value: curl_off_t = 0
+            cqr3_easy_getinfo_off_t(handle, item, &value)
+            return Int64(value)
+        }
+        let firstByte = info(CURLINFO_STARTTRANSFER_TIME_T)
+        let tls = info(CURLINFO_APPCONNECT_TIME_T)
+        let connect = info(CURLINFO_CONNECT_TIME_T)
+        let lookup = info(CURLINFO_NAMELOOKUP_TIME_T)
+        let connected = connect > 0 || tls > 0 || firstByte > 0
+        return TransferTimings(
+            nameLookup: lookup > 0 || connected ? lookup : nil,
+            connect: connected ? connect : nil,
+            tls: tls > 0 ? tls : nil,
+            firstByte: firstByte > 0 ? firstByte : nil,
+            total: info(CURLINFO_TOTAL_TIME_T)
+        )
+    }
+
+    /// The address and port the transfer connected to, `[v6]:port` for IPv6; nil when it did not.
+    private var remoteAddress: String? {
+        var ip: UnsafeMutablePointer<CChar>?
+        cqr3_easy_getinfo_string(handle, CURLINFO_PRIMARY_IP, &ip)
+        guard let ip, ip[0] != 0 else { return nil }
+        var port = 0
+        cqr3_easy_getinfo_long(handle, CURLINFO_PRIMARY_PORT, &port)
+        let address = String(cString: ip)
+        let host = address.contains(":") ? "[" + address + "]" : address
+        return port > 0 ? host + ":" + String(port) : host
+    }
+
     /// What the finished transfer came to, from libcurl's result and what the callbacks saw.
     func outcome(_ code: CURLcode) -> DeliveryOutcome {
+        var outcome = result(code)
+        outcome.timings = timings
+        outcome.remoteAddress = remoteAddress
+        return outcome
+    }
+
+    private func result(_ code: CURLcode) -> DeliveryOutcome {
         var status = 0
         cqr3_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         var totalMicroseconds: curl_off_t = 0

@@ -1,7 +1,7 @@
 import Foundation
 import WebhookCore
 
-/// The one JSON shape storage keeps itself: a webhook's list of event names.
+/// The JSON shapes storage keeps itself: a webhook's list of event names and its headers.
 enum JSONDecoderLite {
     /// Encodes names as a JSON array of strings.
     static func encode(_ names: [String]) -> String {
@@ -16,5 +16,16 @@ enum JSONDecoderLite {
     /// Decodes a JSON array of strings.
     static func stringArray(_ json: String) throws -> [String] {
         try JSONDecoder().decode([String].self, from: Data(json.utf8))
+    }
+
+    /// Encodes headers as a JSON array of `[name, value]` pairs.
+    static func encode(_ headers: CustomHeaders) -> String {
+        "[" + headers.headers.map { encode([$0.name, $0.value]) }.joined(separator: ",") + "]"
+    }
+
+    /// Decodes headers stored by `encode(_:)`.
+    static func headers(_ json: String) throws -> CustomHeaders {
+        let pairs = try JSONDecoder().decode([[String]].self, from: Data(json.utf8))
+        return CustomHeaders(pairs.map { CustomHeaders.Header(name: $0.first ?? "", value: $0.last ?? "") })
     }
 }

@@ -171,7 +171,7 @@ extension SQLiteWebhookStore {
                 sql: """
                     SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
                         e.type, e.payload, e.created_at, w.workspace_id, j.attempt_base, j.probe, w.is_active,
-                        w.deleted_at IS NOT NULL
+                        w.deleted_at IS NOT NULL, w.previous_secret, w.previous_secret_expires_at, w.headers
                     FROM jobs j JOIN webhooks w ON w.id = j.webhook_id
                         JOIN events e ON e.workspace_id = w.workspace_id AND e.id = j.event_id
                     WHERE j.id IN (SELECT value FROM json_each(?1)) AND j.lease_owner = ?2
@@ -190,6 +190,8 @@ extension SQLiteWebhookStore {
                     held.append(id)
                     return true
                 }
+                // Most webhooks have no headers of their own: nothing to decode for them.
+                let headers = try row.optionalString(17).map(JSONDecoderLite.headers) ?? CustomHeaders()
                 claimed.append(
                     ClaimedJob(
                         jobID: id,
@@ -207,7 +209,10 @@ extension SQLiteWebhookStore {
                         attemptBase: Int(row.int64(11)),
                         claimedAt: claimedAt,
                         failuresWhenClaimed: failures[row.string(3)] ?? 0,
-                        isRecoveryProbe: probe
+                        isRecoveryProbe: probe,
+                        previousSecret: row.optionalString(15),
+                        previousSecretExpiresAt: row.isNull(16) ? nil : Timestamp(milliseconds: row.int64(16)),
+                        headers: headers
                     )
                 )
                 return true
@@ -251,8 +256,9 @@ extension SQLiteWebhookStore {
         let log = try db.cachedStatement(
             sql: """
                 INSERT INTO attempts (id, job_id, webhook_id, event_id, event_type, attempt, status, status_code,
-                    response_time_ms, failure_class, response_excerpt, next_retry_at, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    response_time_ms, failure_class, response_excerpt, next_retry_at, created_at, name_lookup_us,
+                    connect_us, tls_us, first_byte_us, total_us, remote_address, signed_at, signatures, header_names)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         // The delivery log's order by webhook, noted in the order recorded (see migration 6).
@@ -327,6 +333,16 @@ extension SQLiteWebhookStore {
                 values.bind(outcome.excerpt)
                 values.bind(nextRetry)
                 values.bind(finishedAt.milliseconds)
+                let timings = outcome.timings
+                values.bind(timings.nameLookup)
+                values.bind(timings.connect)
+                values.bind(timings.tls)
+                values.bind(timings.firstByte)
+                values.bind(timings.total)
+                values.bind(outcome.remoteAddress)
+                values.bind(job.signedAt)
+                values.bind(job.signedAt == nil ? nil : job.signatureCount)
+                values.bind(job.headers.isEmpty ? nil : JSONDecoderLite.encode(job.headers.names))
             }
             try note.executeRaw { values in
                 values.bind(job.webhookID)

@@ -9,7 +9,7 @@ extension SQLiteWebhookStore {
     static func attempt(from row: Row) -> DeliveryAttempt {
         let next: Int64? = row["next_retry_at"]
         let failure: String? = row["failure_class"]
-        return DeliveryAttempt(
+        var attempt = DeliveryAttempt(
             id: row["id"],
             webhookID: row["webhook_id"],
             eventID: row["event_id"],
@@ -23,6 +23,15 @@ extension SQLiteWebhookStore {
             nextRetryAt: next.map(Timestamp.init(milliseconds:)),
             createdAt: Timestamp(milliseconds: row["created_at"])
         )
+        attempt.timings = TransferTimings(
+            nameLookup: row["name_lookup_us"], connect: row["connect_us"], tls: row["tls_us"],
+            firstByte: row["first_byte_us"], total: row["total_us"])
+        attempt.remoteAddress = row["remote_address"]
+        attempt.signedAt = row["signed_at"]
+        attempt.signatureCount = row["signatures"] ?? 1
+        let names: String? = row["header_names"]
+        attempt.headerNames = names.flatMap { try? JSONDecoderLite.stringArray($0) } ?? []
+        return attempt
     }
 
     public func deliveries(_ query: DeliveryQuery) async throws -> Page<DeliveryAttempt> {

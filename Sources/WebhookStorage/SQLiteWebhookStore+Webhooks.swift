@@ -4,7 +4,8 @@ import WebhookCore
 extension SQLiteWebhookStore {
     static let webhookColumns = """
         id, workspace_id, url, events, secret, is_active, consecutive_failures, disabled_reason, disabled_at,
-        failing_since, last_failure_at, paused_until, created_at, updated_at,
+        failing_since, last_failure_at, paused_until, created_at, updated_at, previous_secret,
+        previous_secret_expires_at, headers,
         (SELECT COUNT(*) FROM jobs INDEXED BY jobs_paused WHERE jobs.webhook_id = webhooks.id AND jobs.state = 'paused')
             AS held_deliveries
         """
@@ -17,6 +18,14 @@ extension SQLiteWebhookStore {
         let disabledAt: Int64? = row["disabled_at"]
         func time(_ column: String) -> Timestamp? {
             (row[column] as Int64?).map(Timestamp.init(milliseconds:))
+        }
+        let headersJSON: String? = row["headers"]
+        var headers = CustomHeaders()
+        if let headersJSON {
+            guard let decoded = try? JSONDecoderLite.headers(headersJSON) else {
+                throw StorageError("webhook \(row["id"] as String) has unreadable headers")
+            }
+            headers = decoded
         }
         return Webhook(
             id: row["id"],
@@ -35,6 +44,9 @@ extension SQLiteWebhookStore {
                 pausedUntil: time("paused_until")
             ),
             heldDeliveries: row["held_deliveries"],
+            previousSecret: row["previous_secret"],
+            previousSecretExpiresAt: time("previous_secret_expires_at"),
+            headers: headers,
             createdAt: Timestamp(milliseconds: row["created_at"]),
             updatedAt: Timestamp(milliseconds: row["updated_at"])
         )
@@ -59,6 +71,7 @@ extension SQLiteWebhookStore {
             url: new.url,
             events: new.events,
             secret: new.secret,
+            headers: new.headers,
             createdAt: now,
             updatedAt: now
         )
@@ -75,12 +88,12 @@ extension SQLiteWebhookStore {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO webhooks (id, workspace_id, url, events, secret, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO webhooks (id, workspace_id, url, events, secret, headers, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     webhook.id, webhook.workspaceID, webhook.url, JSONDecoderLite.encode(webhook.events.names),
-                    webhook.secret, now.milliseconds, now.milliseconds,
+                    webhook.secret, Self.headersColumn(webhook.headers), now.milliseconds, now.milliseconds,
                 ]
             )
         }
@@ -122,7 +135,18 @@ extension SQLiteWebhookStore {
                 )
             }
             if let secret = changes.secret {
-                try db.execute(sql: "UPDATE webhooks SET secret = ? WHERE id = ?", arguments: [secret, id])
+                // A secret set outright is in force at once: no overlap, the previous secret ends too.
+                try db.execute(
+                    sql: """
+                        UPDATE webhooks SET secret = ?, previous_secret = NULL, previous_secret_expires_at = NULL
+                        WHERE id = ?
+                        """,
+                    arguments: [secret, id]
+                )
+            }
+            if let headers = changes.headers {
+                try db.execute(
+                    sql: "UPDATE webhooks SET headers = ? WHERE id = ?", arguments: [Self.headersColumn(headers), id])
             }
             if let active = changes.isActive, active != current.isActive {
                 if active {
@@ -134,6 +158,28 @@ extension SQLiteWebhookStore {
             try db.execute(sql: "UPDATE webhooks SET updated_at = ? WHERE id = ?", arguments: [now.milliseconds, id])
             return try Self.fetchWebhook(db, id: id, workspaceID: workspaceID)
         }
+    }
+
+    public func rotateSecret(
+        id: String, workspaceID: String?, to newSecret: String, overlapSeconds: Int, now: Timestamp
+    ) async throws -> Webhook? {
+        try await write { db in
+            guard let current = try Self.fetchWebhook(db, id: id, workspaceID: workspaceID) else { return nil }
+            let rotated = current.rotation.rotated(to: newSecret, overlapSeconds: overlapSeconds, now: now)
+            try db.execute(
+                sql: """
+                    UPDATE webhooks SET secret = ?2, previous_secret = ?3, previous_secret_expires_at = ?4, updated_at = ?5
+                    WHERE id = ?1
+                    """,
+                arguments: [id, rotated.current, rotated.previous, rotated.expiresAt?.milliseconds, now.milliseconds]
+            )
+            return try Self.fetchWebhook(db, id: id, workspaceID: workspaceID)
+        }
+    }
+
+    /// The `headers` column for `headers`: NULL for none.
+    static func headersColumn(_ headers: CustomHeaders) -> String? {
+        headers.isEmpty ? nil : JSONDecoderLite.encode(headers)
     }
 
     /// Enables a webhook again: its circuit closed, its held jobs due now (oldest first, in the
@@ -171,11 +217,13 @@ extension SQLiteWebhookStore {
     public func deleteWebhook(id: String, workspaceID: String?, now: Timestamp) async throws -> Bool {
         try await write(durable: true) { db in
             guard try Self.fetchWebhook(db, id: id, workspaceID: workspaceID) != nil else { return false }
-            // The row stays (its attempts name it); the secret does not: it is overwritten with
-            // random bytes, so a copy or backup of the database holds no usable key of it.
+            // The row stays (its attempts name it); the secrets and custom header values (which may
+            // carry credentials) do not: the secret is overwritten with random bytes, the rest
+            // removed, so a copy or backup of the database holds nothing usable of them.
             try db.execute(
                 sql: """
-                    UPDATE webhooks SET deleted_at = ?2, updated_at = ?2, secret = lower(hex(randomblob(32)))
+                    UPDATE webhooks SET deleted_at = ?2, updated_at = ?2, secret = lower(hex(randomblob(32))),
+                        previous_secret = NULL, previous_secret_expires_at = NULL, headers = NULL
                     WHERE id = ?1
                     """,
                 arguments: [id, now.milliseconds]

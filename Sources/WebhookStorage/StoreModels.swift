@@ -31,6 +31,22 @@ public struct ClaimedJob: Sendable, Hashable {
     public var failuresWhenClaimed: Int
     /// A recovery probe of a disabled webhook: its success enables the webhook again.
     public var isRecoveryProbe: Bool
+    /// The secret the current one replaced, while it is valid. Never logged.
+    public var previousSecret: String?
+    /// When ``previousSecret`` stops signing.
+    public var previousSecretExpiresAt: Timestamp?
+    /// The webhook's own request headers. Their values are never logged.
+    public var headers: CustomHeaders
+    /// `webhook-timestamp` of the request sent for this claim, set by the sender and logged with
+    /// the attempt.
+    public var signedAt: Int64?
+    /// How many signatures `webhook-signature` carried (two during a rotation's overlap).
+    public var signatureCount = 0
+
+    /// The secrets of the webhook when it was claimed.
+    public var rotation: SecretRotation {
+        SecretRotation(current: secret, previous: previousSecret, expiresAt: previousSecretExpiresAt)
+    }
 
     public init(
         jobID: Int64,
@@ -48,7 +64,10 @@ public struct ClaimedJob: Sendable, Hashable {
         attemptBase: Int = 0,
         claimedAt: Timestamp = Timestamp(milliseconds: 0),
         failuresWhenClaimed: Int = 0,
-        isRecoveryProbe: Bool = false
+        isRecoveryProbe: Bool = false,
+        previousSecret: String? = nil,
+        previousSecretExpiresAt: Timestamp? = nil,
+        headers: CustomHeaders = CustomHeaders()
     ) {
         self.jobID = jobID
         self.leaseToken = leaseToken
@@ -66,6 +85,9 @@ public struct ClaimedJob: Sendable, Hashable {
         self.claimedAt = claimedAt
         self.failuresWhenClaimed = failuresWhenClaimed
         self.isRecoveryProbe = isRecoveryProbe
+        self.previousSecret = previousSecret
+        self.previousSecretExpiresAt = previousSecretExpiresAt
+        self.headers = headers
     }
 
     /// The attempt as the job rules see it.
@@ -205,6 +227,16 @@ public struct DeliveryAttempt: Sendable, Hashable {
     /// When the next attempt of this job is scheduled, if this one failed and another follows.
     public var nextRetryAt: Timestamp?
     public var createdAt: Timestamp
+    /// libcurl's timings of the attempt.
+    public var timings: TransferTimings = .none
+    /// The IP address the attempt connected to, when it got that far.
+    public var remoteAddress: String?
+    /// `webhook-timestamp` of the request; nil for attempts logged before it was kept.
+    public var signedAt: Int64?
+    /// How many signatures `webhook-signature` carried.
+    public var signatureCount = 1
+    /// The names of the webhook's own headers sent with the attempt.
+    public var headerNames: [String] = []
 
     public init(
         id: String,

@@ -19,6 +19,11 @@ public protocol WebhookStore: Sendable {
     /// Applies `changes`; enabling closes the circuit and makes the held jobs due, oldest first.
     func updateWebhook(id: String, workspaceID: String?, changes: WebhookChanges, now: Timestamp) async throws
         -> Webhook?
+    /// Makes `newSecret` the webhook's secret, the one in force now staying valid (deliveries signed
+    /// with both) for `overlapSeconds`, 0 for none; see ``SecretRotation``. Nil when there is no
+    /// such webhook.
+    func rotateSecret(id: String, workspaceID: String?, to newSecret: String, overlapSeconds: Int, now: Timestamp)
+        async throws -> Webhook?
     /// Deletes the webhook; its queued jobs are cancelled. False when there was no such webhook.
     func deleteWebhook(id: String, workspaceID: String?, now: Timestamp) async throws -> Bool
 

@@ -35,16 +35,26 @@ struct Deliveries: AsyncParsableCommand {
         }
         print(
             Output.table(
-                ["ID", "TIME", "EVENT", "TYPE", "ATTEMPT", "STATUS", "CODE", "MS", "FAILURE", "NEXT RETRY"],
+                [
+                    "ID", "TIME", "EVENT", "TYPE", "ATTEMPT", "STATUS", "CODE", "MS", "FAILURE", "NEXT RETRY", "REMOTE",
+                    "DNS/CONNECT/TLS/FIRST BYTE MS",
+                ],
                 page.items.map { attempt in
                     [
                         attempt.id, attempt.createdAt.iso8601, attempt.eventID, attempt.eventType,
                         String(attempt.attempt), attempt.succeeded ? "success" : "failed",
                         attempt.statusCode.map(String.init) ?? "-", String(attempt.responseTimeMs),
                         attempt.failure?.rawValue ?? "-", attempt.nextRetryAt?.iso8601 ?? "-",
+                        attempt.remoteAddress ?? "-", Self.steps(attempt.timings),
                     ]
                 }
             )
         )
+    }
+
+    /// `0.05/0.2/-/3.1`: the milliseconds to the end of each step, `-` for one never reached.
+    static func steps(_ timings: TransferTimings) -> String {
+        [timings.nameLookup, timings.connect, timings.tls, timings.firstByte]
+            .map { $0.map(TransferTimings.milliseconds) ?? "-" }.joined(separator: "/")
     }
 }

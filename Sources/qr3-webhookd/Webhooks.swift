@@ -6,9 +6,10 @@ import WebhookStorage
 /// `qr3-webhookd webhooks ...`: manage webhooks from the shell.
 struct Webhooks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create, list, show, update, delete, enable, disable and recover webhooks.",
+        abstract: "Create, list, show, update, delete, enable, disable and recover webhooks; rotate their secrets.",
         subcommands: [
             Create.self, List.self, Show.self, Update.self, Delete.self, Enable.self, Disable.self, Recover.self,
+            RotateSecret.self,
         ]
     )
 
@@ -22,10 +23,12 @@ struct Webhooks: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Comma-separated event types, or *.", valueName: "types")) var events: String = "*"
         @Option(help: "The signing secret, 16 to 256 characters (default: a new random one).") var secret: String?
         @Option(help: secretFileHelp) var secretFile: String?
+        @Option(name: .customLong("header"), help: headerHelp) var headers: [String] = []
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let subscription = try parseEvents(events)
+            let customHeaders = try parseHeaders(headers)
             let secret = try givenSecret(secret, file: secretFile) ?? WebhookValidation.generateSecret()
             do throws(WebhookValidation.Invalid) {
                 try WebhookValidation.validateWorkspace(workspace)
@@ -36,7 +39,8 @@ struct Webhooks: AsyncParsableCommand {
             }
             let store = try global.openStore(creating: true)
             let webhook = try await store.createWebhook(
-                NewWebhook(workspaceID: workspace, url: url, events: subscription, secret: secret),
+                NewWebhook(
+                    workspaceID: workspace, url: url, events: subscription, secret: secret, headers: customHeaders),
                 now: .now()
             )
             try printWebhook(webhook, json: json, revealingSecret: true)
@@ -95,22 +99,31 @@ struct Webhooks: AsyncParsableCommand {
         @Argument(help: "The webhook id (wh_...).") var id: String
         @Option(help: "A new URL.") var url: String?
         @Option(help: ArgumentHelp("New comma-separated event types, or *.", valueName: "types")) var events: String?
-        @Option(help: "A new signing secret.") var secret: String?
+        @Option(help: "A new signing secret, in force at once (rotate-secret keeps the old one valid a while).")
+        var secret: String?
         @Option(help: secretFileHelp) var secretFile: String?
+        @Option(name: .customLong("header"), help: headerHelp) var headers: [String] = []
+        @Flag(help: "Remove all the webhook's own request headers.") var clearHeaders = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let secret = try givenSecret(secret, file: secretFile)
-            guard url != nil || events != nil || secret != nil else {
-                throw ValidationError("nothing to change: give --url, --events, --secret or --secret-file")
+            guard url != nil || events != nil || secret != nil || !headers.isEmpty || clearHeaders else {
+                throw ValidationError(
+                    "nothing to change: give --url, --events, --secret, --secret-file, --header or --clear-headers")
             }
+            guard headers.isEmpty || !clearHeaders else {
+                throw ValidationError("give --header or --clear-headers, not both")
+            }
+            let customHeaders = clearHeaders ? CustomHeaders() : headers.isEmpty ? nil : try parseHeaders(headers)
             do throws(WebhookValidation.Invalid) {
                 if let url { try WebhookValidation.validateURL(url) }
                 if let secret { try WebhookValidation.validateSecret(secret) }
             } catch {
                 throw ValidationError(error.message)
             }
-            let changes = WebhookChanges(url: url, events: try events.map(parseEvents), secret: secret)
+            let changes = WebhookChanges(
+                url: url, events: try events.map(parseEvents), secret: secret, headers: customHeaders)
             let store = try global.openStore()
             guard let webhook = try await store.updateWebhook(id: id, workspaceID: nil, changes: changes, now: .now())
             else { throw CommandFailure("no webhook \(id)") }
@@ -198,6 +211,78 @@ extension Webhooks {
     }
 }
 
+extension Webhooks {
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-secret",
+            abstract: "Give a webhook a new secret, the old one still signing deliveries beside it for a while.",
+            discussion: """
+                The new secret is printed this once. During the overlap webhook-signature carries a signature \
+                for each secret, and X-QR3-Signature keeps the old secret's; after it, both carry only the new \
+                secret's. --overlap is seconds or a duration (90s, 30m, 6h, 1d; 0 ends the old secret at once).
+                """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The webhook id (wh_...).") var id: String
+        @Option(help: ArgumentHelp(secretFileHelp.abstract + " Default: a new random secret.", valueName: "path"))
+        var secretFile: String?
+        @Option(help: ArgumentHelp("How long the old secret stays valid.", valueName: "duration")) var overlap = "1d"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let overlapSeconds = try parseDuration(overlap, option: "--overlap")
+            guard (0...SecretRotation.maximumOverlapSeconds).contains(overlapSeconds) else {
+                throw ValidationError("--overlap must be from 0 to 30 days")
+            }
+            let secret = try givenSecret(nil, file: secretFile) ?? WebhookValidation.generateSecret()
+            do throws(WebhookValidation.Invalid) {
+                try WebhookValidation.validateSecret(secret)
+            } catch {
+                throw ValidationError(error.message)
+            }
+            let store = try global.openStore()
+            let now = Timestamp.now()
+            guard
+                let webhook = try await store.rotateSecret(
+                    id: id, workspaceID: nil, to: secret, overlapSeconds: overlapSeconds, now: now)
+            else { throw CommandFailure("no webhook \(id)") }
+            try printWebhook(webhook, json: json, revealingSecret: true)
+        }
+    }
+}
+
+/// Seconds from `90`, `90s`, `30m`, `6h` or `1d`.
+private func parseDuration(_ text: String, option: String) throws -> Int {
+    if let seconds = Int(text) { return seconds }
+    let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+    guard let unit = text.last.flatMap({ units[$0] }), let count = Int(text.dropLast()), count >= 0 else {
+        throw ValidationError("\(option) \"\(text)\" is not a duration like 90, 30m, 6h or 1d")
+    }
+    return count * unit
+}
+
+private let headerHelp = ArgumentHelp(
+    "A request header sent with every delivery, like \"Authorization: Bearer ...\" (repeat for more, at most 10).",
+    valueName: "name: value"
+)
+
+/// Headers given as `Name: value`, checked.
+private func parseHeaders(_ lines: [String]) throws -> CustomHeaders {
+    var pairs: [(name: String, value: String)] = []
+    for line in lines {
+        guard let colon = line.firstIndex(of: ":") else {
+            throw ValidationError("--header \"\(line.prefix(64))...\" must look like \"Name: value\"")
+        }
+        pairs.append(
+            (String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+    }
+    do throws(WebhookValidation.Invalid) {
+        return try CustomHeaders.validated(pairs)
+    } catch {
+        throw ValidationError(error.message)
+    }
+}
+
 /// An ISO 8601 time, or a duration before `now` such as `30m`.
 private func parseTime(_ text: String, option: String, now: Timestamp) throws -> Timestamp {
     if let time = Timestamp(iso8601: text) {
@@ -260,6 +345,15 @@ private func printWebhook(_ webhook: Webhook, json: Bool, revealingSecret: Bool 
     }
     lines.append(
         revealingSecret ? "secret:      \(webhook.secret)  (shown only now)" : "secret:      \(webhook.secretHint)")
+    let now = Timestamp.now()
+    if webhook.rotation.inOverlap(at: now), let previous = webhook.previousSecret,
+        let expires = webhook.previousSecretExpiresAt
+    {
+        lines.append("previous:    \(Webhook.hint(for: previous)) still signs until \(expires.iso8601)")
+    }
+    if !webhook.headers.isEmpty {
+        lines.append("headers:     \(webhook.headers.names.joined(separator: ", ")) (values hidden)")
+    }
     lines.append("created:     \(webhook.createdAt.iso8601)")
     print(lines.joined(separator: "\n"))
 }

@@ -130,6 +130,63 @@ import WebhookTestSupport
         #expect(!daemon.log.contains(first) && !daemon.log.contains(second))
     }
 
+    @Test func rotatedSecretsAndHeaderValuesNeverAppearInLogsListingsOrErrors() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let receiver = try await TestReceiver.start()
+        defer { Task { try? await receiver.shutdown() } }
+        let original = "first-" + Identifier.make("", length: 24)
+        let rotatedTo = "second-" + Identifier.make("", length: 24)
+        let headerValue = "Bearer hv-" + Identifier.make("", length: 24)
+        let webhook = try await harness.addWebhook(url: receiver.url, secret: original)
+        let file = harness.directory.file("rotated.txt")
+        try rotatedTo.write(toFile: file, atomically: true, encoding: .utf8)
+        var printed: [String] = []
+        let daemon = try await harness.startDaemon(["--log-level", "trace"])
+        defer { daemon.stop() }
+        // The rotation prints its new secret once, as asked: only its standard error is an operator's log.
+        let rotation = try await harness.runCLI([
+            "webhooks", "rotate-secret", webhook, "--secret-file", file, "--overlap", "1h",
+        ])
+        #expect(rotation.stdout.contains(rotatedTo) && rotation.stdout.contains("still signs until"))
+        printed.append(rotation.stderr)
+        for arguments in [
+            ["webhooks", "update", webhook, "--header", "Authorization: \(headerValue)"],
+            ["webhooks", "show", webhook], ["webhooks", "show", webhook, "--json"], ["webhooks", "list", "--json"],
+        ] {
+            let result = try await harness.runCLI(arguments)
+            printed += [result.stdout, result.stderr]
+        }
+        // A generated secret is printed once, by the rotation that makes it; remember it to look for leaks after.
+        let generated = try await harness.runCLI(["webhooks", "rotate-secret", webhook, "--overlap", "1h", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: Any]
+        let generatedSecret = try #require(object?["secret"] as? String)
+        try harness.insert([("ws_test", "qr.created", "{}")])
+        let request = try #require(try await receiver.waitForRequests(count: 1).first)
+        #expect(request.header("Authorization") == headerValue)
+        #expect(request.header("webhook-signature")?.split(separator: " ").count == 2)
+        try await daemon.waitForLog("Delivered")
+        for arguments in [
+            ["deliveries", webhook], ["deliveries", webhook, "--json"], ["webhooks", "show", webhook, "--json"],
+            ["status", "--json"],
+        ] {
+            let result = try await harness.runCLI(arguments)
+            printed += [result.stdout, result.stderr]
+        }
+        let refused = try await harness.runCLI(
+            ["webhooks", "update", webhook, "--header", "X-QR3-Signature: \(headerValue)"], expectSuccess: false)
+        #expect(refused.status != 0 && refused.stderr.contains("reserved"))
+        printed += [refused.stdout, refused.stderr]
+        daemon.send(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
+        printed += [daemon.log, daemon.standardOutput]
+        let everything = printed.joined(separator: "\n")
+        #expect(everything.contains("Delivered"), "the debug log was captured")
+        for secret in [original, rotatedTo, generatedSecret, headerValue] {
+            #expect(!everything.contains(String(secret.suffix(16))), "a secret or header value was printed")
+        }
+    }
+
     @Test func theDatabaseTheDaemonCreatesIsReadableByItsOwnerOnly() async throws {
         let directory = try TemporaryDirectory(prefix: "qr3-modes")
         defer { directory.remove() }

@@ -46,7 +46,10 @@ import WebhookTestSupport
             #expect(created.status == 201)
             let secret = try #require(created.json["secret"]?.stringValue)
             #expect(secret.count >= 16)
-            #expect(created.json["secret_hint"] == .string(String(secret.prefix(4)) + "…"))
+            #expect(secret.hasPrefix("whsec_"))
+            #expect(
+                created.json["secret_hint"] == .string(String(secret.prefix(10)) + "…"),
+                "a generated secret's hint goes past whsec_")
             let listed = try await server.send("GET", "/v1/webhooks", key: key)
             #expect(!listed.text.contains(secret))
         }

@@ -27,6 +27,15 @@ import WebhookCore
         #expect(case1 == "sha256=b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
         let case2 = WebhookSignature.header(body: Array("what do ya want for nothing?".utf8), secret: "Jefe")
         #expect(case2 == "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        // A key longer than SHA-256's block is hashed first (values from Python's hmac module).
+        let long = WebhookSignature.header(
+            body: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8),
+            secret: String(repeating: "k", count: 131)
+        )
+        #expect(long == "sha256=70e4b005732fa7ff79392aa24fb240159b925dbc9f1398420c0f45e6763dcf14")
+        let block = WebhookSignature.header(
+            body: Array("exactly one block".utf8), secret: String(repeating: "k", count: 64))
+        #expect(block == "sha256=521b48c3c879586f93e372c93d693664ea7a718f14e1a7eae1730b9ea2928b3b")
     }
 
     @Test func signsEmptyAndNonContiguousInput() {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import WebhookCore
 @testable import WebhookStorage
 import WebhookTestSupport
 
@@ -46,7 +47,9 @@ import WebhookTestSupport
         _ = try SQLiteWebhookStore(path: database.path)
         let queue = try DatabaseQueue(path: database.path)
         let versions = try await queue.read { db in try Int.fetchAll(db, sql: "SELECT version FROM schema_migrations") }
-        #expect(versions == Array(1...SQLiteWebhookStore.schemaVersion))
+        // Every embedded migration, gaps included (0010 was written while another branch wrote 0009).
+        #expect(versions == Migration.embedded.map(\.version).sorted())
+        #expect(versions.last == SQLiteWebhookStore.schemaVersion)
         #expect(try await database.store.integrityCheck() == ["ok"])
     }
 
@@ -110,6 +113,52 @@ import WebhookTestSupport
             )
         }
         #expect(try await store.webhook(id: "wh_1", workspaceID: nil)?.heldDeliveries == 1)
+    }
+
+    /// A database made by version 8 keeps its webhooks and attempts: no previous secret, no headers
+    /// of their own, and attempts without timings or request headers (shown as null).
+    @Test func version10AddsRotationHeadersAndTimingsToExistingRows() async throws {
+        let database = try TestDatabase()
+        defer { database.remove() }
+        let path = database.directory.file("v8.sqlite")
+        let old = try await databaseAtVersion(8, path: path)
+        try await old.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO webhooks (id, workspace_id, url, events, secret, created_at, updated_at)
+                    VALUES ('wh_1', 'ws', 'http://127.0.0.1:9/', '["*"]', 'a-secret-of-sixteen-chars', 0, 5);
+                    INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
+                    VALUES ('evt_1', 'ws', 'qr.scanned', x'7b7d', 0, 0);
+                    INSERT INTO jobs (id, event_id, webhook_id, state, attempts, available_at, created_at, updated_at)
+                    VALUES (1, 'evt_1', 'wh_1', 'delivered', 1, 0, 0, 0);
+                    INSERT INTO attempts (id, job_id, webhook_id, event_id, event_type, attempt, status, status_code,
+                        response_time_ms, created_at)
+                    VALUES ('whd_1', 1, 'wh_1', 'evt_1', 'qr.scanned', 1, 'success', 200, 3, 1);
+                    INSERT INTO attempt_log (webhook_id, id) VALUES ('wh_1', 'whd_1');
+                    """)
+        }
+        let store = try SQLiteWebhookStore(path: path)
+        #expect(try await store.integrityCheck() == ["ok"])
+        let webhook = try #require(try await store.webhook(id: "wh_1", workspaceID: nil))
+        #expect(webhook.headers.isEmpty && webhook.previousSecret == nil)
+        #expect(webhook.rotation.signingSecrets(at: .now()) == ["a-secret-of-sixteen-chars"])
+        let attempt = try #require(try await store.delivery(id: "whd_1", webhookID: "wh_1", workspaceID: nil))
+        #expect(attempt.timings == .none && attempt.remoteAddress == nil && attempt.signedAt == nil)
+        let json = DeliveryRepresentation(attempt).json(detailed: true)
+        #expect(
+            json.hasSuffix(
+                #""remote_address":null,"timings":{"name_lookup_ms":null,"connect_ms":null,"tls_ms":null,"first_byte_ms":null,"total_ms":null},"request_headers":null}"#
+            ), "\(json)")
+        // The schema refuses a previous secret without its expiry, and more than 10 headers.
+        try await old.write { db in
+            #expect(throws: (any Error).self) {
+                try db.execute(sql: "UPDATE webhooks SET previous_secret = 'another-secret-0123' WHERE id = 'wh_1'")
+            }
+            let eleven = "[" + (0..<11).map { "[\"X-\($0)\",\"v\"]" }.joined(separator: ",") + "]"
+            #expect(throws: (any Error).self) {
+                try db.execute(sql: "UPDATE webhooks SET headers = ? WHERE id = 'wh_1'", arguments: [eleven])
+            }
+        }
     }
 
     /// A database made by version 6 (with a job in it) gets the state check without an IN list,

@@ -71,6 +71,13 @@ extension APIError {
         APIError(.notFound, code: "not_found", message: "no webhook \(id.prefix(64)) in this workspace", field: "id")
     }
 
+    /// 404 for a delivery that is not an attempt of the webhook.
+    static func deliveryNotFound(_ deliveryID: String, webhookID: String) -> APIError {
+        APIError(
+            .notFound, code: "not_found", message: "no delivery \(deliveryID.prefix(64)) of webhook \(webhookID)",
+            field: "delivery_id")
+    }
+
     /// 409 for a request that would send something to a disabled webhook: it is sent nothing
     /// until it is enabled again.
     static func webhookDisabled(_ webhook: Webhook) -> APIError {

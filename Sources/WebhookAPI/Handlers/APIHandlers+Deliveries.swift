@@ -55,12 +55,7 @@ extension APIHandlers {
             throw APIError.webhookNotFound(id)
         }
         guard let attempt = try await store.delivery(id: deliveryID, webhookID: id, workspaceID: workspace) else {
-            throw APIError(
-                .notFound,
-                code: "not_found",
-                message: "no delivery \(deliveryID.prefix(64)) of webhook \(id)",
-                field: "delivery_id"
-            )
+            throw APIError.deliveryNotFound(deliveryID, webhookID: id)
         }
         guard webhook.isActive else { throw APIError.webhookDisabled(webhook) }
         guard try await store.retryJob(webhookID: id, eventID: attempt.eventID, workspaceID: workspace, now: .now())
@@ -79,5 +74,21 @@ extension APIHandlers {
         object.add("event_type", attempt.eventType)
         object.add("retried_delivery_id", attempt.id)
         return JSONResponse.make(.accepted, object.json)
+    }
+}
+
+extension APIHandlers {
+    /// `GET /v1/webhooks/{id}/deliveries/{delivery_id}`: one attempt, with the request headers it
+    /// was sent with (signatures and the webhook's own header values redacted).
+    func getDelivery(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let workspace = try context.workspace()
+        _ = try QueryParameters(request, allowed: [])
+        let id = webhookID(context)
+        let deliveryID = context.parameters.get("delivery_id") ?? ""
+        guard try await store.webhook(id: id, workspaceID: workspace) != nil else { throw APIError.webhookNotFound(id) }
+        guard let attempt = try await store.delivery(id: deliveryID, webhookID: id, workspaceID: workspace) else {
+            throw APIError.deliveryNotFound(deliveryID, webhookID: id)
+        }
+        return JSONResponse.make(.ok, DeliveryRepresentation(attempt).json(detailed: true))
     }
 }

@@ -5,8 +5,8 @@ import WebhookStorage
 
 extension APIHandlers {
     /// The fields of a webhook a request may set.
-    static let createFields = ["url", "events", "secret"]
-    static let updateFields = ["url", "events", "secret", "is_active"]
+    static let createFields = ["url", "events", "secret", "headers"]
+    static let updateFields = ["url", "events", "secret", "is_active", "headers"]
 
     /// `POST /v1/webhooks`: 201 with the new webhook, its secret shown this once.
     func createWebhook(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -20,10 +20,11 @@ extension APIHandlers {
         let events = try subscription(body.strings("events") ?? [])
         let secret = try body.string("secret") ?? WebhookValidation.generateSecret()
         try validSecret(secret)
+        let customHeaders = try validHeaders(body.stringPairs("headers") ?? [])
         let webhook: Webhook
         do {
             webhook = try await store.createWebhook(
-                NewWebhook(workspaceID: workspace, url: url, events: events, secret: secret),
+                NewWebhook(workspaceID: workspace, url: url, events: events, secret: secret, headers: customHeaders),
                 now: .now(),
                 limit: configuration.maximumWebhooksPerWorkspace
             )
@@ -56,8 +57,9 @@ extension APIHandlers {
         return JSONResponse.make(.ok, WebhookRepresentation(webhook).json)
     }
 
-    /// `PATCH /v1/webhooks/{id}`: changes url, events, secret or is_active (true re-activates and
-    /// resets the failure count).
+    /// `PATCH /v1/webhooks/{id}`: changes url, events, secret, headers or is_active (true
+    /// re-activates and resets the failure count). A secret set here is in force at once; the
+    /// rotate-secret call changes it with an overlap.
     func updateWebhook(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let workspace = try context.workspace()
         _ = try QueryParameters(request, allowed: [])
@@ -79,6 +81,7 @@ extension APIHandlers {
             changes.secret = secret
         }
         changes.isActive = try body.bool("is_active")
+        if let headers = try body.stringPairs("headers") { changes.headers = try validHeaders(headers) }
         guard let webhook = try await store.updateWebhook(id: id, workspaceID: workspace, changes: changes, now: .now())
         else { throw APIError.webhookNotFound(id) }
         return JSONResponse.make(.ok, WebhookRepresentation(webhook).json)
@@ -123,7 +126,15 @@ extension APIHandlers {
         }
     }
 
-    private func validSecret(_ secret: String) throws(APIError) {
+    private func validHeaders(_ pairs: [(name: String, value: String)]) throws(APIError) -> CustomHeaders {
+        do throws(WebhookValidation.Invalid) {
+            return try CustomHeaders.validated(pairs)
+        } catch {
+            throw APIError.invalidValue(error.field, error.message)
+        }
+    }
+
+    func validSecret(_ secret: String) throws(APIError) {
         do throws(WebhookValidation.Invalid) {
             try WebhookValidation.validateSecret(secret)
         } catch {

@@ -47,6 +47,16 @@ struct RequestObject {
         return RequestObject(bytes: bytes, members: members)
     }
 
+    /// ``read(_:limit:)`` for a call whose fields are all optional: an empty body reads as `{}`.
+    static func readOptional(_ request: Request, limit: Int) async throws -> RequestObject {
+        if request.headers[.contentLength] == "0" { return RequestObject(bytes: [], members: []) }
+        do {
+            return try await read(request, limit: limit)
+        } catch let error as APIError where error.code == "invalid_json" && error.message.contains("empty") {
+            return RequestObject(bytes: [], members: [])
+        }
+    }
+
     /// Refuses members other than `allowed`, and any member given twice.
     func allowOnly(_ allowed: [String]) throws(APIError) {
         var seen = Set<String>()
@@ -119,6 +129,36 @@ struct RequestObject {
             strings.append(string)
         }
         return strings
+    }
+
+    /// The object-of-strings member `key` as name and value pairs in the order sent; nil when absent.
+    func stringPairs(_ key: String) throws(APIError) -> [(name: String, value: String)]? {
+        guard let member = member(key) else { return nil }
+        guard case .object(let members) = member.value else {
+            throw APIError.invalidType(key, expected: "a JSON object of strings", got: member.value)
+        }
+        var pairs: [(name: String, value: String)] = []
+        for entry in members {
+            guard case .string(let value) = entry.value else {
+                throw APIError(
+                    .unprocessableContent,
+                    code: "invalid_type",
+                    message: "\(key).\(entry.key.prefix(64)) must be a string, not \(entry.value.kindWithArticle)",
+                    field: key
+                )
+            }
+            pairs.append((entry.key, value))
+        }
+        return pairs
+    }
+
+    /// The whole-number member `key`, nil when absent.
+    func integer(_ key: String) throws(APIError) -> Int? {
+        guard let member = member(key) else { return nil }
+        guard case .number(let text) = member.value, let number = Int(text) else {
+            throw APIError.invalidType(key, expected: "a whole number", got: member.value)
+        }
+        return number
     }
 
     /// The raw bytes of the object member `key`, exactly as sent; nil when absent.

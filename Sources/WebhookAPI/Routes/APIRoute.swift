@@ -21,7 +21,9 @@ public struct APIRoute: Sendable, Hashable {
         APIRoute(method: .delete, path: "/v1/webhooks/{id}", operationID: "deleteWebhook"),
         APIRoute(method: .post, path: "/v1/webhooks/{id}/ping", operationID: "pingWebhook"),
         APIRoute(method: .post, path: "/v1/webhooks/{id}/recover", operationID: "recoverWebhook"),
+        APIRoute(method: .post, path: "/v1/webhooks/{id}/rotate-secret", operationID: "rotateWebhookSecret"),
         APIRoute(method: .get, path: "/v1/webhooks/{id}/deliveries", operationID: "listDeliveries"),
+        APIRoute(method: .get, path: "/v1/webhooks/{id}/deliveries/{delivery_id}", operationID: "getDelivery"),
         APIRoute(
             method: .post,
             path: "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
