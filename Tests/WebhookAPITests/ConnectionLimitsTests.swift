@@ -8,9 +8,13 @@ import WebhookTestSupport
 #endif
 
 /// The API server closes idle connections and accepts at most `api-max-connections` at once.
-@Suite struct ConnectionLimitsTests {
+///
+/// Serialized, and every blocking read runs on a thread of its own: a read that waits seconds on
+/// one of the two threads of Swift's cooperative pool would stall every other test's server.
+@Suite(.serialized) struct ConnectionLimitsTests {
     /// A TCP connection to 127.0.0.1:`port` whose reads give up after `timeout`.
-    final class Connection {
+    final class Connection: @unchecked Sendable {
+        // @unchecked: one descriptor, used by one test at a time (reads run one after another).
         let descriptor: Int32
 
         init(port: Int) throws {
@@ -32,7 +36,14 @@ import WebhookTestSupport
         }
 
         /// What arrives within `timeout`: bytes, `nil` for nothing, or empty for a closed connection.
-        func read(timeout: Duration) -> [UInt8]? {
+        /// The blocking read runs on a thread of its own, not on the cooperative pool.
+        func read(timeout: Duration) async -> [UInt8]? {
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: self.readBlocking(timeout: timeout)) }
+            }
+        }
+
+        private func readBlocking(timeout: Duration) -> [UInt8]? {
             var limit = timeval(
                 tv_sec: Int(timeout.components.seconds),
                 tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
@@ -50,7 +61,7 @@ import WebhookTestSupport
         try await withAPIServer(configure: { $0.idleTimeout = .seconds(1) }) { server in
             let connection = try Connection(port: server.port)
             let opened = ContinuousClock.now
-            let read = connection.read(timeout: .seconds(20))
+            let read = await connection.read(timeout: .seconds(20))
             #expect(read == [], "the server closed the idle connection")
             #expect(ContinuousClock.now - opened >= .milliseconds(900))
         }
@@ -60,14 +71,14 @@ import WebhookTestSupport
         try await withAPIServer(configure: { $0.maximumConnections = 1 }) { server in
             var first: Connection? = try Connection(port: server.port)
             first?.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            #expect(first?.read(timeout: .seconds(10))?.isEmpty == false, "the first connection is served")
+            #expect(await first?.read(timeout: .seconds(10))?.isEmpty == false, "the first connection is served")
             let second = try Connection(port: server.port)
             second.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
             // Not served while the first connection is open (a bounded look for an answer that
             // must not come).
-            #expect(second.read(timeout: .milliseconds(700)) == nil, "a second connection waits")
+            #expect(await second.read(timeout: .milliseconds(700)) == nil, "a second connection waits")
             first = nil
-            let answer = try #require(second.read(timeout: .seconds(10)))
+            let answer = try #require(await second.read(timeout: .seconds(10)))
             #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
         }
     }

@@ -134,7 +134,8 @@ import WebhookStorage
         #expect(stored != nil && stored != hook.secret)
         #expect(stored?.count == 64)
         let headers = try await DatabaseQueue(path: database.path).read { db in
-            try Row.fetchOne(db, sql: "SELECT headers, previous_secret FROM webhooks WHERE id = ?", arguments: [hook.id])
+            try Row.fetchOne(
+                db, sql: "SELECT headers, previous_secret FROM webhooks WHERE id = ?", arguments: [hook.id])
         }
         #expect(headers?["headers"] as String? == nil && headers?["previous_secret"] as String? == nil)
     }
