@@ -1573,6 +1573,14 @@ public enum OpenAPIDocument {
             ],
             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
             "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
+          },
+          "concurrency_limit": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 1,
+            "description": "Requests the daemon answering lets this webhook have in flight now: its adaptive limit, which grows while the endpoint answers 2xx quickly and halves on 429, 503, 504, timeouts and rising response times, up to the operator's per-webhook-concurrency. Null when this process does not deliver, or has sent the webhook nothing yet."
           }
         },
         "additionalProperties": false
@@ -1680,6 +1688,14 @@ public enum OpenAPIDocument {
             ],
             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
             "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
+          },
+          "concurrency_limit": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 1,
+            "description": "Requests the daemon answering lets this webhook have in flight now: its adaptive limit, which grows while the endpoint answers 2xx quickly and halves on 429, 503, 504, timeouts and rising response times, up to the operator's per-webhook-concurrency. Null when this process does not deliver, or has sent the webhook nothing yet."
           }
         },
         "additionalProperties": false

@@ -19,6 +19,9 @@ public struct WebhookRepresentation: Codable, Sendable, Hashable {
     public var failing_since: String?
     /// No delivery goes to the webhook before this time (the next probe, or its Retry-After).
     public var paused_until: String?
+    /// Requests the answering daemon lets the webhook have in flight now (its adaptive
+    /// ``ConcurrencyLimit``); nil where no delivery runs.
+    public var concurrency_limit: Int?
 
     /// The representation of `webhook`; `revealingSecret` only when answering its creation.
     public init(_ webhook: Webhook, revealingSecret: Bool = false) {
@@ -57,6 +60,7 @@ extension WebhookRepresentation {
         object.add("held_deliveries", held_deliveries)
         object.add("failing_since", failing_since)
         object.add("paused_until", paused_until)
+        object.add("concurrency_limit", concurrency_limit)
         return object.json
     }
 }

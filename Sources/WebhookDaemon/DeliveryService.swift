@@ -49,6 +49,8 @@ final class DeliveryService: Service {
     }
 
     private let state = Mutex(State())
+    /// This process's current limit of every webhook that had an attempt, for readers elsewhere.
+    let limitBoard: ConcurrencyLimitBoard
     /// Set when the database file changed since the loop last looked at the outbox.
     private let outboxTouched = Atomic<Bool>(true)
     /// The most claims this process holds: twice the transfer slots. The client keeps at most
@@ -98,6 +100,7 @@ final class DeliveryService: Service {
         self.readiness = readiness
         self.owner = owner
         self.logger = logger
+        self.limitBoard = ConcurrencyLimitBoard(initial: configuration.concurrencyLimitPolicy.initial)
     }
 
     func run() async throws {
@@ -129,6 +132,8 @@ final class DeliveryService: Service {
         var pendingReleases: [ClaimedJob] = []
         /// When the loop first saw a stop while the database failed.
         var stopFailingSince: ContinuousClock.Instant?
+        // Each webhook's adaptive in-flight limit: the loop alone feeds it, as results come in.
+        var adaptiveLimits = ConcurrencyLimits(policy: configuration.concurrencyLimitPolicy)
         var oldestResult = ContinuousClock.now
         var lastOutboxCheck = ContinuousClock.now - idle
         readiness.ready(Self.readinessPart)
@@ -148,6 +153,7 @@ final class DeliveryService: Service {
                 )
             }
             let (results, releases) = attemptResults(finished, finishedAt: now)
+            adapt(&adaptiveLimits, to: results, now: now)
             if pendingResults.isEmpty, !results.isEmpty { oldestResult = .now }
             pendingResults += results
             pendingReleases += releases
@@ -201,7 +207,8 @@ final class DeliveryService: Service {
                 round.claim = ClaimRequest(
                     owner: owner,
                     limit: min(free, configuration.claimBatchSize, claimCohort),
-                    perWebhookLimit: configuration.perWebhookConcurrency,
+                    perWebhookLimit: adaptiveLimits.policy.initial,
+                    webhookLimits: adaptiveLimits.limits,
                     lease: lease,
                     now: now
                 )
@@ -297,6 +304,17 @@ final class DeliveryService: Service {
             }
             return (results, abandoned)
         }
+    }
+
+    /// Feeds finished attempts to their webhooks' adaptive limits and publishes the new limits.
+    private func adapt(_ adaptiveLimits: inout ConcurrencyLimits, to results: [AttemptResult], now: Timestamp) {
+        guard !results.isEmpty else { return }
+        var changed = false
+        for result in results {
+            let change = adaptiveLimits.record(webhookID: result.job.webhookID, outcome: result.outcome, now: now)
+            if change != .unchanged { changed = true }
+        }
+        if changed { limitBoard.publish(adaptiveLimits.limits) }
     }
 
     private func recorded(_ results: [AttemptResult], report: RecordReport) {

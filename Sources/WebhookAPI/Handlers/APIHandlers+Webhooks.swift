@@ -32,7 +32,14 @@ extension APIHandlers {
         }
         var headers = HTTPFields()
         headers[.location] = "/v1/webhooks/\(webhook.id)"
-        return JSONResponse.make(.created, WebhookRepresentation(webhook, revealingSecret: true).json, headers: headers)
+        return JSONResponse.make(.created, representation(webhook, revealingSecret: true).json, headers: headers)
+    }
+
+    /// The webhook object, with the in-flight limit the delivery in this process has for it now.
+    private func representation(_ webhook: Webhook, revealingSecret: Bool = false) -> WebhookRepresentation {
+        var representation = WebhookRepresentation(webhook, revealingSecret: revealingSecret)
+        representation.concurrency_limit = configuration.concurrencyLimit?(webhook.id)
+        return representation
     }
 
     /// `GET /v1/webhooks`: a page of the workspace's webhooks in id order.
@@ -42,7 +49,7 @@ extension APIHandlers {
         let limit = try query.limit(default: 20, maximum: 100)
         let page = try await store.listWebhooks(
             workspaceID: workspace, limit: limit, startingAfter: query["starting_after"])
-        return JSONResponse.list(page.items.map { WebhookRepresentation($0).json }, hasMore: page.hasMore)
+        return JSONResponse.list(page.items.map { representation($0).json }, hasMore: page.hasMore)
     }
 
     /// `GET /v1/webhooks/{id}`: the webhook, its secret only as the hint.
@@ -53,7 +60,7 @@ extension APIHandlers {
         guard let webhook = try await store.webhook(id: id, workspaceID: workspace) else {
             throw APIError.webhookNotFound(id)
         }
-        return JSONResponse.make(.ok, WebhookRepresentation(webhook).json)
+        return JSONResponse.make(.ok, representation(webhook).json)
     }
 
     /// `PATCH /v1/webhooks/{id}`: changes url, events, secret or is_active (true re-activates and
@@ -81,7 +88,7 @@ extension APIHandlers {
         changes.isActive = try body.bool("is_active")
         guard let webhook = try await store.updateWebhook(id: id, workspaceID: workspace, changes: changes, now: .now())
         else { throw APIError.webhookNotFound(id) }
-        return JSONResponse.make(.ok, WebhookRepresentation(webhook).json)
+        return JSONResponse.make(.ok, representation(webhook).json)
     }
 
     /// `DELETE /v1/webhooks/{id}`: deletes it; its queued deliveries stop.
