@@ -23,6 +23,8 @@ func repeatUntilShutdown(
                 logger.warning(failureMessage, metadata: ["error": "\(error)", "failures": "\(failures)"])
             }
         }
-        try? await Task.sleep(for: interval)
+        // The pause ends at a graceful stop too: a service that slept through it (a minute, for
+        // retention) would hold the whole daemon's stop back.
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
     }
 }
