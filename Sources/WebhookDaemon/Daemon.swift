@@ -139,6 +139,7 @@ public struct Daemon: Sendable {
                     notifier: notifier,
                     readiness: readiness,
                     configuration: configuration,
+                    limitBoard: configuration.mode.delivers ? delivery.limitBoard : nil,
                     logger: logger
                 )
             )

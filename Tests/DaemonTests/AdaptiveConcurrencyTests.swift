@@ -23,10 +23,20 @@ import WebhookTestSupport
         defer { Task { try? await receiver.shutdown() } }
         let webhook = try harness.createWebhook(url: receiver.url)
         let ceiling = 24
+        let key = try harness.apiKey()
         let daemon = try await harness.startDaemon([
             "--per-webhook-concurrency", "\(ceiling)", "--request-timeout", "1", "--lease", "4", "--disable-after", "100",
+            "--status-interval", "0.1",
         ])
         defer { daemon.stop() }
+        let api = try await harness.apiClient(daemon).authorized(key)
+        func apiLimit() async throws -> Int? {
+            let answer = try await api.send("GET", "/v1/webhooks/\(webhook)")
+            let object = try JSONSerialization.jsonObject(with: Data(answer.text.utf8)) as? [String: Any]
+            return object?["concurrency_limit"] as? Int
+        }
+        // Before its first attempt the webhook is at the start, 16.
+        #expect(try await apiLimit() == 16)
         let endpoint = try await daemon.loggedAddress("API listening")
         let series = "qr3_webhookd_webhook_concurrency_limit{webhook_id=\"\(webhook)\"}"
 
@@ -38,6 +48,14 @@ import WebhookTestSupport
             return metrics[series] == Double(ceiling)
         }
         #expect(grown[series] == Double(ceiling))
+        // The API's webhook object and `status` show it too.
+        #expect(try await apiLimit() == ceiling)
+        try await harness.eventually("status shows the limit") {
+            let limits = try harness.status()["concurrency_limits"] as? [String: Any]
+            let lowest = limits?["lowest_webhooks"] as? [[String: Any]]
+            return limits?["ceiling"] as? Int == ceiling && lowest?.first?["id"] as? String == webhook
+                && lowest?.first?["limit"] as? Int == ceiling
+        }
         try await harness.eventually(timeout: .seconds(60), "all \(count) delivered") {
             try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == count
         }
