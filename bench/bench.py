@@ -6,8 +6,8 @@ Run through `make bench`, which builds the release binary first. Starts its own 
 scenarios and prints one table. Every figure is also given as a ratio to the ceiling
 measured in the same run, because absolute numbers depend on the machine and its load.
 
-Scenarios: ceiling, drain, latency, backlog, neighbour, fanout, commits, soak, slow, mix (default: all;
-slow and mix, in bench/slow.py, need the release build of bench-receiver). Ceiling and drain
+Scenarios: ceiling, drain, latency, backlog, neighbour, fanout, commits, soak, slow, mix, memory (default:
+all; slow, mix and memory, in bench/slow.py, need the release build of bench-receiver). Ceiling and drain
 run as `--pairs` back-to-back pairs (3 by default) and the pair with the median ratio is shown,
 with every pair's ratio beside it: on a machine whose speed changes from minute to minute, one
 pair can read far too high or too low.
@@ -466,7 +466,7 @@ def current_rss_kib(pid):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/qr3-webhookd"))
-    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak,slow,mix")
+    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak,slow,mix,memory")
     parser.add_argument("--concurrency", type=int, default=128,
                         help="transfers in flight, for the ceiling and the daemon alike (the daemon's default)")
     parser.add_argument("--drain-events", type=int, default=1000, help="x 100 webhooks")
@@ -519,13 +519,15 @@ def main():
             results["commits"] = scenario_commits(args, folder, nginx, args.binary)
         if "soak" in wanted:
             results["soak"] = scenario_soak(args, folder, nginx, args.binary)
-        if "slow" in wanted or "mix" in wanted:
+        if "slow" in wanted or "mix" in wanted or "memory" in wanted:
             receiver = slow.SlowReceiver(args.receiver)
             try:
                 if "slow" in wanted:
                     results.update(slow.scenario_slow(args, folder, receiver))
                 if "mix" in wanted:
                     results.update(slow.scenario_mix(args, folder, receiver))
+                if "memory" in wanted:
+                    results.update(slow.scenario_memory(args, folder, receiver))
             finally:
                 receiver.stop()
     finally:
@@ -535,7 +537,7 @@ def main():
     print(f"{'scenario':<14} {'deliveries':>10} {'seconds':>8} {'per s':>9} {'of ceiling':>10} "
           f"{'CPU us/dlv':>10} {'peak RSS':>9}  notes")
     for name, figures in results.items():
-        is_slow = name.startswith("slow-") or name.startswith("mix")
+        is_slow = name.startswith("slow-") or name.startswith("mix") or name == "memory"
         ratio = (f"{figures['rps'] / ceiling:.0%}" if ceiling and name not in ("latency", "fanout", "commits", "soak")
                  and not is_slow else f"{figures['ratio']:.0%}" if "ratio" in figures else "-")
         notes = ""

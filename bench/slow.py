@@ -68,7 +68,7 @@ def ceiling(folder, url, count, inflight):
             "peak_rss_mib": figures["max_rss_kib"] / 1024}
 
 
-def run_daemon(binary, folder, name, urls, events, timeout):
+def run_daemon(binary, folder, name, urls, events, timeout, extra=()):
     """The daemon at its defaults delivering `events` events to one webhook per url.
 
     The daemon starts on the empty queue (its base RSS is read then), the jobs are queued, and
@@ -79,7 +79,7 @@ def run_daemon(binary, folder, name, urls, events, timeout):
     for url in urls:
         groups.setdefault(url, []).extend(database.add_webhooks(1, url))
     webhooks = [webhook for group in groups.values() for webhook in group]
-    daemon = bench.Daemon(binary, database, defaults=True)
+    daemon = bench.Daemon(binary, database, extra, defaults=True)
     bench.wait_until(lambda: scrape(daemon.metrics_port, "qr3_webhookd_requests_in_flight") is not None, 30)
     time.sleep(0.5)
     base_rss_kib = bench.current_rss_kib(daemon.process.pid)
@@ -147,7 +147,31 @@ def scenario_mix(args, folder, receiver):
                         fast_ratio=fast_rps / alone["rps"])}
 
 
+def scenario_memory(args, folder, receiver):
+    """Memory per request in flight: the daemon's peak RSS at two in-flight counts, the same jobs.
+
+    The slope between them leaves out what does not grow with the requests in flight (the
+    code, SQLite's page cache, the API), which the peak over the idle RSS would count.
+    """
+    low, high = args.memory_inflight
+    events = max(1, 2 * high // args.slow_webhooks)
+    urls = [receiver.url(2000, f"hook{index}") for index in range(args.slow_webhooks)]
+    runs = {}
+    for inflight in (low, high):
+        figures, _, _ = run_daemon(args.binary, folder, f"memory-{inflight}", urls, events, timeout=600,
+                                   extra=("--concurrency", str(inflight)))
+        runs[inflight] = figures
+    bare = {inflight: ceiling(folder, receiver.url(2000), 2 * high, inflight) for inflight in (low, high)}
+    slope_kib = (runs[high]["peak_rss_mib"] - runs[low]["peak_rss_mib"]) * 1024 / (high - low)
+    bare_slope_kib = (bare[high]["peak_rss_mib"] - bare[low]["peak_rss_mib"]) * 1024 / (high - low)
+    return {"memory": dict(runs[high], low_inflight=low, high_inflight=high,
+                           low_peak_rss_mib=runs[low]["peak_rss_mib"], kib_per_request=slope_kib,
+                           bare_kib_per_request=bare_slope_kib)}
+
+
 def add_arguments(parser):
+    parser.add_argument("--memory-inflight", type=lambda text: [int(n) for n in text.split(",")], default=[1024, 4096],
+                        help="the two in-flight counts of the memory scenario")
     parser.add_argument("--slow-delays", default="100,500,2000", help="receiver delays in ms, for the slow scenario")
     parser.add_argument("--slow-deliveries", type=int, default=30000, help="per delay, for the bare loop and the daemon")
     parser.add_argument("--slow-webhooks", type=int, default=200)
@@ -168,6 +192,11 @@ def notes(name, figures):
         parts.append(f"most in flight {figures['most_in_flight']}")
         if figures.get("kib_per_request_in_flight") is not None:
             parts.append(f"{figures['kib_per_request_in_flight']:.1f} KiB each above the base {figures['base_rss_mib']:.0f} Mi")
+    if "kib_per_request" in figures:
+        parts = [f"peak RSS {figures['low_peak_rss_mib']:.0f} Mi at {figures['low_inflight']} in flight, "
+                 f"{figures['peak_rss_mib']:.0f} Mi at {figures['high_inflight']}: "
+                 f"{figures['kib_per_request']:.1f} KiB a request in flight "
+                 f"(bare libcurl loop {figures['bare_kib_per_request']:.1f} KiB)"]
     if "fast_ratio" in figures:
         parts.append(f"the 190 fast webhooks: {figures['fast_rps']:.0f}/s, {figures['fast_ratio']:.0%} of their rate alone")
     return "; ".join(parts)
