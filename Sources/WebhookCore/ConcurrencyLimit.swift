@@ -76,8 +76,13 @@ public struct ConcurrencyLimit: Sendable, Hashable {
     public var baselineLatencyMs: Double? { baselineMs }
 
     /// A 2xx that took `latency`, received at `now`: grows the limit unless the response time rose.
+    ///
+    /// `inFlight`, the webhook's requests in flight when the answer came, keeps a webhook that
+    /// does not use its limit from growing it (TCP's congestion window validation): a trickle of
+    /// events answered quickly says nothing about a burst, which would otherwise go out all at
+    /// once at the ceiling. It grows while at least half the limit is in use.
     @discardableResult
-    public mutating func onSuccess(latency: Duration, now: Timestamp) -> Change {
+    public mutating func onSuccess(latency: Duration, now: Timestamp, inFlight: Int? = nil) -> Change {
         let sample = max(0, Double(latency.inMilliseconds))
         observe(sample, now: now)
         if let smoothed = smoothedLatencyMs, let baseline = baselineMs,
@@ -86,6 +91,7 @@ public struct ConcurrencyLimit: Sendable, Hashable {
             return onOverload(now: now)
         }
         guard limit < policy.ceiling else { return .unchanged }
+        if let inFlight, inFlight * 2 < limit { return .unchanged }
         successes += 1
         guard slowStart || successes >= limit else { return .unchanged }
         successes = 0

@@ -21,17 +21,21 @@ public struct ConcurrencyLimits: Sendable {
     /// The adaptive state of `webhookID`, when it has had an attempt.
     public func state(of webhookID: String) -> ConcurrencyLimit? { states[webhookID] }
 
-    /// Adapts `webhookID`'s limit to an attempt's outcome, finished at `now`. A success grows it,
-    /// overload (``ConcurrencyLimit/isOverload(_:)``) shrinks it, anything else leaves it.
+    /// Adapts `webhookID`'s limit to an attempt's outcome, finished at `now`, while the webhook
+    /// had `inFlight` requests in flight. A success grows it (when the limit is in use, see
+    /// ``ConcurrencyLimit/onSuccess(latency:now:inFlight:)``), overload
+    /// (``ConcurrencyLimit/isOverload(_:)``) shrinks it, anything else leaves it.
     @discardableResult
-    public mutating func record(webhookID: String, outcome: DeliveryOutcome, now: Timestamp) -> ConcurrencyLimit.Change {
+    public mutating func record(
+        webhookID: String, outcome: DeliveryOutcome, now: Timestamp, inFlight: Int? = nil
+    ) -> ConcurrencyLimit.Change {
         let overload = ConcurrencyLimit.isOverload(outcome)
         guard outcome.isSuccess || overload else { return .unchanged }
         var state = states[webhookID] ?? ConcurrencyLimit(policy: policy)
         let change =
             overload
             ? state.onOverload(now: now)
-            : state.onSuccess(latency: .milliseconds(Int64(outcome.responseTimeMs)), now: now)
+            : state.onSuccess(latency: .milliseconds(Int64(outcome.responseTimeMs)), now: now, inFlight: inFlight)
         states[webhookID] = state
         if limits[webhookID] != state.limit { limits[webhookID] = state.limit }
         return change

@@ -46,6 +46,8 @@ final class DeliveryService: Service {
         var clientEnded = false
         /// True once no more jobs may be claimed (graceful stop).
         var stopping = false
+        /// Claims held per webhook: what each webhook's adaptive limit is compared with.
+        var claimsByWebhook: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -310,8 +312,12 @@ final class DeliveryService: Service {
     private func adapt(_ adaptiveLimits: inout ConcurrencyLimits, to results: [AttemptResult], now: Timestamp) {
         guard !results.isEmpty else { return }
         var changed = false
+        // The claims of these results are still held: they count as in flight.
+        let claims = state.withLock { $0.claimsByWebhook }
         for result in results {
-            let change = adaptiveLimits.record(webhookID: result.job.webhookID, outcome: result.outcome, now: now)
+            let webhookID = result.job.webhookID
+            let change = adaptiveLimits.record(
+                webhookID: webhookID, outcome: result.outcome, now: now, inFlight: claims[webhookID, default: 0])
             if change != .unchanged { changed = true }
         }
         if changed { limitBoard.publish(adaptiveLimits.limits) }
@@ -332,7 +338,10 @@ final class DeliveryService: Service {
 
     private func forget(_ jobs: [ClaimedJob]) {
         state.withLock { state in
-            for job in jobs { state.claims[UInt64(bitPattern: job.jobID)] = nil }
+            for job in jobs where state.claims.removeValue(forKey: UInt64(bitPattern: job.jobID)) != nil {
+                let left = state.claimsByWebhook[job.webhookID, default: 1] - 1
+                state.claimsByWebhook[job.webhookID] = left > 0 ? left : nil
+            }
         }
     }
 
@@ -356,6 +365,7 @@ final class DeliveryService: Service {
             let jobs = claimed.filter { job in
                 state.claims.updateValue(job, forKey: UInt64(bitPattern: job.jobID)) == nil
             }
+            for job in jobs { state.claimsByWebhook[job.webhookID, default: 0] += 1 }
             state.sending += jobs.count
             return (jobs, state.sending)
         }

@@ -94,6 +94,18 @@ import WebhookCore
         #expect(queueing.baselineLatencyMs == 400)
     }
 
+    @Test func aWebhookThatDoesNotUseItsLimitDoesNotGrowIt() {
+        var limit = ConcurrencyLimit(policy: .init(initial: 16, ceiling: 256))
+        // A trickle: one request at a time, each answered in 5 ms.
+        for step in 0..<1000 {
+            limit.onSuccess(latency: .milliseconds(5), now: start.adding(milliseconds: Int64(step * 100)), inFlight: 1)
+        }
+        #expect(limit.limit == 16)
+        // A burst that fills half the limit or more grows it.
+        limit.onSuccess(latency: .milliseconds(5), now: start.adding(seconds: 200), inFlight: 8)
+        #expect(limit.limit == 17)
+    }
+
     @Test func theCeilingIsTheConfiguredValueAndTheStartNeverExceedsIt() {
         let low = ConcurrencyLimit(policy: .init(initial: 16, ceiling: 4))
         #expect(low.limit == 4)
