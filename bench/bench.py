@@ -468,7 +468,8 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/qr3-webhookd"))
     parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak,slow,mix,memory")
     parser.add_argument("--concurrency", type=int, default=128,
-                        help="transfers in flight, for the ceiling and the daemon alike (the daemon's default)")
+                        help="transfers in flight, for the ceiling and the daemon alike, in the scenarios against nginx "
+                             "(the daemon's default until 4096; the slow-receiver scenarios run it at its defaults)")
     parser.add_argument("--drain-events", type=int, default=1000, help="x 100 webhooks")
     parser.add_argument("--latency-rate", type=float, default=1000)
     parser.add_argument("--latency-seconds", type=float, default=30)

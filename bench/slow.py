@@ -176,7 +176,7 @@ def add_arguments(parser):
     parser.add_argument("--slow-deliveries", type=int, default=30000, help="per delay, for the bare loop and the daemon")
     parser.add_argument("--slow-webhooks", type=int, default=200)
     parser.add_argument("--slow-inflight", type=int, default=4096, help="transfers in flight of the bare loop")
-    parser.add_argument("--mix-events", type=int, default=100, help="x 200 webhooks (10 slow, 190 fast)")
+    parser.add_argument("--mix-events", type=int, default=500, help="x 200 webhooks (10 slow, 190 fast)")
     parser.add_argument("--receiver", default=os.path.join(bench.ROOT, ".build/release/bench-receiver"))
 
 
