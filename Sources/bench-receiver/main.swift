@@ -45,7 +45,9 @@ final class DelayedAnswer: ChannelInboundHandler {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders([("Content-Length", "2"), ("Content-Type", "text/plain")])
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+            promise: nil)
         context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
         if keepAlive {
             context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)

@@ -94,7 +94,8 @@ struct Status: AsyncParsableCommand {
         let sorted = note.limits.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
         return Limits(
             pid: note.pid, updated: note.updated, initial: note.initial, ceiling: note.ceiling,
-            webhooks: sorted.count, lowest: sorted.first?.value, median: sorted.isEmpty ? nil : sorted[sorted.count / 2].value,
+            webhooks: sorted.count, lowest: sorted.first?.value,
+            median: sorted.isEmpty ? nil : sorted[sorted.count / 2].value,
             highest: sorted.last?.value,
             lowest_webhooks: sorted.prefix(20).map { Limit(id: $0.key, limit: $0.value) })
     }

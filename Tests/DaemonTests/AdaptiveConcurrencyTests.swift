@@ -25,7 +25,8 @@ import WebhookTestSupport
         let ceiling = 24
         let key = try harness.apiKey()
         let daemon = try await harness.startDaemon([
-            "--per-webhook-concurrency", "\(ceiling)", "--request-timeout", "1", "--lease", "4", "--disable-after", "100",
+            "--per-webhook-concurrency", "\(ceiling)", "--request-timeout", "1", "--lease", "4", "--disable-after",
+            "100",
             "--status-interval", "0.1",
         ])
         defer { daemon.stop() }

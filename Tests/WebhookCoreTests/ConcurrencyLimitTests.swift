@@ -62,13 +62,21 @@ import WebhookCore
     @Test func otherFailuresLeaveItToTheCircuit() {
         #expect(!ConcurrencyLimit.isOverload(.answered(status: 500, responseTimeMs: 5)))
         #expect(!ConcurrencyLimit.isOverload(.answered(status: 404, responseTimeMs: 5)))
-        #expect(!ConcurrencyLimit.isOverload(DeliveryOutcome(statusCode: nil, responseTimeMs: 1, failure: .connect, excerpt: "")))
+        #expect(
+            !ConcurrencyLimit.isOverload(
+                DeliveryOutcome(statusCode: nil, responseTimeMs: 1, failure: .connect, excerpt: "")))
         var limits = ConcurrencyLimits(policy: .init(initial: 8, ceiling: 32))
-        #expect(limits.record(webhookID: "wh_a", outcome: .answered(status: 500, responseTimeMs: 5), now: start) == .unchanged)
+        #expect(
+            limits.record(webhookID: "wh_a", outcome: .answered(status: 500, responseTimeMs: 5), now: start)
+                == .unchanged)
         #expect(limits.limit(of: "wh_a") == 8)
-        #expect(limits.record(webhookID: "wh_a", outcome: .answered(status: 200, responseTimeMs: 5), now: start) == .increased)
+        #expect(
+            limits.record(webhookID: "wh_a", outcome: .answered(status: 200, responseTimeMs: 5), now: start)
+                == .increased)
         #expect(limits.limits == ["wh_a": 9])
-        #expect(limits.record(webhookID: "wh_a", outcome: .answered(status: 429, responseTimeMs: 5), now: start) == .decreased)
+        #expect(
+            limits.record(webhookID: "wh_a", outcome: .answered(status: 429, responseTimeMs: 5), now: start)
+                == .decreased)
         #expect(limits.limit(of: "wh_a") == 4)
         #expect(limits.limit(of: "wh_b") == 8)
     }

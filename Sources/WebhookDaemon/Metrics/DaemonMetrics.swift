@@ -192,8 +192,8 @@ public final class DaemonMetrics: Sendable {
 
     private static var webhookLimitName: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "qr3_webhookd", metricName: "webhook_concurrency_limit", unitName: "",
-        helpText:
+            namespace: "qr3_webhookd", metricName: "webhook_concurrency_limit", unitName: "",
+            helpText:
                 "Requests this process lets one webhook have in flight now: its adaptive limit, up to per-webhook-concurrency (webhooks with an attempt in this process)."
         )
     }
@@ -209,7 +209,8 @@ public final class DaemonMetrics: Sendable {
         }
         if let inFlight { requestsInFlight.set(Double(inFlight)) }
         for (webhookID, limit) in limits {
-            registry.makeGauge(descriptor: Self.webhookLimitName, labels: [("webhook_id", webhookID)]).set(Double(limit))
+            registry.makeGauge(descriptor: Self.webhookLimitName, labels: [("webhook_id", webhookID)]).set(
+                Double(limit))
         }
         if newBusyRetries > 0 { busyRetries.increment(by: Int64(newBusyRetries)) }
         var buffer: [UInt8] = []
