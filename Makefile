@@ -46,9 +46,11 @@ format:
 clean:
 	rm -rf .build
 
-# Benchmarks: the daemon against the bare libcurl ceiling (starts and stops its own nginx).
+# Benchmarks: the daemon against the bare libcurl ceiling (starts and stops its own nginx), and
+# against slow receivers (bench-receiver, answering after 100 ms, 500 ms, 2 s) at its defaults.
 bench: release
 	scripts/bootstrap
+	$(SWIFT) build -c release --product bench-receiver
 	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	python3 bench/bench.py --json bench-results.json
 

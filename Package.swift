@@ -104,6 +104,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // `make bench`'s slow receiver: answers after the delay its path names (not shipped).
+        .executableTarget(
+            name: "bench-receiver",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Test support: real HTTP receivers on 127.0.0.1, temporary databases, daemon processes.
         .target(
             name: "WebhookTestSupport",

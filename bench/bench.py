@@ -6,7 +6,8 @@ Run through `make bench`, which builds the release binary first. Starts its own 
 scenarios and prints one table. Every figure is also given as a ratio to the ceiling
 measured in the same run, because absolute numbers depend on the machine and its load.
 
-Scenarios: ceiling, drain, latency, backlog, neighbour, fanout, commits, soak (default: all). Ceiling and drain
+Scenarios: ceiling, drain, latency, backlog, neighbour, fanout, commits, soak, slow, mix, memory (default:
+all; slow, mix and memory, in bench/slow.py, need the release build of bench-receiver). Ceiling and drain
 run as `--pairs` back-to-back pairs (3 by default) and the pair with the median ratio is shown,
 with every pair's ratio beside it: on a machine whose speed changes from minute to minute, one
 pair can read far too high or too low.
@@ -171,13 +172,14 @@ class Daemon:
     # Set by main: the concurrency the ceiling runs with, so daemon and ceiling always match.
     common = []
 
-    def __init__(self, binary, database, extra=()):
+    def __init__(self, binary, database, extra=(), defaults=False):
+        """`defaults`: without the benchmark's common settings (the slow-receiver scenarios)."""
         self.log_path = database.path + ".log"
         self.log = open(self.log_path, "w")
         self.metrics_port = free_port()
         self.process = subprocess.Popen(
             [binary, "run", "--database", database.path, "--allow-networks", "127.0.0.0/8", "--listen", "127.0.0.1:0",
-             "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--log-level", "notice", *Daemon.common, *extra],
+             "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--log-level", "notice", *([] if defaults else Daemon.common), *extra],
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.started = time.monotonic()
         self.spawned = time.time()
@@ -464,9 +466,10 @@ def current_rss_kib(pid):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/qr3-webhookd"))
-    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak")
+    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak,slow,mix,memory")
     parser.add_argument("--concurrency", type=int, default=128,
-                        help="transfers in flight, for the ceiling and the daemon alike (the daemon's default)")
+                        help="transfers in flight, for the ceiling and the daemon alike, in the scenarios against nginx "
+                             "(the daemon's default until 4096; the slow-receiver scenarios run it at its defaults)")
     parser.add_argument("--drain-events", type=int, default=1000, help="x 100 webhooks")
     parser.add_argument("--latency-rate", type=float, default=1000)
     parser.add_argument("--latency-seconds", type=float, default=30)
@@ -482,6 +485,7 @@ def main():
     parser.add_argument("--pairs", type=int, default=3,
                         help="ceiling and drain are run this many times, each pair side by side; the median pair is shown")
     parser.add_argument("--json", help="also write the results to this file")
+    slow.add_arguments(parser)
     args = parser.parse_args()
     wanted = args.scenarios.split(",")
     Daemon.common = ["--concurrency", str(args.concurrency)]
@@ -516,6 +520,17 @@ def main():
             results["commits"] = scenario_commits(args, folder, nginx, args.binary)
         if "soak" in wanted:
             results["soak"] = scenario_soak(args, folder, nginx, args.binary)
+        if "slow" in wanted or "mix" in wanted or "memory" in wanted:
+            receiver = slow.SlowReceiver(args.receiver)
+            try:
+                if "slow" in wanted:
+                    results.update(slow.scenario_slow(args, folder, receiver))
+                if "mix" in wanted:
+                    results.update(slow.scenario_mix(args, folder, receiver))
+                if "memory" in wanted:
+                    results.update(slow.scenario_memory(args, folder, receiver))
+            finally:
+                receiver.stop()
     finally:
         nginx.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -523,8 +538,9 @@ def main():
     print(f"{'scenario':<14} {'deliveries':>10} {'seconds':>8} {'per s':>9} {'of ceiling':>10} "
           f"{'CPU us/dlv':>10} {'peak RSS':>9}  notes")
     for name, figures in results.items():
+        is_slow = name.startswith("slow-") or name.startswith("mix") or name == "memory"
         ratio = (f"{figures['rps'] / ceiling:.0%}" if ceiling and name not in ("latency", "fanout", "commits", "soak")
-                 else "-")
+                 and not is_slow else f"{figures['ratio']:.0%}" if "ratio" in figures else "-")
         notes = ""
         if name == "drain" and len(pairs) > 1:
             ratios = ", ".join(f"{pair['ratio']:.0%}" for pair in pairs)
@@ -545,6 +561,8 @@ def main():
                                               for at, size, rss in figures["samples"])
             if figures["settled_growth"] is not None:
                 notes += f"; after two retentions the size varies {figures['settled_growth']:.0%}"
+        if is_slow:
+            notes = slow.notes(name, figures)
         if figures.get("longest_write_ms") is not None:
             notes += ("; " if notes else "") + f"longest write lock hold {figures['longest_write_ms']:.1f} ms"
         if "startup_seconds" in figures:
@@ -561,4 +579,6 @@ def main():
 
 
 if __name__ == "__main__":
+    sys.modules["bench"] = sys.modules[__name__]
+    import slow
     main()

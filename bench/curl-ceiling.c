@@ -63,6 +63,7 @@ int main(int argc, char **argv) {
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L); /* as the daemon's handles */
         handles[i] = easy;
     }
 

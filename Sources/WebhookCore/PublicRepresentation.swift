@@ -26,6 +26,9 @@ public struct WebhookRepresentation: Sendable, Hashable {
     public var previous_secret_hint: String?
     /// When the previous secret stops signing deliveries, during a rotation's overlap.
     public var previous_secret_expires_at: String?
+    /// Requests the answering daemon lets the webhook have in flight now (its adaptive
+    /// ``ConcurrencyLimit``); nil where no delivery runs.
+    public var concurrency_limit: Int?
 
     /// The representation of `webhook` at `now`; `revealingSecret` only when answering its creation
     /// or a rotation.
@@ -73,6 +76,7 @@ extension WebhookRepresentation {
         object.add("headers", raw: CustomHeaders.redactedJSON(names: header_names))
         object.add("previous_secret_hint", previous_secret_hint)
         object.add("previous_secret_expires_at", previous_secret_expires_at)
+        object.add("concurrency_limit", concurrency_limit)
         return object.json
     }
 }

@@ -24,6 +24,12 @@ public struct Daemon: Sendable {
     /// Opens and migrates the database, then delivers until a graceful stop completes.
     public func run() async throws {
         try configuration.validate()
+        let openFiles = FileDescriptorLimit.raise(toFit: configuration.maximumConcurrentTransfers)
+        if openFiles >= 0, openFiles < configuration.maximumConcurrentTransfers + 64 {
+            logger.warning(
+                "Open file limit below the transfers in flight; raise LimitNOFILE or lower concurrency",
+                metadata: ["open_files": "\(openFiles)", "concurrency": "\(configuration.maximumConcurrentTransfers)"])
+        }
         var storeOptions = SQLiteWebhookStore.Options()
         storeOptions.synchronous = configuration.synchronous
         storeOptions.writeHeld = { [metrics] in metrics.writeHeld($0) }
@@ -65,6 +71,7 @@ public struct Daemon: Sendable {
             owner: Self.ownerName(),
             logger: logger
         )
+        metrics.observe(webhookLimits: { [board = delivery.limitBoard] in board.snapshot })
         let watcher = OutboxWatcher(
             databasePath: configuration.databasePath,
             onChange: { delivery.outboxChanged() },
@@ -99,6 +106,9 @@ public struct Daemon: Sendable {
         if configuration.mode.servesAPI {
             let hooks = APIHooks(outboxChanged: { delivery.outboxChanged() }, jobsDue: { work.signal() })
             var apiConfiguration = configuration.apiConfiguration
+            if configuration.mode.delivers {
+                apiConfiguration.concurrencyLimit = { [board = delivery.limitBoard] in board.limit(of: $0) }
+            }
             if configuration.metrics == .api {
                 apiConfiguration.metrics = MetricsExposition(
                     contentType: DaemonMetrics.contentType, body: metrics.exposition)
@@ -130,6 +140,7 @@ public struct Daemon: Sendable {
                     notifier: notifier,
                     readiness: readiness,
                     configuration: configuration,
+                    limitBoard: configuration.mode.delivers ? delivery.limitBoard : nil,
                     logger: logger
                 )
             )

@@ -11,10 +11,12 @@ import WebhookCore
 public struct DaemonConfiguration: Sendable {
     /// The SQLite database file.
     public var databasePath: String = DaemonConfiguration.defaultDatabasePath
-    /// How many HTTP requests are in flight at once.
-    public var maximumConcurrentTransfers: Int = 128
-    /// How many requests one webhook may have in flight at once (across every process).
-    public var perWebhookConcurrency: Int = 16
+    /// How many HTTP requests are in flight at once: sized for slow receivers (4096 at 500 ms is
+    /// 8,000 requests a second); against fast ones far fewer are in flight at a time.
+    public var maximumConcurrentTransfers: Int = 4096
+    /// The most requests one webhook may have in flight at once (across every process): the
+    /// ceiling of its adaptive limit (``ConcurrencyLimit``).
+    public var perWebhookConcurrency: Int = 256
     /// Seconds to wait for a TCP (and TLS) connection.
     public var connectTimeout: Double = 5
     /// Seconds an attempt may take in all, answer included.
@@ -65,6 +67,12 @@ public struct DaemonConfiguration: Sendable {
     public var apiIdleTimeout: Double = 60
     /// The most API connections open at once.
     public var apiMaximumConnections: Int = 1024
+
+    /// How each webhook's in-flight limit adapts: it starts at 16 (or the ceiling, when lower) and
+    /// grows up to `per-webhook-concurrency`.
+    public var concurrencyLimitPolicy: ConcurrencyLimit.Policy {
+        ConcurrencyLimit.Policy(initial: 16, ceiling: perWebhookConcurrency)
+    }
 
     /// The job rules the daemon applies: the retry schedule and when to disable.
     public var deliveryRules: DeliveryRules {
@@ -183,13 +191,17 @@ extension DaemonConfiguration {
             guard !value.isEmpty else { throw InvalidSetting(setting: "database", message: "must not be empty") }
             config.databasePath = value
         },
-        Setting(name: "concurrency", defaultValue: "128", help: "HTTP requests in flight at once.") {
+        Setting(
+            name: "concurrency", defaultValue: "4096",
+            help: "HTTP requests in flight at once (sized for slow receivers: 4096 at 500 ms is 8,000 a second)."
+        ) {
             config, value throws(InvalidSetting) in
             config.maximumConcurrentTransfers = try integer(value, "concurrency", 1...10_000)
         },
         Setting(
-            name: "per-webhook-concurrency", defaultValue: "16",
-            help: "Requests one webhook may have in flight at once, across every process."
+            name: "per-webhook-concurrency", defaultValue: "256",
+            help:
+                "The most requests one webhook may have in flight at once, across every process: the ceiling of its adaptive limit, which starts at 16, grows while the receiver answers 2xx quickly and halves on 429, 503, 504, timeouts and rising response times."
         ) {
             config, value throws(InvalidSetting) in
             config.perWebhookConcurrency = try integer(value, "per-webhook-concurrency", 1...10_000)

@@ -46,9 +46,13 @@ final class DeliveryService: Service {
         var clientEnded = false
         /// True once no more jobs may be claimed (graceful stop).
         var stopping = false
+        /// Claims held per webhook: what each webhook's adaptive limit is compared with.
+        var claimsByWebhook: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
+    /// This process's current limit of every webhook that had an attempt, for readers elsewhere.
+    let limitBoard: ConcurrencyLimitBoard
     /// Set when the database file changed since the loop last looked at the outbox.
     private let outboxTouched = Atomic<Bool>(true)
     /// The most claims this process holds: twice the transfer slots. The client keeps at most
@@ -98,6 +102,7 @@ final class DeliveryService: Service {
         self.readiness = readiness
         self.owner = owner
         self.logger = logger
+        self.limitBoard = ConcurrencyLimitBoard(initial: configuration.concurrencyLimitPolicy.initial)
     }
 
     func run() async throws {
@@ -129,6 +134,8 @@ final class DeliveryService: Service {
         var pendingReleases: [ClaimedJob] = []
         /// When the loop first saw a stop while the database failed.
         var stopFailingSince: ContinuousClock.Instant?
+        // Each webhook's adaptive in-flight limit: the loop alone feeds it, as results come in.
+        var adaptiveLimits = ConcurrencyLimits(policy: configuration.concurrencyLimitPolicy)
         var oldestResult = ContinuousClock.now
         var lastOutboxCheck = ContinuousClock.now - idle
         // After an ingest that stopped on its budget (a fan-out to thousands of webhooks, a large
@@ -152,6 +159,7 @@ final class DeliveryService: Service {
                 )
             }
             let (results, releases) = attemptResults(finished, finishedAt: now)
+            adapt(&adaptiveLimits, to: results, now: now)
             if pendingResults.isEmpty, !results.isEmpty { oldestResult = .now }
             pendingResults += results
             pendingReleases += releases
@@ -205,7 +213,8 @@ final class DeliveryService: Service {
                 round.claim = ClaimRequest(
                     owner: owner,
                     limit: min(free, configuration.claimBatchSize, claimCohort),
-                    perWebhookLimit: configuration.perWebhookConcurrency,
+                    perWebhookLimit: adaptiveLimits.policy.initial,
+                    webhookLimits: adaptiveLimits.limits,
                     lease: lease,
                     now: now
                 )
@@ -305,6 +314,21 @@ final class DeliveryService: Service {
         }
     }
 
+    /// Feeds finished attempts to their webhooks' adaptive limits and publishes the new limits.
+    private func adapt(_ adaptiveLimits: inout ConcurrencyLimits, to results: [AttemptResult], now: Timestamp) {
+        guard !results.isEmpty else { return }
+        var changed = false
+        // The claims of these results are still held: they count as in flight.
+        let claims = state.withLock { $0.claimsByWebhook }
+        for result in results {
+            let webhookID = result.job.webhookID
+            let change = adaptiveLimits.record(
+                webhookID: webhookID, outcome: result.outcome, now: now, inFlight: claims[webhookID, default: 0])
+            if change != .unchanged { changed = true }
+        }
+        if changed { limitBoard.publish(adaptiveLimits.limits) }
+    }
+
     private func recorded(_ results: [AttemptResult], report: RecordReport) {
         guard !results.isEmpty else { return }
         report.log(results: results, logger: logger)
@@ -320,7 +344,10 @@ final class DeliveryService: Service {
 
     private func forget(_ jobs: [ClaimedJob]) {
         state.withLock { state in
-            for job in jobs { state.claims[UInt64(bitPattern: job.jobID)] = nil }
+            for job in jobs where state.claims.removeValue(forKey: UInt64(bitPattern: job.jobID)) != nil {
+                let left = state.claimsByWebhook[job.webhookID, default: 1] - 1
+                state.claimsByWebhook[job.webhookID] = left > 0 ? left : nil
+            }
         }
     }
 
@@ -365,6 +392,9 @@ final class DeliveryService: Service {
         let (fresh, sending) = state.withLock { state in
             let fresh = signed.map { job in
                 state.claims.updateValue(job, forKey: UInt64(bitPattern: job.jobID)) == nil
+            }
+            for (job, isFresh) in zip(signed, fresh) where isFresh {
+                state.claimsByWebhook[job.webhookID, default: 0] += 1
             }
             let count = fresh.count { $0 }
             state.sending += count

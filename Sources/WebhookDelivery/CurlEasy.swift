@@ -9,6 +9,9 @@ import WebhookCore
 /// unretained pointers to it (write, open-socket and private data), so the loop keeps every
 /// `CurlEasy` alive until its handle is cleaned up.
 final class CurlEasy {
+    /// libcurl's receive buffer of each handle, in bytes (`CURLOPT_BUFFERSIZE`).
+    static let receiveBufferBytes = 4096
+
     /// The `CURL *`.
     let handle: UnsafeMutableRawPointer
     /// The tag of the request being sent.
@@ -54,6 +57,11 @@ final class CurlEasy {
         // ends, and the whole delivery thread waits for the system resolver (seconds, for a name
         // whose DNS server does not answer) with every other transfer stalled behind it.
         try check(cqr3_easy_setopt_long(handle, CURLOPT_QUICK_EXIT, 1), "QUICK_EXIT")
+        // The receive buffer every handle keeps (libcurl's default is 16 KiB): answers to webhooks
+        // are short, and with thousands of transfers in flight and as many handles pooled, the
+        // default alone would be 16 KiB a request (64 MiB at 4096). A longer answer is read in
+        // more pieces, up to `maximumResponseBytes` as before.
+        try check(cqr3_easy_setopt_long(handle, CURLOPT_BUFFERSIZE, CurlEasy.receiveBufferBytes), "BUFFERSIZE")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP_KEEPALIVE")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPIDLE, 60), "TCP_KEEPIDLE")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPINTVL, 30), "TCP_KEEPINTVL")

@@ -1,14 +1,24 @@
 import CQR3Curl
 import Glibc
 
-/// Owns one libcurl multi handle and its connection cache.
+/// Owns one libcurl multi handle, its connection cache, and the epoll set its sockets wait in.
 ///
-/// `@unchecked Sendable`: `wakeup()` may be called from any thread (libcurl documents
-/// `curl_multi_wakeup` as thread-safe); every other use of `handle` happens on the single
+/// libcurl reports the sockets it wants watched to an epoll set and when it wants a timeout
+/// (`cqr3_multi_use_epoll`); the transfer loop waits on the set and hands each ready socket to
+/// `curl_multi_socket_action`. An eventfd in the same set wakes the loop for new submissions.
+///
+/// `@unchecked Sendable`: `wakeup()` may be called from any thread (a write to an eventfd);
+/// every other use of `handle`, the epoll set and `deadline` happens on the single
 /// transfer-loop thread, and `deinit` runs only once no thread holds the client any more.
 final class CurlMulti: @unchecked Sendable {
     /// The `CURLM *`.
     let handle: UnsafeMutableRawPointer
+    /// The epoll set of libcurl's sockets and the wake-up eventfd (heap: libcurl keeps the pointer).
+    let epoll: UnsafeMutablePointer<Int32>
+    /// The eventfd `wakeup()` writes to.
+    let wakeupDescriptor: Int32
+    /// When libcurl wants `CURL_SOCKET_TIMEOUT`, in monotonic milliseconds; -1 for never.
+    let deadline: UnsafeMutablePointer<Int64>
 
     /// Initialises libcurl once per process, ignores SIGPIPE, and creates a multi handle.
     init(configuration: DeliveryClient.Configuration) throws(DeliveryClientError) {
@@ -19,18 +29,43 @@ final class CurlMulti: @unchecked Sendable {
             throw .curl("curl_multi_init returned no handle")
         }
         self.handle = handle
+        epoll = .allocate(capacity: 1)
+        epoll.initialize(to: epoll_create1(Int32(EPOLL_CLOEXEC)))
+        wakeupDescriptor = cqr3_wakeup_descriptor()
+        deadline = .allocate(capacity: 1)
+        deadline.initialize(to: -1)
+        guard epoll.pointee >= 0, wakeupDescriptor >= 0,
+            cqr3_epoll_add_reader(epoll.pointee, wakeupDescriptor) == 0
+        else {
+            throw .curl("could not create the transfer loop's epoll set: \(String(cString: strerror(errno)))")
+        }
         let connectionCache = max(configuration.maximumConcurrentTransfers, 16)
         try set(CURLMOPT_MAXCONNECTS, connectionCache)
         try set(CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maximumConnectionsPerHost)
+        let code = cqr3_multi_use_epoll(handle, epoll, deadline)
+        guard code == CURLM_OK else {
+            throw .curl("could not set the socket callbacks: \(String(cString: curl_multi_strerror(code)))")
+        }
     }
 
     deinit {
         curl_multi_cleanup(handle)
+        if wakeupDescriptor >= 0 { close(wakeupDescriptor) }
+        if epoll.pointee >= 0 { close(epoll.pointee) }
+        epoll.deallocate()
+        deadline.deallocate()
     }
 
-    /// Interrupts a `curl_multi_poll` in progress (or makes the next one return at once).
+    /// Interrupts the loop's wait for events (or makes the next one return at once).
     func wakeup() {
-        curl_multi_wakeup(handle)
+        var one: UInt64 = 1
+        _ = write(wakeupDescriptor, &one, 8)
+    }
+
+    /// Takes the wake-ups written since the last time (the loop calls this when the eventfd is ready).
+    func drainWakeups() {
+        var count: UInt64 = 0
+        _ = read(wakeupDescriptor, &count, 8)
     }
 
     private func set(_ option: CURLMoption, _ value: Int) throws(DeliveryClientError) {

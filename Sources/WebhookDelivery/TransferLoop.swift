@@ -3,7 +3,8 @@ import Logging
 import WebhookCore
 
 /// The body of the delivery thread: starts queued requests on pooled easy handles, drives
-/// `curl_multi_perform`, collects finished transfers and publishes them in batches.
+/// `curl_multi_socket_action` over an epoll set, collects finished transfers and publishes them
+/// in batches.
 ///
 /// Confined to the one thread that calls `run()`; only the `DeliveryClient` it reports to is shared.
 final class TransferLoop {
@@ -18,6 +19,9 @@ final class TransferLoop {
     private var waitingHead = 0
     private let maximumQueueWait: Duration?
     private var batch: [CompletedRequest] = []
+    /// The sockets (and their `CURL_CSELECT_*` bits) one wait for events returned.
+    private let readySockets = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 512)
+    private let readyActions = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 512)
 
     /// Prepares a loop for `client`; nothing is started until `run()`.
     init(client: DeliveryClient) {
@@ -27,6 +31,11 @@ final class TransferLoop {
         maximumRunning = client.configuration.maximumConcurrentTransfers
         maximumQueueWait = client.configuration.maximumQueueWait
         running.reserveCapacity(maximumRunning)
+    }
+
+    deinit {
+        readySockets.deallocate()
+        readyActions.deallocate()
     }
 
     /// Loops until the client asks it to stop; everything still running is then reported as aborted.
@@ -43,20 +52,44 @@ final class TransferLoop {
                 break
             }
             startWaiting()
-            var stillRunning: Int32 = 0
-            let performed = curl_multi_perform(multi, &stillRunning)
-            if performed != CURLM_OK {
-                client.logger.error(
-                    "curl_multi_perform failed",
-                    metadata: ["error": "\(String(cString: curl_multi_strerror(performed)))"])
-            }
+            let canStartMore = running.count < maximumRunning && waitingHead < waiting.count
+            var timeoutMs: Int64 = canStartMore ? 0 : running.isEmpty ? 10_000 : 1000
+            let deadline = client.multi.deadline.pointee
+            if deadline >= 0 { timeoutMs = min(timeoutMs, max(0, deadline - cqr3_now_ms())) }
+            awaitEvents(timeoutMs: Int32(timeoutMs))
             collectFinished()
             publish()
-            let canStartMore = running.count < maximumRunning && waitingHead < waiting.count
-            let timeoutMs: Int32 = canStartMore ? 0 : running.isEmpty ? 10_000 : 1000
-            curl_multi_poll(multi, nil, 0, timeoutMs, nil)
         }
         idle.removeAll()
+    }
+
+    /// Waits up to `timeoutMs` for libcurl's sockets or a wake-up, hands each ready socket to
+    /// `curl_multi_socket_action`, and runs libcurl's timeouts once they are due. A turn costs
+    /// the sockets that are ready, not every transfer in flight.
+    private func awaitEvents(timeoutMs: Int32) {
+        let count = cqr3_epoll_wait(
+            client.multi.epoll.pointee, readySockets.baseAddress, readyActions.baseAddress, Int32(readySockets.count),
+            timeoutMs)
+        var stillRunning: Int32 = 0
+        for index in 0..<max(0, Int(count)) {
+            let socket = readySockets[index]
+            if socket == client.multi.wakeupDescriptor {
+                client.multi.drainWakeups()
+                continue
+            }
+            check(curl_multi_socket_action(multi, socket, readyActions[index], &stillRunning))
+        }
+        let deadline = client.multi.deadline.pointee
+        if deadline >= 0, cqr3_now_ms() >= deadline {
+            client.multi.deadline.pointee = -1
+            check(curl_multi_socket_action(multi, cqr3_socket_timeout(), 0, &stillRunning))
+        }
+    }
+
+    private func check(_ code: CURLMcode) {
+        guard code != CURLM_OK else { return }
+        client.logger.error(
+            "curl_multi_socket_action failed", metadata: ["error": "\(String(cString: curl_multi_strerror(code)))"])
     }
 
     private func enqueue(_ requests: [OutboundRequest]) {

@@ -58,6 +58,8 @@ extension SQLiteWebhookStore {
             // over, and none before: its other jobs wait, keeping their attempts (DeliveryRules).
             var failing: [String: Int] = [:]
             var failures: [String: Int] = [:]
+            let webhookLimits = request.webhookLimits
+            func webhookLimit(of webhookID: String) -> Int { webhookLimits[webhookID] ?? perWebhookLimit }
             try db.cachedStatement(
                 sql: """
                     SELECT id, consecutive_failures, paused_until FROM webhooks INDEXED BY webhooks_failing
@@ -69,11 +71,12 @@ extension SQLiteWebhookStore {
                     consecutiveFailures: Int(row.int64(1)),
                     pausedUntil: row.isNull(2) ? nil : Timestamp(milliseconds: row.int64(2))
                 )
-                failing[row.string(0)] = circuit.capacity(limit: perWebhookLimit, now: now)
-                failures[row.string(0)] = circuit.consecutiveFailures
+                let id = row.string(0)
+                failing[id] = circuit.capacity(limit: webhookLimit(of: id), now: now)
+                failures[id] = circuit.consecutiveFailures
                 return true
             }
-            func capacity(of webhookID: String) -> Int { failing[webhookID] ?? perWebhookLimit }
+            func capacity(of webhookID: String) -> Int { failing[webhookID] ?? webhookLimit(of: webhookID) }
             let saturated = Set(busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key))
                 .union(failing.filter { $0.value == 0 }.keys)
             // The two sources below are disjoint (the due index holds no leased job), so no job

@@ -338,8 +338,12 @@ public struct QueueStats: Sendable, Hashable {
 public struct ClaimRequest: Sendable, Hashable {
     public var owner: String
     public var limit: Int
-    /// Live claims one webhook may have, counting every owner's.
+    /// Live claims one webhook may have, counting every owner's: a webhook not in
+    /// `webhookLimits` is allowed this many.
     public var perWebhookLimit: Int
+    /// The limits of webhooks that differ from `perWebhookLimit`, by webhook id: each webhook's
+    /// adaptive limit (``ConcurrencyLimits``) as this process sees it.
+    public var webhookLimits: [String: Int]
     public var lease: Duration
     /// The time the request was made for. The claim reads the clock again inside its transaction
     /// (`now` plus the time since `madeAt`), so a claim that waited for the write lock still
@@ -348,12 +352,13 @@ public struct ClaimRequest: Sendable, Hashable {
     public var madeAt: ContinuousClock.Instant
 
     public init(
-        owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp,
-        madeAt: ContinuousClock.Instant = .now
+        owner: String, limit: Int, perWebhookLimit: Int, webhookLimits: [String: Int] = [:], lease: Duration,
+        now: Timestamp, madeAt: ContinuousClock.Instant = .now
     ) {
         self.owner = owner
         self.limit = limit
         self.perWebhookLimit = perWebhookLimit
+        self.webhookLimits = webhookLimits
         self.lease = lease
         self.now = now
         self.madeAt = madeAt

@@ -7,7 +7,7 @@ import WebhookStorage
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Show the queue: pending, due, in flight, oldest due age, held deliveries, rejected outbox rows, failing and disabled webhooks.",
+            "Show the queue: pending, due, in flight, oldest due age, held deliveries, rejected outbox rows, failing and disabled webhooks, each webhook's in-flight limit.",
         discussion: """
             While a running daemon finds the database failing (a full disk, an I/O error), a line \
             under database: says so: the daemon notes it in the file <database>-status, which needs no new space \
@@ -44,6 +44,27 @@ struct Status: AsyncParsableCommand {
         var latest_rejections: [Rejection]
         /// What a running daemon last said about the database, while it finds it failing.
         var database_fault: FaultNote?
+        /// Each webhook's adaptive in-flight limit, as a running daemon last wrote them.
+        var concurrency_limits: Limits?
+    }
+
+    /// The adaptive in-flight limits of a running daemon (`<database>-limits`).
+    struct Limits: Codable {
+        var pid: Int32
+        var updated: String
+        var initial: Int
+        var ceiling: Int
+        var webhooks: Int
+        var lowest: Int?
+        var median: Int?
+        var highest: Int?
+        /// The webhooks with the lowest limits, lowest first (at most 20).
+        var lowest_webhooks: [Limit]
+    }
+
+    struct Limit: Codable {
+        var id: String
+        var limit: Int
     }
 
     /// A failing or disabled webhook.
@@ -66,6 +87,17 @@ struct Status: AsyncParsableCommand {
         var type: String?
         var reason: String
         var rejected_at: String
+    }
+
+    /// The summary of a daemon's limits note.
+    static func limits(_ note: LimitsNote) -> Limits {
+        let sorted = note.limits.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
+        return Limits(
+            pid: note.pid, updated: note.updated, initial: note.initial, ceiling: note.ceiling,
+            webhooks: sorted.count, lowest: sorted.first?.value,
+            median: sorted.isEmpty ? nil : sorted[sorted.count / 2].value,
+            highest: sorted.last?.value,
+            lowest_webhooks: sorted.prefix(20).map { Limit(id: $0.key, limit: $0.value) })
     }
 
     func run() async throws {
@@ -128,7 +160,8 @@ struct Status: AsyncParsableCommand {
             rows: Dictionary(uniqueKeysWithValues: storage.rows.map { ($0.table, $0.count) }),
             troubled_webhooks: troubled,
             latest_rejections: rejections,
-            database_fault: note
+            database_fault: note,
+            concurrency_limits: LimitsNote.read(databasePath: global.databasePath).map(Self.limits)
         )
         if json {
             print(try Output.json(report))
@@ -154,6 +187,19 @@ struct Status: AsyncParsableCommand {
             "webhooks:           \(report.active_webhooks) active (\(report.failing_webhooks) failing), "
                 + "\(report.disabled_webhooks) disabled",
         ]
+        if let limits = report.concurrency_limits {
+            var line =
+                "in-flight limits:   \(limits.webhooks) webhooks adapted (pid \(limits.pid), \(limits.updated)), "
+                + "start \(limits.initial), ceiling \(limits.ceiling)"
+            if let lowest = limits.lowest, let median = limits.median, let highest = limits.highest {
+                line += "; lowest \(lowest), median \(median), highest \(highest)"
+            }
+            lines.append(line)
+            let below = limits.lowest_webhooks.filter { $0.limit < limits.ceiling }.prefix(5)
+            if !below.isEmpty {
+                lines.append("  lowest: " + below.map { "\($0.id) \($0.limit)" }.joined(separator: ", "))
+            }
+        }
         if !troubled.isEmpty {
             lines.append("failing and disabled webhooks:")
             for webhook in troubled {

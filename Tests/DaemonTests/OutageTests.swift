@@ -82,7 +82,8 @@ import WebhookTestSupport
                 + "\(failedDuringOutage) attempts failed during it; \(duplicates) duplicates; all arrived"
         )
         #expect(show.contains(#""is_active":true"#), "an outage shorter than the disabling time disables nothing")
-        // The requests in flight when it went away (at most per-webhook-concurrency, 16) fail
+        // The requests in flight when it went away (at most the webhook's limit, 16 at the start and
+        // not grown by a trickle of one at a time) fail
         // together; after that, one probe at a time at the schedule's pace.
         let outageSeconds = Double(outage.components.seconds)
         let firstDelay = Double(schedule.split(separator: ",")[1]) ?? 1

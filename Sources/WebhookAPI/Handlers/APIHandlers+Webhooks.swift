@@ -33,7 +33,14 @@ extension APIHandlers {
         }
         var headers = HTTPFields()
         headers[.location] = "/v1/webhooks/\(webhook.id)"
-        return JSONResponse.make(.created, WebhookRepresentation(webhook, revealingSecret: true).json, headers: headers)
+        return JSONResponse.make(.created, representation(webhook, revealingSecret: true).json, headers: headers)
+    }
+
+    /// The webhook object, with the in-flight limit the delivery in this process has for it now.
+    private func representation(_ webhook: Webhook, revealingSecret: Bool = false) -> WebhookRepresentation {
+        var representation = WebhookRepresentation(webhook, revealingSecret: revealingSecret)
+        representation.concurrency_limit = configuration.concurrencyLimit?(webhook.id)
+        return representation
     }
 
     /// `GET /v1/webhooks`: a page of the workspace's webhooks in id order.
@@ -43,7 +50,7 @@ extension APIHandlers {
         let limit = try query.limit(default: 20, maximum: 100)
         let page = try await store.listWebhooks(
             workspaceID: workspace, limit: limit, startingAfter: query["starting_after"])
-        return JSONResponse.list(page.items.map { WebhookRepresentation($0).json }, hasMore: page.hasMore)
+        return JSONResponse.list(page.items.map { representation($0).json }, hasMore: page.hasMore)
     }
 
     /// `GET /v1/webhooks/{id}`: the webhook, its secret only as the hint.
@@ -54,7 +61,7 @@ extension APIHandlers {
         guard let webhook = try await store.webhook(id: id, workspaceID: workspace) else {
             throw APIError.webhookNotFound(id)
         }
-        return JSONResponse.make(.ok, WebhookRepresentation(webhook).json)
+        return JSONResponse.make(.ok, representation(webhook).json)
     }
 
     /// `PATCH /v1/webhooks/{id}`: changes url, events, secret, headers or is_active (true
@@ -84,7 +91,7 @@ extension APIHandlers {
         if let headers = try body.stringPairs("headers") { changes.headers = try validHeaders(headers) }
         guard let webhook = try await store.updateWebhook(id: id, workspaceID: workspace, changes: changes, now: .now())
         else { throw APIError.webhookNotFound(id) }
-        return JSONResponse.make(.ok, WebhookRepresentation(webhook).json)
+        return JSONResponse.make(.ok, representation(webhook).json)
     }
 
     /// `DELETE /v1/webhooks/{id}`: deletes it; its queued deliveries stop.

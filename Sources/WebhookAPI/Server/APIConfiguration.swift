@@ -22,6 +22,9 @@ public struct APIConfiguration: Sendable {
     public var maximumConnections = 1024
     /// When set, `GET /metrics` (outside /v1, no API key) answers with the daemon's Prometheus metrics.
     public var metrics: MetricsExposition?
+    /// The in-flight limit the delivery in this process has for a webhook now, for the webhook
+    /// object's `concurrency_limit`; nil where no delivery runs (the field is then null).
+    public var concurrencyLimit: (@Sendable (String) -> Int?)?
 
     public init() {}
 }

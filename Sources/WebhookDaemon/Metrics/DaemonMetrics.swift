@@ -52,6 +52,7 @@ public final class DaemonMetrics: Sendable {
         var inFlight: (@Sendable () -> Int)?
         var busyRetries: (@Sendable () -> Int)?
         var busyRetriesSeen = 0
+        var webhookLimits: (@Sendable () -> [String: Int])?
     }
 
     private let sources = Mutex(Sources())
@@ -183,15 +184,34 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// Reads each webhook's adaptive in-flight limit on every scrape, for
+    /// `qr3_webhookd_webhook_concurrency_limit{webhook_id}`.
+    func observe(webhookLimits: @escaping @Sendable () -> [String: Int]) {
+        sources.withLock { $0.webhookLimits = webhookLimits }
+    }
+
+    private static var webhookLimitName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "qr3_webhookd", metricName: "webhook_concurrency_limit", unitName: "",
+            helpText:
+                "Requests this process lets one webhook have in flight now: its adaptive limit, up to per-webhook-concurrency (webhooks with an attempt in this process)."
+        )
+    }
+
     /// The Prometheus text exposition of every metric, process figures read now.
     public func exposition() -> [UInt8] {
-        let (inFlight, newBusyRetries) = sources.withLock { sources -> (Int?, Int) in
-            guard let total = sources.busyRetries?() else { return (sources.inFlight?(), 0) }
+        let (inFlight, newBusyRetries, limits) = sources.withLock { sources -> (Int?, Int, [String: Int]) in
+            let limits = sources.webhookLimits?() ?? [:]
+            guard let total = sources.busyRetries?() else { return (sources.inFlight?(), 0, limits) }
             let delta = max(0, total - sources.busyRetriesSeen)
             sources.busyRetriesSeen = max(total, sources.busyRetriesSeen)
-            return (sources.inFlight?(), delta)
+            return (sources.inFlight?(), delta, limits)
         }
         if let inFlight { requestsInFlight.set(Double(inFlight)) }
+        for (webhookID, limit) in limits {
+            registry.makeGauge(descriptor: Self.webhookLimitName, labels: [("webhook_id", webhookID)]).set(
+                Double(limit))
+        }
         if newBusyRetries > 0 { busyRetries.increment(by: Int64(newBusyRetries)) }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(8 * 1024)

@@ -1,5 +1,8 @@
+import Glibc
 import Logging
 import ServiceLifecycle
+import Synchronization
+import WebhookCore
 import WebhookStorage
 
 /// Keeps systemd and the queue gauges up to date: `READY=1`, `STATUS=` lines, `STOPPING=1`.
@@ -19,6 +22,9 @@ final class StatusService: Service {
     private let drainTimeout: Duration
     private let logger: Logger
     private let wake = Wakeup()
+    /// Where the delivery loop's adaptive limits are read from and written to for `status`.
+    private let limits: (board: ConcurrencyLimitBoard, ceiling: Int, databasePath: String)?
+    private let limitsWritten = Mutex(-1)
 
     /// Time asked for on top of the drain timeout, for recording the last results and closing.
     static let stopMargin = Duration.seconds(10)
@@ -31,6 +37,7 @@ final class StatusService: Service {
         notifier: SystemdNotifier,
         readiness: ReadinessGate,
         configuration: DaemonConfiguration,
+        limitBoard: ConcurrencyLimitBoard? = nil,
         logger: Logger
     ) {
         self.store = store
@@ -42,6 +49,18 @@ final class StatusService: Service {
         self.interval = .milliseconds(Int64(configuration.statusInterval * 1000))
         self.drainTimeout = .milliseconds(Int64(configuration.drainTimeout * 1000))
         self.logger = logger
+        self.limits = limitBoard.map { ($0, configuration.perWebhookConcurrency, configuration.databasePath) }
+    }
+
+    /// Writes the adaptive limits for `qr3-webhookd status` when they changed since last time.
+    private func writeLimits() {
+        guard let limits else { return }
+        let (table, version) = limits.board.versioned
+        guard limitsWritten.withLock({ $0 }) != version else { return }
+        let note = LimitsNote(
+            pid: getpid(), updated: Timestamp.now().iso8601, initial: limits.board.initial,
+            ceiling: limits.ceiling, limits: table)
+        if note.write(databasePath: limits.databasePath) { limitsWritten.withLock { $0 = version } }
     }
 
     func run() async throws {
@@ -88,6 +107,7 @@ final class StatusService: Service {
                     continue
                 }
                 metrics.update(queue: line.queue)
+                writeLimits()
                 let text = "Delivering: " + line.text
                 if !announced {
                     announced = true
