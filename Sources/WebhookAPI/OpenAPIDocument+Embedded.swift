@@ -4,2647 +4,2647 @@
 public enum OpenAPIDocument {
     /// The text of openapi/openapi.json (without its final newline).
     public static let json = ##"""
-{
-  "openapi": "3.1.0",
-  "info": {
-    "title": "qr3.app webhooks API",
-    "version": "1.0.0",
-    "description": "Manage a workspace's webhooks, read their delivery logs, ping and retry, and add events. Every /v1 call needs `Authorization: Bearer <key>` with a key from `qr3-webhookd api-keys create --workspace W`; a key sees only its own workspace. Errors have one shape: `{\"error\":{\"code\",\"message\",\"field\"}}`. Unknown routes answer 404, a wrong method 405."
-  },
-  "servers": [
-    {
-      "url": "http://127.0.0.1:8080"
-    }
-  ],
-  "security": [
-    {
-      "bearerAuth": []
-    }
-  ],
-  "tags": [
-    {
-      "name": "webhooks"
-    },
-    {
-      "name": "deliveries"
-    },
-    {
-      "name": "events"
-    },
-    {
-      "name": "service"
-    }
-  ],
-  "paths": {
-    "/healthz": {
-      "get": {
-        "operationId": "getHealth",
-        "summary": "Readiness: 200 when the database answers",
-        "security": [],
-        "tags": [
-          "service"
-        ],
-        "responses": {
-          "200": {
-            "description": "The daemon and its database answer.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Health"
-                }
-              }
-            }
+        {
+          "openapi": "3.1.0",
+          "info": {
+            "title": "qr3.app webhooks API",
+            "version": "1.0.0",
+            "description": "Manage a workspace's webhooks, read their delivery logs, ping and retry, and add events. Every /v1 call needs `Authorization: Bearer <key>` with a key from `qr3-webhookd api-keys create --workspace W`; a key sees only its own workspace. Errors have one shape: `{\"error\":{\"code\",\"message\",\"field\"}}`. Unknown routes answer 404, a wrong method 405."
           },
-          "503": {
-            "description": "The database does not answer a read, or the daemon finds it failing (a full disk, an I/O error): the message says which, for how long, and what the daemon does about it.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+          "servers": [
+            {
+              "url": "http://127.0.0.1:8080"
+            }
+          ],
+          "security": [
+            {
+              "bearerAuth": []
+            }
+          ],
+          "tags": [
+            {
+              "name": "webhooks"
+            },
+            {
+              "name": "deliveries"
+            },
+            {
+              "name": "events"
+            },
+            {
+              "name": "service"
+            }
+          ],
+          "paths": {
+            "/healthz": {
+              "get": {
+                "operationId": "getHealth",
+                "summary": "Readiness: 200 when the database answers",
+                "security": [],
+                "tags": [
+                  "service"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The daemon and its database answer.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Health"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database does not answer a read, or the daemon finds it failing (a full disk, an I/O error): the message says which, for how long, and what the daemon does about it.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before asking again (while a fault is known).",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before asking again (while a fault is known).",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/openapi.json": {
-      "get": {
-        "operationId": "getOpenAPIDocument",
-        "summary": "This document",
-        "tags": [
-          "service"
-        ],
-        "responses": {
-          "200": {
-            "description": "The OpenAPI 3.1 document of this API.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "type": "object"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/event-types": {
-      "get": {
-        "operationId": "listEventTypes",
-        "summary": "The event types a webhook can subscribe to",
-        "tags": [
-          "events"
-        ],
-        "responses": {
-          "200": {
-            "description": "Every event type.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/EventTypeList"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
+            "/v1/openapi.json": {
+              "get": {
+                "operationId": "getOpenAPIDocument",
+                "summary": "This document",
+                "tags": [
+                  "service"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The OpenAPI 3.1 document of this API.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/events": {
-      "post": {
-        "operationId": "createEvent",
-        "summary": "Add an event to the outbox (for producers that cannot reach the database)",
-        "tags": [
-          "events"
-        ],
-        "requestBody": {
-          "required": true,
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/CreateEventRequest"
-              }
-            }
-          }
-        },
-        "responses": {
-          "202": {
-            "description": "Queued for the workspace's matching webhooks.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/QueuedEvent"
-                }
-              }
-            }
-          },
-          "200": {
-            "description": "An event with this event_id was seen before; nothing was added.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/QueuedEvent"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "413": {
-            "description": "The request body is too large.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "A field is missing, unknown, of the wrong type or breaks a rule.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
+            "/v1/event-types": {
+              "get": {
+                "operationId": "listEventTypes",
+                "summary": "The event types a webhook can subscribe to",
+                "tags": [
+                  "events"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Every event type.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/EventTypeList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/webhooks": {
-      "post": {
-        "operationId": "createWebhook",
-        "summary": "Create a webhook",
-        "tags": [
-          "webhooks"
-        ],
-        "requestBody": {
-          "required": true,
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/CreateWebhookRequest"
-              }
-            }
-          }
-        },
-        "responses": {
-          "201": {
-            "description": "The new webhook, with its secret (shown only this once).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/CreatedWebhook"
-                }
-              }
-            },
-            "headers": {
-              "Location": {
-                "schema": {
-                  "type": "string"
+            "/v1/events": {
+              "post": {
+                "operationId": "createEvent",
+                "summary": "Add an event to the outbox (for producers that cannot reach the database)",
+                "tags": [
+                  "events"
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/CreateEventRequest"
+                      }
+                    }
+                  }
                 },
-                "description": "/v1/webhooks/{id}"
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "413": {
-            "description": "The request body is too large.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "A field is missing, unknown, of the wrong type or breaks a rule; or a header in `headers` is reserved or invalid (the message names it). `limit_reached` when the workspace already has as many webhooks as it may (`max-webhooks-per-workspace`, 100 by default).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      },
-      "get": {
-        "operationId": "listWebhooks",
-        "summary": "List the workspace's webhooks",
-        "tags": [
-          "webhooks"
-        ],
-        "parameters": [
-          {
-            "name": "limit",
-            "in": "query",
-            "schema": {
-              "type": "integer",
-              "minimum": 1,
-              "maximum": 100,
-              "default": 20
-            },
-            "description": "How many items to return."
-          },
-          {
-            "name": "starting_after",
-            "in": "query",
-            "schema": {
-              "type": "string"
-            },
-            "description": "The id of the last item of the previous page."
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "A page of webhooks.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/WebhookList"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
+                "responses": {
+                  "202": {
+                    "description": "Queued for the workspace's matching webhooks.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/QueuedEvent"
+                        }
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "An event with this event_id was seen before; nothing was added.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/QueuedEvent"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "The request body is too large.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "A field is missing, unknown, of the wrong type or breaks a rule.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+            "/v1/webhooks": {
+              "post": {
+                "operationId": "createWebhook",
+                "summary": "Create a webhook",
+                "tags": [
+                  "webhooks"
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/CreateWebhookRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The new webhook, with its secret (shown only this once).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/CreatedWebhook"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/v1/webhooks/{id}"
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "The request body is too large.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "A field is missing, unknown, of the wrong type or breaks a rule; or a header in `headers` is reserved or invalid (the message names it). `limit_reached` when the workspace already has as many webhooks as it may (`max-webhooks-per-workspace`, 100 by default).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/webhooks/{id}": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The webhook id (wh_...)."
-        }
-      ],
-      "get": {
-        "operationId": "getWebhook",
-        "summary": "Show a webhook",
-        "tags": [
-          "webhooks"
-        ],
-        "responses": {
-          "200": {
-            "description": "The webhook.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Webhook"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      },
-      "patch": {
-        "operationId": "updateWebhook",
-        "summary": "Change a webhook; is_active true re-activates it and resets its failure count",
-        "tags": [
-          "webhooks"
-        ],
-        "requestBody": {
-          "required": true,
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/UpdateWebhookRequest"
-              }
-            }
-          }
-        },
-        "responses": {
-          "200": {
-            "description": "The changed webhook.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Webhook"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "413": {
-            "description": "The request body is too large.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "A field is missing, unknown, of the wrong type or breaks a rule; or a header in `headers` is reserved or invalid (the message names it).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
+              },
+              "get": {
+                "operationId": "listWebhooks",
+                "summary": "List the workspace's webhooks",
+                "tags": [
+                  "webhooks"
+                ],
+                "parameters": [
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 100,
+                      "default": 20
+                    },
+                    "description": "How many items to return."
+                  },
+                  {
+                    "name": "starting_after",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "The id of the last item of the previous page."
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "A page of webhooks.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/WebhookList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+            "/v1/webhooks/{id}": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The webhook id (wh_...)."
                 }
-              }
-            }
-          }
-        }
-      },
-      "delete": {
-        "operationId": "deleteWebhook",
-        "summary": "Delete a webhook; its queued deliveries stop",
-        "tags": [
-          "webhooks"
-        ],
-        "responses": {
-          "200": {
-            "description": "Deleted.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/DeletedWebhook"
+              ],
+              "get": {
+                "operationId": "getWebhook",
+                "summary": "Show a webhook",
+                "tags": [
+                  "webhooks"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The webhook.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Webhook"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+              },
+              "patch": {
+                "operationId": "updateWebhook",
+                "summary": "Change a webhook; is_active true re-activates it and resets its failure count",
+                "tags": [
+                  "webhooks"
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/UpdateWebhookRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The changed webhook.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Webhook"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "The request body is too large.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "A field is missing, unknown, of the wrong type or breaks a rule; or a header in `headers` is reserved or invalid (the message names it).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/webhooks/{id}/ping": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The webhook id (wh_...)."
-        }
-      ],
-      "post": {
-        "operationId": "pingWebhook",
-        "summary": "Send a webhook.ping event to this webhook alone",
-        "tags": [
-          "webhooks"
-        ],
-        "responses": {
-          "202": {
-            "description": "The ping is queued; it is signed and sent like any event and shows in the delivery log.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/QueuedPing"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "409": {
-            "description": "The webhook is disabled (`webhook_disabled`): it is sent nothing until it is enabled with PATCH {\"is_active\":true}, which also sends its held deliveries.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/webhooks/{id}/deliveries": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The webhook id (wh_...)."
-        }
-      ],
-      "get": {
-        "operationId": "listDeliveries",
-        "summary": "The delivery log, newest first",
-        "tags": [
-          "deliveries"
-        ],
-        "parameters": [
-          {
-            "name": "limit",
-            "in": "query",
-            "schema": {
-              "type": "integer",
-              "minimum": 1,
-              "maximum": 100,
-              "default": 20
-            },
-            "description": "How many items to return."
-          },
-          {
-            "name": "starting_after",
-            "in": "query",
-            "schema": {
-              "type": "string"
-            },
-            "description": "The id of the last item of the previous page."
-          },
-          {
-            "name": "status",
-            "in": "query",
-            "schema": {
-              "type": "string",
-              "enum": [
-                "success",
-                "failed"
-              ]
-            }
-          },
-          {
-            "name": "event_type",
-            "in": "query",
-            "schema": {
-              "$ref": "#/components/schemas/EventType"
-            }
-          },
-          {
-            "name": "event_id",
-            "in": "query",
-            "schema": {
-              "type": "string"
-            },
-            "description": "Only attempts for this event (a ping's event_id, say)."
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "A page of delivery attempts.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/DeliveryList"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
+              },
+              "delete": {
+                "operationId": "deleteWebhook",
+                "summary": "Delete a webhook; its queued deliveries stop",
+                "tags": [
+                  "webhooks"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Deleted.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/DeletedWebhook"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+            "/v1/webhooks/{id}/ping": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The webhook id (wh_...)."
                 }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/webhooks/{id}/deliveries/{delivery_id}/retry": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The webhook id (wh_...)."
-        },
-        {
-          "name": "delivery_id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The delivery attempt id (whd_...)."
-        }
-      ],
-      "post": {
-        "operationId": "retryDelivery",
-        "summary": "Send that attempt's event again, now",
-        "tags": [
-          "deliveries"
-        ],
-        "responses": {
-          "202": {
-            "description": "The event is due for this webhook now.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/QueuedRetry"
-                }
-              }
-            }
-          },
-          "409": {
-            "description": "The event can no longer be sent to this webhook. Also `webhook_disabled` when the webhook is disabled: enable it first (its held deliveries are then sent).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
+              ],
+              "post": {
+                "operationId": "pingWebhook",
+                "summary": "Send a webhook.ping event to this webhook alone",
+                "tags": [
+                  "webhooks"
+                ],
+                "responses": {
+                  "202": {
+                    "description": "The ping is queued; it is signed and sent like any event and shows in the delivery log.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/QueuedPing"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The webhook is disabled (`webhook_disabled`): it is sent nothing until it is enabled with PATCH {\"is_active\":true}, which also sends its held deliveries.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+            "/v1/webhooks/{id}/deliveries": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The webhook id (wh_...)."
                 }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/webhooks/{id}/recover": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The webhook id (wh_...)."
-        }
-      ],
-      "post": {
-        "operationId": "recoverWebhook",
-        "summary": "Deliver again a window of events that failed for good or were never made",
-        "description": "Queues one fresh delivery of every event of this webhook created in [since, until) whose delivery failed for good, or that never got one (it arrived while the webhook did not receive it). Running it again queues nothing twice: what it queued is pending, no longer failed or missing. For a disabled webhook the deliveries are held and sent when it is enabled.",
-        "tags": [
-          "webhooks"
-        ],
-        "requestBody": {
-          "required": true,
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/RecoverRequest"
-              }
-            }
-          }
-        },
-        "responses": {
-          "202": {
-            "description": "The deliveries are queued.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Recovery"
-                }
-              }
-            }
-          },
-          "200": {
-            "description": "A dry run: what would be queued.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Recovery"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "413": {
-            "description": "The body is larger than 64 KiB.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "A field is missing, unknown, of the wrong type, or `since` is not before `until`.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "429": {
-            "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before the next request.",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
-            "headers": {
-              "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {
-                  "type": "integer"
+              ],
+              "get": {
+                "operationId": "listDeliveries",
+                "summary": "The delivery log, newest first",
+                "tags": [
+                  "deliveries"
+                ],
+                "parameters": [
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 100,
+                      "default": 20
+                    },
+                    "description": "How many items to return."
+                  },
+                  {
+                    "name": "starting_after",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "The id of the last item of the previous page."
+                  },
+                  {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "success",
+                        "failed"
+                      ]
+                    }
+                  },
+                  {
+                    "name": "event_type",
+                    "in": "query",
+                    "schema": {
+                      "$ref": "#/components/schemas/EventType"
+                    }
+                  },
+                  {
+                    "name": "event_id",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Only attempts for this event (a ping's event_id, say)."
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "A page of delivery attempts.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/DeliveryList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/retry": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The webhook id (wh_...)."
+                },
+                {
+                  "name": "delivery_id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The delivery attempt id (whd_...)."
+                }
+              ],
+              "post": {
+                "operationId": "retryDelivery",
+                "summary": "Send that attempt's event again, now",
+                "tags": [
+                  "deliveries"
+                ],
+                "responses": {
+                  "202": {
+                    "description": "The event is due for this webhook now.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/QueuedRetry"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The event can no longer be sent to this webhook. Also `webhook_disabled` when the webhook is disabled: enable it first (its held deliveries are then sent).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/v1/webhooks/{id}/recover": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The webhook id (wh_...)."
+                }
+              ],
+              "post": {
+                "operationId": "recoverWebhook",
+                "summary": "Deliver again a window of events that failed for good or were never made",
+                "description": "Queues one fresh delivery of every event of this webhook created in [since, until) whose delivery failed for good, or that never got one (it arrived while the webhook did not receive it). Running it again queues nothing twice: what it queued is pending, no longer failed or missing. For a disabled webhook the deliveries are held and sent when it is enabled.",
+                "tags": [
+                  "webhooks"
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/RecoverRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "202": {
+                    "description": "The deliveries are queued.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Recovery"
+                        }
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "A dry run: what would be queued.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Recovery"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "The body is larger than 64 KiB.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "A field is missing, unknown, of the wrong type, or `since` is not before `until`.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/v1/webhooks/{id}/deliveries/{delivery_id}": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The webhook id (wh_...)."
+                },
+                {
+                  "name": "delivery_id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The delivery attempt id (whd_...)."
+                }
+              ],
+              "get": {
+                "operationId": "getDelivery",
+                "summary": "One delivery attempt, with the request headers sent",
+                "description": "The attempt as the delivery log shows it, and the request headers it was sent with (signatures and the webhook's own header values redacted).",
+                "tags": [
+                  "deliveries"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The attempt.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/DeliveryDetail"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace, or no such attempt of it.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/v1/webhooks/{id}/rotate-secret": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string"
+                  },
+                  "description": "The webhook id (wh_...)."
+                }
+              ],
+              "post": {
+                "operationId": "rotateWebhookSecret",
+                "summary": "Rotate the signing secret without downtime",
+                "description": "Makes a new secret (the one given, or a generated `whsec_` one) the webhook's secret and answers it this once. The current secret keeps signing deliveries for `previous_secret_expires_in` seconds (default 86400; 0 ends it at once): meanwhile `webhook-signature` carries one `v1,` signature per valid secret, new first, so a receiver verifies with either; `X-QR3-Signature` carries one signature only and keeps the previous secret's until the overlap ends, then the new one's. Rotating again during an overlap ends the older overlap.",
+                "tags": [
+                  "webhooks"
+                ],
+                "requestBody": {
+                  "required": false,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/RotateSecretRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The webhook with its new secret (shown only this once) and when the previous secret expires.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/CreatedWebhook"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed JSON or a wrong query parameter.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No API key, or one that is mistyped or revoked.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "The body is larger than 64 KiB.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "A field is unknown or of the wrong type, the secret breaks a rule, or previous_secret_expires_in is out of range.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
             }
-          }
-        }
-      }
-    },
-    "/v1/webhooks/{id}/deliveries/{delivery_id}": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
           },
-          "description": "The webhook id (wh_...)."
-        },
-        {
-          "name": "delivery_id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The delivery attempt id (whd_...)."
-        }
-      ],
-      "get": {
-        "operationId": "getDelivery",
-        "summary": "One delivery attempt, with the request headers sent",
-        "description": "The attempt as the delivery log shows it, and the request headers it was sent with (signatures and the webhook's own header values redacted).",
-        "tags": [
-          "deliveries"
-        ],
-        "responses": {
-          "200": {
-            "description": "The attempt.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/DeliveryDetail"
-                }
+          "components": {
+            "securitySchemes": {
+              "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A workspace API key (qr3k_...)."
               }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace, or no such attempt of it.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/v1/webhooks/{id}/rotate-secret": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string"
-          },
-          "description": "The webhook id (wh_...)."
-        }
-      ],
-      "post": {
-        "operationId": "rotateWebhookSecret",
-        "summary": "Rotate the signing secret without downtime",
-        "description": "Makes a new secret (the one given, or a generated `whsec_` one) the webhook's secret and answers it this once. The current secret keeps signing deliveries for `previous_secret_expires_in` seconds (default 86400; 0 ends it at once): meanwhile `webhook-signature` carries one `v1,` signature per valid secret, new first, so a receiver verifies with either; `X-QR3-Signature` carries one signature only and keeps the previous secret's until the overlap ends, then the new one's. Rotating again during an overlap ends the older overlap.",
-        "tags": [
-          "webhooks"
-        ],
-        "requestBody": {
-          "required": false,
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/RotateSecretRequest"
-              }
-            }
-          }
-        },
-        "responses": {
-          "200": {
-            "description": "The webhook with its new secret (shown only this once) and when the previous secret expires.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/CreatedWebhook"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Malformed JSON or a wrong query parameter.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "description": "No API key, or one that is mistyped or revoked.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "404": {
-            "description": "No such webhook in this workspace (another workspace's webhook looks exactly like a missing one).",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "413": {
-            "description": "The body is larger than 64 KiB.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "A field is unknown or of the wrong type, the secret breaks a rule, or previous_secret_expires_in is out of range.",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  },
-  "components": {
-    "securitySchemes": {
-      "bearerAuth": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "A workspace API key (qr3k_...)."
-      }
-    },
-    "schemas": {
-      "Timestamp": {
-        "type": "string",
-        "format": "date-time",
-        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-        "description": "UTC, ISO 8601 with milliseconds and Z.",
-        "examples": [
-          "2026-03-15T10:00:00.000Z"
-        ]
-      },
-      "EventType": {
-        "type": "string",
-        "enum": [
-          "qr.created",
-          "qr.updated",
-          "qr.deleted",
-          "qr.scanned",
-          "qr.flagged",
-          "scan.created",
-          "workspace.updated",
-          "webhook.ping"
-        ]
-      },
-      "EventSubscription": {
-        "type": "string",
-        "enum": [
-          "*",
-          "qr.created",
-          "qr.updated",
-          "qr.deleted",
-          "qr.scanned",
-          "qr.flagged",
-          "scan.created",
-          "workspace.updated",
-          "webhook.ping"
-        ],
-        "description": "An event type, or `*` for all. webhook.ping is only ever sent by the ping endpoint, whatever a webhook subscribes to."
-      },
-      "Error": {
-        "type": "object",
-        "description": "The one error shape of the API.",
-        "required": [
-          "error"
-        ],
-        "properties": {
-          "error": {
-            "type": "object",
-            "required": [
-              "code",
-              "message"
-            ],
-            "properties": {
-              "code": {
+            },
+            "schemas": {
+              "Timestamp": {
                 "type": "string",
-                "description": "A stable machine code.",
-                "enum": [
-                  "invalid_json",
-                  "invalid_type",
-                  "unknown_field",
-                  "missing_field",
-                  "invalid_value",
-                  "url_not_allowed",
-                  "invalid_parameter",
-                  "unauthorized",
-                  "not_found",
-                  "method_not_allowed",
-                  "body_too_large",
-                  "not_retryable",
-                  "webhook_disabled",
-                  "limit_reached",
-                  "rate_limited",
-                  "internal_error",
-                  "unavailable"
+                "format": "date-time",
+                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                "description": "UTC, ISO 8601 with milliseconds and Z.",
+                "examples": [
+                  "2026-03-15T10:00:00.000Z"
                 ]
               },
-              "message": {
+              "EventType": {
                 "type": "string",
-                "description": "What is wrong and how to fix it."
+                "enum": [
+                  "qr.created",
+                  "qr.updated",
+                  "qr.deleted",
+                  "qr.scanned",
+                  "qr.flagged",
+                  "scan.created",
+                  "workspace.updated",
+                  "webhook.ping"
+                ]
               },
-              "field": {
+              "EventSubscription": {
                 "type": "string",
-                "description": "The request field or parameter at fault."
+                "enum": [
+                  "*",
+                  "qr.created",
+                  "qr.updated",
+                  "qr.deleted",
+                  "qr.scanned",
+                  "qr.flagged",
+                  "scan.created",
+                  "workspace.updated",
+                  "webhook.ping"
+                ],
+                "description": "An event type, or `*` for all. webhook.ping is only ever sent by the ping endpoint, whatever a webhook subscribes to."
+              },
+              "Error": {
+                "type": "object",
+                "description": "The one error shape of the API.",
+                "required": [
+                  "error"
+                ],
+                "properties": {
+                  "error": {
+                    "type": "object",
+                    "required": [
+                      "code",
+                      "message"
+                    ],
+                    "properties": {
+                      "code": {
+                        "type": "string",
+                        "description": "A stable machine code.",
+                        "enum": [
+                          "invalid_json",
+                          "invalid_type",
+                          "unknown_field",
+                          "missing_field",
+                          "invalid_value",
+                          "url_not_allowed",
+                          "invalid_parameter",
+                          "unauthorized",
+                          "not_found",
+                          "method_not_allowed",
+                          "body_too_large",
+                          "not_retryable",
+                          "webhook_disabled",
+                          "limit_reached",
+                          "rate_limited",
+                          "internal_error",
+                          "unavailable"
+                        ]
+                      },
+                      "message": {
+                        "type": "string",
+                        "description": "What is wrong and how to fix it."
+                      },
+                      "field": {
+                        "type": "string",
+                        "description": "The request field or parameter at fault."
+                      }
+                    },
+                    "additionalProperties": false
+                  }
+                },
+                "additionalProperties": false
+              },
+              "Webhook": {
+                "type": "object",
+                "description": "A webhook. The secret itself is never returned after creation, only `secret_hint`.",
+                "required": [
+                  "id",
+                  "url",
+                  "events",
+                  "is_active",
+                  "secret_hint",
+                  "created_at",
+                  "updated_at",
+                  "consecutive_failures",
+                  "disabled_reason",
+                  "disabled_at",
+                  "held_deliveries",
+                  "failing_since",
+                  "paused_until",
+                  "headers",
+                  "previous_secret_hint",
+                  "previous_secret_expires_at"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "pattern": "^wh_[0-9A-Za-z]+$",
+                    "description": "The webhook's id.",
+                    "examples": [
+                      "wh_abc123"
+                    ]
+                  },
+                  "url": {
+                    "type": "string",
+                    "description": "Where events are POSTed.",
+                    "examples": [
+                      "https://example.com/webhooks/qr3"
+                    ]
+                  },
+                  "events": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/EventSubscription"
+                    },
+                    "description": "The subscribed event types, or `*`."
+                  },
+                  "is_active": {
+                    "type": "boolean",
+                    "description": "False once disabled: by hand, after 10 consecutive failed probes of an endpoint that keeps failing (41 minutes with the default retry schedule), or at once by a 410 Gone answer. A disabled webhook's events are held, never dropped."
+                  },
+                  "secret_hint": {
+                    "type": "string",
+                    "description": "The secret's first 4 characters and …; for a generated secret (`whsec_` and base64) `whsec_` and the next 4 characters, so generated secrets can be told apart.",
+                    "examples": [
+                      "my-s…",
+                      "whsec_MfKQ…"
+                    ]
+                  },
+                  "created_at": {
+                    "$ref": "#/components/schemas/Timestamp"
+                  },
+                  "updated_at": {
+                    "$ref": "#/components/schemas/Timestamp"
+                  },
+                  "consecutive_failures": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Failures counted since the last success: the first failure, then one per probe (attempts already in flight when a failure is counted do not count again)."
+                  },
+                  "disabled_reason": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "Why the webhook was disabled, when it is."
+                  },
+                  "disabled_at": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "When the webhook was disabled, when it is."
+                  },
+                  "held_deliveries": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Deliveries held while the webhook is disabled (events that arrived meanwhile included). Enabling it sends them, oldest first."
+                  },
+                  "failing_since": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "While the endpoint fails (the circuit is open): when its first failure was counted. Its other deliveries wait, keeping their attempts, while one probe at a time is sent. Null when it does not fail."
+                  },
+                  "paused_until": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
+                  },
+                  "headers": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string",
+                      "enum": [
+                        "[redacted]"
+                      ]
+                    },
+                    "description": "The webhook's own request headers, sent with every delivery. Their values are never shown: each reads `[redacted]`."
+                  },
+                  "previous_secret_hint": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "During a rotation's overlap: the hint of the previous secret, which still signs deliveries. Null otherwise."
+                  },
+                  "previous_secret_expires_at": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "During a rotation's overlap: when the previous secret stops signing deliveries (webhook-signature then carries only the new secret's signature, and X-QR3-Signature switches to it). Null otherwise."
+                  },
+                  "concurrency_limit": {
+                    "type": [
+                      "integer",
+                      "null"
+                    ],
+                    "minimum": 1,
+                    "description": "Requests the daemon answering lets this webhook have in flight now: its adaptive limit, which grows while the endpoint answers 2xx quickly and halves on 429, 503, 504, timeouts and rising response times, up to the operator's per-webhook-concurrency. Null when this process does not deliver, or has sent the webhook nothing yet."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "CreatedWebhook": {
+                "type": "object",
+                "description": "A webhook just created, or whose secret was just rotated, with its secret (shown only this once).",
+                "required": [
+                  "id",
+                  "url",
+                  "events",
+                  "is_active",
+                  "secret",
+                  "secret_hint",
+                  "created_at",
+                  "updated_at",
+                  "consecutive_failures",
+                  "disabled_reason",
+                  "disabled_at",
+                  "held_deliveries",
+                  "failing_since",
+                  "paused_until",
+                  "headers",
+                  "previous_secret_hint",
+                  "previous_secret_expires_at"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "pattern": "^wh_[0-9A-Za-z]+$",
+                    "description": "The webhook's id.",
+                    "examples": [
+                      "wh_abc123"
+                    ]
+                  },
+                  "url": {
+                    "type": "string",
+                    "description": "Where events are POSTed.",
+                    "examples": [
+                      "https://example.com/webhooks/qr3"
+                    ]
+                  },
+                  "events": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/EventSubscription"
+                    },
+                    "description": "The subscribed event types, or `*`."
+                  },
+                  "is_active": {
+                    "type": "boolean",
+                    "description": "False once disabled: by hand, after 10 consecutive failed probes of an endpoint that keeps failing (41 minutes with the default retry schedule), or at once by a 410 Gone answer. A disabled webhook's events are held, never dropped."
+                  },
+                  "secret": {
+                    "type": "string",
+                    "description": "The signing secret. Only in the answer to the webhook's creation or to a secret rotation."
+                  },
+                  "secret_hint": {
+                    "type": "string",
+                    "description": "The secret's first 4 characters and …; for a generated secret (`whsec_` and base64) `whsec_` and the next 4 characters, so generated secrets can be told apart.",
+                    "examples": [
+                      "my-s…",
+                      "whsec_MfKQ…"
+                    ]
+                  },
+                  "created_at": {
+                    "$ref": "#/components/schemas/Timestamp"
+                  },
+                  "updated_at": {
+                    "$ref": "#/components/schemas/Timestamp"
+                  },
+                  "consecutive_failures": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Failures counted since the last success: the first failure, then one per probe (attempts already in flight when a failure is counted do not count again)."
+                  },
+                  "disabled_reason": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "Why the webhook was disabled, when it is."
+                  },
+                  "disabled_at": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "When the webhook was disabled, when it is."
+                  },
+                  "held_deliveries": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Deliveries held while the webhook is disabled (events that arrived meanwhile included). Enabling it sends them, oldest first."
+                  },
+                  "failing_since": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "While the endpoint fails (the circuit is open): when its first failure was counted. Its other deliveries wait, keeping their attempts, while one probe at a time is sent. Null when it does not fail."
+                  },
+                  "paused_until": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
+                  },
+                  "headers": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string",
+                      "enum": [
+                        "[redacted]"
+                      ]
+                    },
+                    "description": "The webhook's own request headers, sent with every delivery. Their values are never shown: each reads `[redacted]`."
+                  },
+                  "previous_secret_hint": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "During a rotation's overlap: the hint of the previous secret, which still signs deliveries. Null otherwise."
+                  },
+                  "previous_secret_expires_at": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "During a rotation's overlap: when the previous secret stops signing deliveries (webhook-signature then carries only the new secret's signature, and X-QR3-Signature switches to it). Null otherwise."
+                  },
+                  "concurrency_limit": {
+                    "type": [
+                      "integer",
+                      "null"
+                    ],
+                    "minimum": 1,
+                    "description": "Requests the daemon answering lets this webhook have in flight now: its adaptive limit, which grows while the endpoint answers 2xx quickly and halves on 429, 503, 504, timeouts and rising response times, up to the operator's per-webhook-concurrency. Null when this process does not deliver, or has sent the webhook nothing yet."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "WebhookList": {
+                "type": "object",
+                "description": "A page of webhooks, in id order.",
+                "required": [
+                  "data",
+                  "has_more"
+                ],
+                "properties": {
+                  "data": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Webhook"
+                    }
+                  },
+                  "has_more": {
+                    "type": "boolean",
+                    "description": "Whether more items follow; ask again with `starting_after` set to the last item's id."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "DeletedWebhook": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "deleted"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "deleted": {
+                    "type": "boolean",
+                    "enum": [
+                      true
+                    ]
+                  }
+                },
+                "additionalProperties": false
+              },
+              "Delivery": {
+                "type": "object",
+                "description": "One delivery attempt.",
+                "required": [
+                  "id",
+                  "event_type",
+                  "status",
+                  "status_code",
+                  "response_time_ms",
+                  "attempt",
+                  "created_at",
+                  "event_id",
+                  "failure_class",
+                  "next_retry_at",
+                  "response_excerpt",
+                  "remote_address",
+                  "timings"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "pattern": "^whd_[0-9A-Za-z]+$",
+                    "examples": [
+                      "whd_abc123"
+                    ]
+                  },
+                  "event_type": {
+                    "type": "string",
+                    "examples": [
+                      "qr.scanned"
+                    ]
+                  },
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "success",
+                      "failed"
+                    ]
+                  },
+                  "status_code": {
+                    "type": [
+                      "integer",
+                      "null"
+                    ],
+                    "minimum": 100,
+                    "maximum": 999,
+                    "description": "The receiver's HTTP status; null when no answer came (timeout, refused connection, ...)."
+                  },
+                  "response_time_ms": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "attempt": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "1 for the first attempt, 2 for the first retry, ..."
+                  },
+                  "created_at": {
+                    "$ref": "#/components/schemas/Timestamp"
+                  },
+                  "event_id": {
+                    "type": "string",
+                    "description": "The event's id, the same on every attempt (receivers drop duplicates by it)."
+                  },
+                  "failure_class": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "enum": [
+                      "http_status",
+                      "timeout",
+                      "connect",
+                      "dns",
+                      "tls",
+                      "network",
+                      "body_too_large",
+                      "blocked_address",
+                      "invalid_url",
+                      "aborted",
+                      "other",
+                      null
+                    ],
+                    "description": "Why a failed attempt failed; null for a success."
+                  },
+                  "next_retry_at": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "When the next attempt is scheduled, if one is."
+                  },
+                  "response_excerpt": {
+                    "type": "string",
+                    "description": "The start of the receiver's response body."
+                  },
+                  "remote_address": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "The IP address and port the attempt connected to (`[v6]:port` for IPv6); null when it did not get that far.",
+                    "examples": [
+                      "93.184.215.14:443"
+                    ]
+                  },
+                  "timings": {
+                    "$ref": "#/components/schemas/Timings"
+                  }
+                },
+                "additionalProperties": false
+              },
+              "DeliveryList": {
+                "type": "object",
+                "description": "A page of delivery attempts, newest first.",
+                "required": [
+                  "data",
+                  "has_more"
+                ],
+                "properties": {
+                  "data": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Delivery"
+                    }
+                  },
+                  "has_more": {
+                    "type": "boolean",
+                    "description": "Whether more items follow; ask again with `starting_after` set to the last item's id."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "CreateWebhookRequest": {
+                "type": "object",
+                "description": "A new webhook.",
+                "required": [
+                  "url",
+                  "events"
+                ],
+                "properties": {
+                  "url": {
+                    "type": "string",
+                    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+([/?#].*)?$",
+                    "maxLength": 2048,
+                    "description": "An absolute http:// or https:// URL without user name or password, at most 2048 characters. A literal loopback, private or reserved IP address is refused unless the operator allows it.",
+                    "examples": [
+                      "https://example.com/webhooks/qr3"
+                    ]
+                  },
+                  "events": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "$ref": "#/components/schemas/EventSubscription"
+                    }
+                  },
+                  "secret": {
+                    "type": "string",
+                    "minLength": 16,
+                    "maxLength": 256,
+                    "description": "The signing secret, 16 to 256 characters. Used as its UTF-8 bytes, except a secret of the form `whsec_<base64>` (at least 16 bytes), whose key is the decoded bytes, as the Standard Webhooks libraries read it. A random `whsec_` secret is generated when left out."
+                  },
+                  "headers": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string",
+                      "maxLength": 1024,
+                      "pattern": "^([\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?)?$"
+                    },
+                    "description": "Request headers sent with every delivery, e.g. `{\"Authorization\": \"Bearer ...\"}` for a receiver behind a gateway: at most 10, names HTTP tokens of at most 64 characters, values at most 1024 printable ASCII characters. Content-Type, Content-Length, Host, User-Agent, the connection headers, X-QR3-* and webhook-* are reserved (422 naming the header). Values are never shown again.",
+                    "examples": [
+                      {
+                        "Authorization": "Bearer gateway-token"
+                      }
+                    ]
+                  }
+                },
+                "additionalProperties": false
+              },
+              "UpdateWebhookRequest": {
+                "type": "object",
+                "description": "The fields to change; at least one.",
+                "required": [],
+                "properties": {
+                  "url": {
+                    "type": "string",
+                    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+([/?#].*)?$",
+                    "maxLength": 2048
+                  },
+                  "events": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "$ref": "#/components/schemas/EventSubscription"
+                    }
+                  },
+                  "secret": {
+                    "type": "string",
+                    "minLength": 16,
+                    "maxLength": 256,
+                    "description": "A new secret in force at once, with no overlap (any previous secret stops too). To change it without downtime, use rotate-secret."
+                  },
+                  "is_active": {
+                    "type": "boolean",
+                    "description": "true re-activates a disabled webhook, resets its failure count and resumes its paused deliveries; false disables it."
+                  },
+                  "headers": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string",
+                      "maxLength": 1024,
+                      "pattern": "^([\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?)?$"
+                    },
+                    "description": "Replaces all the webhook's own request headers (`{}` removes them). \"Bearer ...\"}` for a receiver behind a gateway: at most 10, names HTTP tokens of at most 64 characters, values at most 1024 printable ASCII characters. Content-Type, Content-Length, Host, User-Agent, the connection headers, X-QR3-* and webhook-* are reserved (422 naming the header). Values are never shown again.",
+                    "examples": [
+                      {
+                        "Authorization": "Bearer gateway-token"
+                      }
+                    ]
+                  }
+                },
+                "additionalProperties": false,
+                "minProperties": 1
+              },
+              "CreateEventRequest": {
+                "type": "object",
+                "description": "An event for the workspace's webhooks, the same row a producer INSERTs into the outbox.",
+                "required": [
+                  "type",
+                  "data"
+                ],
+                "properties": {
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "qr.created",
+                      "qr.updated",
+                      "qr.deleted",
+                      "qr.scanned",
+                      "qr.flagged",
+                      "scan.created",
+                      "workspace.updated"
+                    ]
+                  },
+                  "data": {
+                    "type": "object",
+                    "description": "The event's details, at most max-event-bytes (256 KiB by default). Sent to receivers re-serialised as JSON.stringify would."
+                  },
+                  "event_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "description": "Your id for the event, to make retries idempotent; one is generated when left out. An id seen before is dropped as a duplicate."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "QueuedEvent": {
+                "type": "object",
+                "required": [
+                  "status",
+                  "event_id",
+                  "event_type"
+                ],
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "queued",
+                      "duplicate"
+                    ]
+                  },
+                  "event_id": {
+                    "type": "string"
+                  },
+                  "event_type": {
+                    "type": "string"
+                  }
+                },
+                "additionalProperties": false
+              },
+              "QueuedPing": {
+                "type": "object",
+                "required": [
+                  "status",
+                  "webhook_id",
+                  "event_id",
+                  "event_type",
+                  "deliveries_url"
+                ],
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "queued"
+                    ]
+                  },
+                  "webhook_id": {
+                    "type": "string"
+                  },
+                  "event_id": {
+                    "type": "string"
+                  },
+                  "event_type": {
+                    "type": "string",
+                    "enum": [
+                      "webhook.ping"
+                    ]
+                  },
+                  "deliveries_url": {
+                    "type": "string",
+                    "description": "The delivery log of this ping."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "QueuedRetry": {
+                "type": "object",
+                "required": [
+                  "status",
+                  "webhook_id",
+                  "event_id",
+                  "event_type",
+                  "retried_delivery_id"
+                ],
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "queued"
+                    ]
+                  },
+                  "webhook_id": {
+                    "type": "string"
+                  },
+                  "event_id": {
+                    "type": "string"
+                  },
+                  "event_type": {
+                    "type": "string"
+                  },
+                  "retried_delivery_id": {
+                    "type": "string"
+                  }
+                },
+                "additionalProperties": false
+              },
+              "EventTypeInfo": {
+                "type": "object",
+                "required": [
+                  "type",
+                  "description"
+                ],
+                "properties": {
+                  "type": {
+                    "type": "string"
+                  },
+                  "description": {
+                    "type": "string"
+                  }
+                },
+                "additionalProperties": false
+              },
+              "EventTypeList": {
+                "type": "object",
+                "description": "Every event type a webhook can subscribe to.",
+                "required": [
+                  "data",
+                  "has_more"
+                ],
+                "properties": {
+                  "data": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/EventTypeInfo"
+                    }
+                  },
+                  "has_more": {
+                    "type": "boolean",
+                    "description": "Whether more items follow; ask again with `starting_after` set to the last item's id."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "Health": {
+                "type": "object",
+                "required": [
+                  "status",
+                  "database"
+                ],
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "ok"
+                    ]
+                  },
+                  "database": {
+                    "type": "string",
+                    "enum": [
+                      "ok"
+                    ]
+                  }
+                },
+                "additionalProperties": false
+              },
+              "RecoverRequest": {
+                "type": "object",
+                "required": [
+                  "since"
+                ],
+                "additionalProperties": false,
+                "description": "A window of the webhook's events, by their creation time.",
+                "properties": {
+                  "since": {
+                    "$ref": "#/components/schemas/Timestamp",
+                    "description": "Events created at or after this time."
+                  },
+                  "until": {
+                    "$ref": "#/components/schemas/Timestamp",
+                    "description": "Events created before this time (default: now)."
+                  },
+                  "dry_run": {
+                    "type": "boolean",
+                    "description": "Count what would be queued, queue nothing (default false)."
+                  }
+                }
+              },
+              "Recovery": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "status",
+                  "queued",
+                  "failed",
+                  "never_made",
+                  "held"
+                ],
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "queued",
+                      "dry_run"
+                    ]
+                  },
+                  "queued": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Deliveries queued (or, for a dry run, that would be): failed plus never_made."
+                  },
+                  "failed": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Deliveries that had failed for good, each queued for a fresh run of attempts (the attempt numbers go on counting)."
+                  },
+                  "never_made": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Events the webhook subscribes to that never got a delivery to it."
+                  },
+                  "held": {
+                    "type": "boolean",
+                    "description": "True when the webhook is disabled: the deliveries are held and sent when it is enabled."
+                  }
+                }
+              },
+              "RotateSecretRequest": {
+                "type": "object",
+                "description": "A secret rotation; every field is optional, and an empty body is accepted.",
+                "properties": {
+                  "secret": {
+                    "type": "string",
+                    "minLength": 16,
+                    "maxLength": 256,
+                    "description": "The new secret; a random `whsec_` one is generated when left out."
+                  },
+                  "previous_secret_expires_in": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 2592000,
+                    "default": 86400,
+                    "description": "Seconds the current secret keeps signing deliveries beside the new one; 0 ends it at once."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "Timings": {
+                "type": "object",
+                "description": "libcurl's timings of the attempt: milliseconds (three decimals) from the start of the transfer to the end of each step, null for a step never reached. A timeout with connect_ms null never reached the receiver; one with first_byte_ms null connected but got no answer.",
+                "required": [
+                  "name_lookup_ms",
+                  "connect_ms",
+                  "tls_ms",
+                  "first_byte_ms",
+                  "total_ms"
+                ],
+                "properties": {
+                  "name_lookup_ms": {
+                    "type": [
+                      "number",
+                      "null"
+                    ],
+                    "minimum": 0,
+                    "description": "The host name resolved."
+                  },
+                  "connect_ms": {
+                    "type": [
+                      "number",
+                      "null"
+                    ],
+                    "minimum": 0,
+                    "description": "The TCP connection made (0 on a reused connection)."
+                  },
+                  "tls_ms": {
+                    "type": [
+                      "number",
+                      "null"
+                    ],
+                    "minimum": 0,
+                    "description": "The TLS handshake done; null for http."
+                  },
+                  "first_byte_ms": {
+                    "type": [
+                      "number",
+                      "null"
+                    ],
+                    "minimum": 0,
+                    "description": "The first byte of the answer received."
+                  },
+                  "total_ms": {
+                    "type": [
+                      "number",
+                      "null"
+                    ],
+                    "minimum": 0,
+                    "description": "The attempt ended."
+                  }
+                },
+                "additionalProperties": false
+              },
+              "DeliveryDetail": {
+                "type": "object",
+                "description": "One delivery attempt, with the request headers it was sent with.",
+                "required": [
+                  "id",
+                  "event_type",
+                  "status",
+                  "status_code",
+                  "response_time_ms",
+                  "attempt",
+                  "created_at",
+                  "event_id",
+                  "failure_class",
+                  "next_retry_at",
+                  "response_excerpt",
+                  "remote_address",
+                  "timings",
+                  "request_headers"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "pattern": "^whd_[0-9A-Za-z]+$",
+                    "examples": [
+                      "whd_abc123"
+                    ]
+                  },
+                  "event_type": {
+                    "type": "string",
+                    "examples": [
+                      "qr.scanned"
+                    ]
+                  },
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "success",
+                      "failed"
+                    ]
+                  },
+                  "status_code": {
+                    "type": [
+                      "integer",
+                      "null"
+                    ],
+                    "minimum": 100,
+                    "maximum": 999,
+                    "description": "The receiver's HTTP status; null when no answer came (timeout, refused connection, ...)."
+                  },
+                  "response_time_ms": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "attempt": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "1 for the first attempt, 2 for the first retry, ..."
+                  },
+                  "created_at": {
+                    "$ref": "#/components/schemas/Timestamp"
+                  },
+                  "event_id": {
+                    "type": "string",
+                    "description": "The event's id, the same on every attempt (receivers drop duplicates by it)."
+                  },
+                  "failure_class": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "enum": [
+                      "http_status",
+                      "timeout",
+                      "connect",
+                      "dns",
+                      "tls",
+                      "network",
+                      "body_too_large",
+                      "blocked_address",
+                      "invalid_url",
+                      "aborted",
+                      "other",
+                      null
+                    ],
+                    "description": "Why a failed attempt failed; null for a success."
+                  },
+                  "next_retry_at": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                    "description": "When the next attempt is scheduled, if one is."
+                  },
+                  "response_excerpt": {
+                    "type": "string",
+                    "description": "The start of the receiver's response body."
+                  },
+                  "remote_address": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "The IP address and port the attempt connected to (`[v6]:port` for IPv6); null when it did not get that far.",
+                    "examples": [
+                      "93.184.215.14:443"
+                    ]
+                  },
+                  "timings": {
+                    "$ref": "#/components/schemas/Timings"
+                  },
+                  "request_headers": {
+                    "type": [
+                      "object",
+                      "null"
+                    ],
+                    "additionalProperties": {
+                      "type": "string"
+                    },
+                    "description": "The headers the attempt was sent with besides User-Agent, in order: signatures (`sha256=[redacted]`, one `v1,[redacted]` per valid secret) and the webhook's own header values redacted. Null for attempts logged before version 10 of the schema.",
+                    "examples": [
+                      {
+                        "Content-Type": "application/json",
+                        "X-QR3-Signature": "sha256=[redacted]",
+                        "X-QR3-Event-Id": "evt_abc123xyz",
+                        "X-QR3-Event-Type": "qr.scanned",
+                        "X-QR3-Delivery-Attempt": "1",
+                        "X-QR3-Webhook-Id": "wh_abc123",
+                        "webhook-id": "evt_abc123xyz",
+                        "webhook-timestamp": "1773568800",
+                        "webhook-signature": "v1,[redacted]"
+                      }
+                    ]
+                  }
+                },
+                "additionalProperties": false
               }
-            },
-            "additionalProperties": false
-          }
-        },
-        "additionalProperties": false
-      },
-      "Webhook": {
-        "type": "object",
-        "description": "A webhook. The secret itself is never returned after creation, only `secret_hint`.",
-        "required": [
-          "id",
-          "url",
-          "events",
-          "is_active",
-          "secret_hint",
-          "created_at",
-          "updated_at",
-          "consecutive_failures",
-          "disabled_reason",
-          "disabled_at",
-          "held_deliveries",
-          "failing_since",
-          "paused_until",
-          "headers",
-          "previous_secret_hint",
-          "previous_secret_expires_at"
-        ],
-        "properties": {
-          "id": {
-            "type": "string",
-            "pattern": "^wh_[0-9A-Za-z]+$",
-            "description": "The webhook's id.",
-            "examples": [
-              "wh_abc123"
-            ]
-          },
-          "url": {
-            "type": "string",
-            "description": "Where events are POSTed.",
-            "examples": [
-              "https://example.com/webhooks/qr3"
-            ]
-          },
-          "events": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/EventSubscription"
-            },
-            "description": "The subscribed event types, or `*`."
-          },
-          "is_active": {
-            "type": "boolean",
-            "description": "False once disabled: by hand, after 10 consecutive failed probes of an endpoint that keeps failing (41 minutes with the default retry schedule), or at once by a 410 Gone answer. A disabled webhook's events are held, never dropped."
-          },
-          "secret_hint": {
-            "type": "string",
-            "description": "The secret's first 4 characters and …; for a generated secret (`whsec_` and base64) `whsec_` and the next 4 characters, so generated secrets can be told apart.",
-            "examples": [
-              "my-s…",
-              "whsec_MfKQ…"
-            ]
-          },
-          "created_at": {
-            "$ref": "#/components/schemas/Timestamp"
-          },
-          "updated_at": {
-            "$ref": "#/components/schemas/Timestamp"
-          },
-          "consecutive_failures": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Failures counted since the last success: the first failure, then one per probe (attempts already in flight when a failure is counted do not count again)."
-          },
-          "disabled_reason": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "description": "Why the webhook was disabled, when it is."
-          },
-          "disabled_at": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "When the webhook was disabled, when it is."
-          },
-          "held_deliveries": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Deliveries held while the webhook is disabled (events that arrived meanwhile included). Enabling it sends them, oldest first."
-          },
-          "failing_since": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "While the endpoint fails (the circuit is open): when its first failure was counted. Its other deliveries wait, keeping their attempts, while one probe at a time is sent. Null when it does not fail."
-          },
-          "paused_until": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
-          },
-          "headers": {
-            "type": "object",
-            "additionalProperties": {
-              "type": "string",
-              "enum": [
-                "[redacted]"
-              ]
-            },
-            "description": "The webhook's own request headers, sent with every delivery. Their values are never shown: each reads `[redacted]`."
-          },
-          "previous_secret_hint": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "description": "During a rotation's overlap: the hint of the previous secret, which still signs deliveries. Null otherwise."
-          },
-          "previous_secret_expires_at": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "During a rotation's overlap: when the previous secret stops signing deliveries (webhook-signature then carries only the new secret's signature, and X-QR3-Signature switches to it). Null otherwise."
-          },
-          "concurrency_limit": {
-            "type": [
-              "integer",
-              "null"
-            ],
-            "minimum": 1,
-            "description": "Requests the daemon answering lets this webhook have in flight now: its adaptive limit, which grows while the endpoint answers 2xx quickly and halves on 429, 503, 504, timeouts and rising response times, up to the operator's per-webhook-concurrency. Null when this process does not deliver, or has sent the webhook nothing yet."
-          }
-        },
-        "additionalProperties": false
-      },
-      "CreatedWebhook": {
-        "type": "object",
-        "description": "A webhook just created, or whose secret was just rotated, with its secret (shown only this once).",
-        "required": [
-          "id",
-          "url",
-          "events",
-          "is_active",
-          "secret",
-          "secret_hint",
-          "created_at",
-          "updated_at",
-          "consecutive_failures",
-          "disabled_reason",
-          "disabled_at",
-          "held_deliveries",
-          "failing_since",
-          "paused_until",
-          "headers",
-          "previous_secret_hint",
-          "previous_secret_expires_at"
-        ],
-        "properties": {
-          "id": {
-            "type": "string",
-            "pattern": "^wh_[0-9A-Za-z]+$",
-            "description": "The webhook's id.",
-            "examples": [
-              "wh_abc123"
-            ]
-          },
-          "url": {
-            "type": "string",
-            "description": "Where events are POSTed.",
-            "examples": [
-              "https://example.com/webhooks/qr3"
-            ]
-          },
-          "events": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/EventSubscription"
-            },
-            "description": "The subscribed event types, or `*`."
-          },
-          "is_active": {
-            "type": "boolean",
-            "description": "False once disabled: by hand, after 10 consecutive failed probes of an endpoint that keeps failing (41 minutes with the default retry schedule), or at once by a 410 Gone answer. A disabled webhook's events are held, never dropped."
-          },
-          "secret": {
-            "type": "string",
-            "description": "The signing secret. Only in the answer to the webhook's creation or to a secret rotation."
-          },
-          "secret_hint": {
-            "type": "string",
-            "description": "The secret's first 4 characters and …; for a generated secret (`whsec_` and base64) `whsec_` and the next 4 characters, so generated secrets can be told apart.",
-            "examples": [
-              "my-s…",
-              "whsec_MfKQ…"
-            ]
-          },
-          "created_at": {
-            "$ref": "#/components/schemas/Timestamp"
-          },
-          "updated_at": {
-            "$ref": "#/components/schemas/Timestamp"
-          },
-          "consecutive_failures": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Failures counted since the last success: the first failure, then one per probe (attempts already in flight when a failure is counted do not count again)."
-          },
-          "disabled_reason": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "description": "Why the webhook was disabled, when it is."
-          },
-          "disabled_at": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "When the webhook was disabled, when it is."
-          },
-          "held_deliveries": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Deliveries held while the webhook is disabled (events that arrived meanwhile included). Enabling it sends them, oldest first."
-          },
-          "failing_since": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "While the endpoint fails (the circuit is open): when its first failure was counted. Its other deliveries wait, keeping their attempts, while one probe at a time is sent. Null when it does not fail."
-          },
-          "paused_until": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "While the endpoint fails: no delivery is sent before this time (the next probe, or the receiver's Retry-After). Null when it does not fail."
-          },
-          "headers": {
-            "type": "object",
-            "additionalProperties": {
-              "type": "string",
-              "enum": [
-                "[redacted]"
-              ]
-            },
-            "description": "The webhook's own request headers, sent with every delivery. Their values are never shown: each reads `[redacted]`."
-          },
-          "previous_secret_hint": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "description": "During a rotation's overlap: the hint of the previous secret, which still signs deliveries. Null otherwise."
-          },
-          "previous_secret_expires_at": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "During a rotation's overlap: when the previous secret stops signing deliveries (webhook-signature then carries only the new secret's signature, and X-QR3-Signature switches to it). Null otherwise."
-          },
-          "concurrency_limit": {
-            "type": [
-              "integer",
-              "null"
-            ],
-            "minimum": 1,
-            "description": "Requests the daemon answering lets this webhook have in flight now: its adaptive limit, which grows while the endpoint answers 2xx quickly and halves on 429, 503, 504, timeouts and rising response times, up to the operator's per-webhook-concurrency. Null when this process does not deliver, or has sent the webhook nothing yet."
-          }
-        },
-        "additionalProperties": false
-      },
-      "WebhookList": {
-        "type": "object",
-        "description": "A page of webhooks, in id order.",
-        "required": [
-          "data",
-          "has_more"
-        ],
-        "properties": {
-          "data": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/Webhook"
             }
-          },
-          "has_more": {
-            "type": "boolean",
-            "description": "Whether more items follow; ask again with `starting_after` set to the last item's id."
-          }
-        },
-        "additionalProperties": false
-      },
-      "DeletedWebhook": {
-        "type": "object",
-        "required": [
-          "id",
-          "deleted"
-        ],
-        "properties": {
-          "id": {
-            "type": "string"
-          },
-          "deleted": {
-            "type": "boolean",
-            "enum": [
-              true
-            ]
-          }
-        },
-        "additionalProperties": false
-      },
-      "Delivery": {
-        "type": "object",
-        "description": "One delivery attempt.",
-        "required": [
-          "id",
-          "event_type",
-          "status",
-          "status_code",
-          "response_time_ms",
-          "attempt",
-          "created_at",
-          "event_id",
-          "failure_class",
-          "next_retry_at",
-          "response_excerpt",
-          "remote_address",
-          "timings"
-        ],
-        "properties": {
-          "id": {
-            "type": "string",
-            "pattern": "^whd_[0-9A-Za-z]+$",
-            "examples": [
-              "whd_abc123"
-            ]
-          },
-          "event_type": {
-            "type": "string",
-            "examples": [
-              "qr.scanned"
-            ]
-          },
-          "status": {
-            "type": "string",
-            "enum": [
-              "success",
-              "failed"
-            ]
-          },
-          "status_code": {
-            "type": [
-              "integer",
-              "null"
-            ],
-            "minimum": 100,
-            "maximum": 999,
-            "description": "The receiver's HTTP status; null when no answer came (timeout, refused connection, ...)."
-          },
-          "response_time_ms": {
-            "type": "integer",
-            "minimum": 0
-          },
-          "attempt": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "1 for the first attempt, 2 for the first retry, ..."
-          },
-          "created_at": {
-            "$ref": "#/components/schemas/Timestamp"
-          },
-          "event_id": {
-            "type": "string",
-            "description": "The event's id, the same on every attempt (receivers drop duplicates by it)."
-          },
-          "failure_class": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "enum": [
-              "http_status",
-              "timeout",
-              "connect",
-              "dns",
-              "tls",
-              "network",
-              "body_too_large",
-              "blocked_address",
-              "invalid_url",
-              "aborted",
-              "other",
-              null
-            ],
-            "description": "Why a failed attempt failed; null for a success."
-          },
-          "next_retry_at": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "When the next attempt is scheduled, if one is."
-          },
-          "response_excerpt": {
-            "type": "string",
-            "description": "The start of the receiver's response body."
-          },
-          "remote_address": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "description": "The IP address and port the attempt connected to (`[v6]:port` for IPv6); null when it did not get that far.",
-            "examples": [
-              "93.184.215.14:443"
-            ]
-          },
-          "timings": {
-            "$ref": "#/components/schemas/Timings"
-          }
-        },
-        "additionalProperties": false
-      },
-      "DeliveryList": {
-        "type": "object",
-        "description": "A page of delivery attempts, newest first.",
-        "required": [
-          "data",
-          "has_more"
-        ],
-        "properties": {
-          "data": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/Delivery"
-            }
-          },
-          "has_more": {
-            "type": "boolean",
-            "description": "Whether more items follow; ask again with `starting_after` set to the last item's id."
-          }
-        },
-        "additionalProperties": false
-      },
-      "CreateWebhookRequest": {
-        "type": "object",
-        "description": "A new webhook.",
-        "required": [
-          "url",
-          "events"
-        ],
-        "properties": {
-          "url": {
-            "type": "string",
-            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+([/?#].*)?$",
-            "maxLength": 2048,
-            "description": "An absolute http:// or https:// URL without user name or password, at most 2048 characters. A literal loopback, private or reserved IP address is refused unless the operator allows it.",
-            "examples": [
-              "https://example.com/webhooks/qr3"
-            ]
-          },
-          "events": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-              "$ref": "#/components/schemas/EventSubscription"
-            }
-          },
-          "secret": {
-            "type": "string",
-            "minLength": 16,
-            "maxLength": 256,
-            "description": "The signing secret, 16 to 256 characters. Used as its UTF-8 bytes, except a secret of the form `whsec_<base64>` (at least 16 bytes), whose key is the decoded bytes, as the Standard Webhooks libraries read it. A random `whsec_` secret is generated when left out."
-          },
-          "headers": {
-            "type": "object",
-            "additionalProperties": {
-              "type": "string",
-              "maxLength": 1024,
-              "pattern": "^([\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?)?$"
-            },
-            "description": "Request headers sent with every delivery, e.g. `{\"Authorization\": \"Bearer ...\"}` for a receiver behind a gateway: at most 10, names HTTP tokens of at most 64 characters, values at most 1024 printable ASCII characters. Content-Type, Content-Length, Host, User-Agent, the connection headers, X-QR3-* and webhook-* are reserved (422 naming the header). Values are never shown again.",
-            "examples": [
-              {
-                "Authorization": "Bearer gateway-token"
-              }
-            ]
-          }
-        },
-        "additionalProperties": false
-      },
-      "UpdateWebhookRequest": {
-        "type": "object",
-        "description": "The fields to change; at least one.",
-        "required": [],
-        "properties": {
-          "url": {
-            "type": "string",
-            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+([/?#].*)?$",
-            "maxLength": 2048
-          },
-          "events": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-              "$ref": "#/components/schemas/EventSubscription"
-            }
-          },
-          "secret": {
-            "type": "string",
-            "minLength": 16,
-            "maxLength": 256,
-            "description": "A new secret in force at once, with no overlap (any previous secret stops too). To change it without downtime, use rotate-secret."
-          },
-          "is_active": {
-            "type": "boolean",
-            "description": "true re-activates a disabled webhook, resets its failure count and resumes its paused deliveries; false disables it."
-          },
-          "headers": {
-            "type": "object",
-            "additionalProperties": {
-              "type": "string",
-              "maxLength": 1024,
-              "pattern": "^([\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?)?$"
-            },
-            "description": "Replaces all the webhook's own request headers (`{}` removes them). \"Bearer ...\"}` for a receiver behind a gateway: at most 10, names HTTP tokens of at most 64 characters, values at most 1024 printable ASCII characters. Content-Type, Content-Length, Host, User-Agent, the connection headers, X-QR3-* and webhook-* are reserved (422 naming the header). Values are never shown again.",
-            "examples": [
-              {
-                "Authorization": "Bearer gateway-token"
-              }
-            ]
-          }
-        },
-        "additionalProperties": false,
-        "minProperties": 1
-      },
-      "CreateEventRequest": {
-        "type": "object",
-        "description": "An event for the workspace's webhooks, the same row a producer INSERTs into the outbox.",
-        "required": [
-          "type",
-          "data"
-        ],
-        "properties": {
-          "type": {
-            "type": "string",
-            "enum": [
-              "qr.created",
-              "qr.updated",
-              "qr.deleted",
-              "qr.scanned",
-              "qr.flagged",
-              "scan.created",
-              "workspace.updated"
-            ]
-          },
-          "data": {
-            "type": "object",
-            "description": "The event's details, at most max-event-bytes (256 KiB by default). Sent to receivers re-serialised as JSON.stringify would."
-          },
-          "event_id": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 128,
-            "description": "Your id for the event, to make retries idempotent; one is generated when left out. An id seen before is dropped as a duplicate."
-          }
-        },
-        "additionalProperties": false
-      },
-      "QueuedEvent": {
-        "type": "object",
-        "required": [
-          "status",
-          "event_id",
-          "event_type"
-        ],
-        "properties": {
-          "status": {
-            "type": "string",
-            "enum": [
-              "queued",
-              "duplicate"
-            ]
-          },
-          "event_id": {
-            "type": "string"
-          },
-          "event_type": {
-            "type": "string"
-          }
-        },
-        "additionalProperties": false
-      },
-      "QueuedPing": {
-        "type": "object",
-        "required": [
-          "status",
-          "webhook_id",
-          "event_id",
-          "event_type",
-          "deliveries_url"
-        ],
-        "properties": {
-          "status": {
-            "type": "string",
-            "enum": [
-              "queued"
-            ]
-          },
-          "webhook_id": {
-            "type": "string"
-          },
-          "event_id": {
-            "type": "string"
-          },
-          "event_type": {
-            "type": "string",
-            "enum": [
-              "webhook.ping"
-            ]
-          },
-          "deliveries_url": {
-            "type": "string",
-            "description": "The delivery log of this ping."
-          }
-        },
-        "additionalProperties": false
-      },
-      "QueuedRetry": {
-        "type": "object",
-        "required": [
-          "status",
-          "webhook_id",
-          "event_id",
-          "event_type",
-          "retried_delivery_id"
-        ],
-        "properties": {
-          "status": {
-            "type": "string",
-            "enum": [
-              "queued"
-            ]
-          },
-          "webhook_id": {
-            "type": "string"
-          },
-          "event_id": {
-            "type": "string"
-          },
-          "event_type": {
-            "type": "string"
-          },
-          "retried_delivery_id": {
-            "type": "string"
-          }
-        },
-        "additionalProperties": false
-      },
-      "EventTypeInfo": {
-        "type": "object",
-        "required": [
-          "type",
-          "description"
-        ],
-        "properties": {
-          "type": {
-            "type": "string"
-          },
-          "description": {
-            "type": "string"
-          }
-        },
-        "additionalProperties": false
-      },
-      "EventTypeList": {
-        "type": "object",
-        "description": "Every event type a webhook can subscribe to.",
-        "required": [
-          "data",
-          "has_more"
-        ],
-        "properties": {
-          "data": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/EventTypeInfo"
-            }
-          },
-          "has_more": {
-            "type": "boolean",
-            "description": "Whether more items follow; ask again with `starting_after` set to the last item's id."
-          }
-        },
-        "additionalProperties": false
-      },
-      "Health": {
-        "type": "object",
-        "required": [
-          "status",
-          "database"
-        ],
-        "properties": {
-          "status": {
-            "type": "string",
-            "enum": [
-              "ok"
-            ]
-          },
-          "database": {
-            "type": "string",
-            "enum": [
-              "ok"
-            ]
-          }
-        },
-        "additionalProperties": false
-      },
-      "RecoverRequest": {
-        "type": "object",
-        "required": [
-          "since"
-        ],
-        "additionalProperties": false,
-        "description": "A window of the webhook's events, by their creation time.",
-        "properties": {
-          "since": {
-            "$ref": "#/components/schemas/Timestamp",
-            "description": "Events created at or after this time."
-          },
-          "until": {
-            "$ref": "#/components/schemas/Timestamp",
-            "description": "Events created before this time (default: now)."
-          },
-          "dry_run": {
-            "type": "boolean",
-            "description": "Count what would be queued, queue nothing (default false)."
           }
         }
-      },
-      "Recovery": {
-        "type": "object",
-        "additionalProperties": false,
-        "required": [
-          "status",
-          "queued",
-          "failed",
-          "never_made",
-          "held"
-        ],
-        "properties": {
-          "status": {
-            "type": "string",
-            "enum": [
-              "queued",
-              "dry_run"
-            ]
-          },
-          "queued": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Deliveries queued (or, for a dry run, that would be): failed plus never_made."
-          },
-          "failed": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Deliveries that had failed for good, each queued for a fresh run of attempts (the attempt numbers go on counting)."
-          },
-          "never_made": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Events the webhook subscribes to that never got a delivery to it."
-          },
-          "held": {
-            "type": "boolean",
-            "description": "True when the webhook is disabled: the deliveries are held and sent when it is enabled."
-          }
-        }
-      },
-      "RotateSecretRequest": {
-        "type": "object",
-        "description": "A secret rotation; every field is optional, and an empty body is accepted.",
-        "properties": {
-          "secret": {
-            "type": "string",
-            "minLength": 16,
-            "maxLength": 256,
-            "description": "The new secret; a random `whsec_` one is generated when left out."
-          },
-          "previous_secret_expires_in": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 2592000,
-            "default": 86400,
-            "description": "Seconds the current secret keeps signing deliveries beside the new one; 0 ends it at once."
-          }
-        },
-        "additionalProperties": false
-      },
-      "Timings": {
-        "type": "object",
-        "description": "libcurl's timings of the attempt: milliseconds (three decimals) from the start of the transfer to the end of each step, null for a step never reached. A timeout with connect_ms null never reached the receiver; one with first_byte_ms null connected but got no answer.",
-        "required": [
-          "name_lookup_ms",
-          "connect_ms",
-          "tls_ms",
-          "first_byte_ms",
-          "total_ms"
-        ],
-        "properties": {
-          "name_lookup_ms": {
-            "type": [
-              "number",
-              "null"
-            ],
-            "minimum": 0,
-            "description": "The host name resolved."
-          },
-          "connect_ms": {
-            "type": [
-              "number",
-              "null"
-            ],
-            "minimum": 0,
-            "description": "The TCP connection made (0 on a reused connection)."
-          },
-          "tls_ms": {
-            "type": [
-              "number",
-              "null"
-            ],
-            "minimum": 0,
-            "description": "The TLS handshake done; null for http."
-          },
-          "first_byte_ms": {
-            "type": [
-              "number",
-              "null"
-            ],
-            "minimum": 0,
-            "description": "The first byte of the answer received."
-          },
-          "total_ms": {
-            "type": [
-              "number",
-              "null"
-            ],
-            "minimum": 0,
-            "description": "The attempt ended."
-          }
-        },
-        "additionalProperties": false
-      },
-      "DeliveryDetail": {
-        "type": "object",
-        "description": "One delivery attempt, with the request headers it was sent with.",
-        "required": [
-          "id",
-          "event_type",
-          "status",
-          "status_code",
-          "response_time_ms",
-          "attempt",
-          "created_at",
-          "event_id",
-          "failure_class",
-          "next_retry_at",
-          "response_excerpt",
-          "remote_address",
-          "timings",
-          "request_headers"
-        ],
-        "properties": {
-          "id": {
-            "type": "string",
-            "pattern": "^whd_[0-9A-Za-z]+$",
-            "examples": [
-              "whd_abc123"
-            ]
-          },
-          "event_type": {
-            "type": "string",
-            "examples": [
-              "qr.scanned"
-            ]
-          },
-          "status": {
-            "type": "string",
-            "enum": [
-              "success",
-              "failed"
-            ]
-          },
-          "status_code": {
-            "type": [
-              "integer",
-              "null"
-            ],
-            "minimum": 100,
-            "maximum": 999,
-            "description": "The receiver's HTTP status; null when no answer came (timeout, refused connection, ...)."
-          },
-          "response_time_ms": {
-            "type": "integer",
-            "minimum": 0
-          },
-          "attempt": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "1 for the first attempt, 2 for the first retry, ..."
-          },
-          "created_at": {
-            "$ref": "#/components/schemas/Timestamp"
-          },
-          "event_id": {
-            "type": "string",
-            "description": "The event's id, the same on every attempt (receivers drop duplicates by it)."
-          },
-          "failure_class": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "enum": [
-              "http_status",
-              "timeout",
-              "connect",
-              "dns",
-              "tls",
-              "network",
-              "body_too_large",
-              "blocked_address",
-              "invalid_url",
-              "aborted",
-              "other",
-              null
-            ],
-            "description": "Why a failed attempt failed; null for a success."
-          },
-          "next_retry_at": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-            "description": "When the next attempt is scheduled, if one is."
-          },
-          "response_excerpt": {
-            "type": "string",
-            "description": "The start of the receiver's response body."
-          },
-          "remote_address": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "description": "The IP address and port the attempt connected to (`[v6]:port` for IPv6); null when it did not get that far.",
-            "examples": [
-              "93.184.215.14:443"
-            ]
-          },
-          "timings": {
-            "$ref": "#/components/schemas/Timings"
-          },
-          "request_headers": {
-            "type": [
-              "object",
-              "null"
-            ],
-            "additionalProperties": {
-              "type": "string"
-            },
-            "description": "The headers the attempt was sent with besides User-Agent, in order: signatures (`sha256=[redacted]`, one `v1,[redacted]` per valid secret) and the webhook's own header values redacted. Null for attempts logged before version 10 of the schema.",
-            "examples": [
-              {
-                "Content-Type": "application/json",
-                "X-QR3-Signature": "sha256=[redacted]",
-                "X-QR3-Event-Id": "evt_abc123xyz",
-                "X-QR3-Event-Type": "qr.scanned",
-                "X-QR3-Delivery-Attempt": "1",
-                "X-QR3-Webhook-Id": "wh_abc123",
-                "webhook-id": "evt_abc123xyz",
-                "webhook-timestamp": "1773568800",
-                "webhook-signature": "v1,[redacted]"
-              }
-            ]
-          }
-        },
-        "additionalProperties": false
-      }
-    }
-  }
-}
-"""##
+        """##
 }

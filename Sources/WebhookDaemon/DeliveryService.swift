@@ -158,6 +158,10 @@ final class DeliveryService: Service {
                     state.stopping || Task.isCancelled, state.clientEnded
                 )
             }
+            // Cancelled (another service failed, or a test ended the service): every wait returns at
+            // once and the store's writes throw CancellationError, so nothing more can be done;
+            // claims whose results are not recorded are sent again after their leases, as after a crash.
+            if Task.isCancelled, ended { return }
             let (results, releases) = attemptResults(finished, finishedAt: now)
             adapt(&adaptiveLimits, to: results, now: now)
             if pendingResults.isEmpty, !results.isEmpty { oldestResult = .now }
@@ -254,6 +258,11 @@ final class DeliveryService: Service {
                 // claimed meanwhile (claiming is part of the round), so at most `claimLimit` results
                 // wait. The back-off is not cut short by new work: every commit of a producer and
                 // every finished request signals it, which would make it a tight loop.
+                // Cancelled: not a fault of the database; the loop ends once the client has.
+                if Task.isCancelled {
+                    await Task.yield()
+                    continue
+                }
                 outboxTouched.store(true, ordering: .relaxed)
                 let delay = faults.failed(error, resultsWaiting: pendingResults.count)
                 if stopping {
@@ -475,7 +484,8 @@ final class DeliveryService: Service {
             logger.info("Draining deliveries in flight", metadata: ["in_flight": "\(inFlight)"])
         }
         var extendedUntil = ContinuousClock.now
-        while state.withLock({ $0.sending }) > 0, ContinuousClock.now < deadline {
+        // A cancelled service does not drain: its waits would return at once, a busy loop.
+        while state.withLock({ $0.sending }) > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             // Keep systemd's stop timeout ahead of the drain, however long drain-timeout is.
             if extendedUntil - ContinuousClock.now < StatusService.stopMargin / 2 {
                 extendedUntil = deadline + StatusService.stopMargin
