@@ -1445,6 +1445,43 @@ public enum OpenAPIDocument {
                         }
                       }
                     }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
                   }
                 }
               }
@@ -1531,6 +1568,43 @@ public enum OpenAPIDocument {
                   },
                   "422": {
                     "description": "A field is unknown or of the wrong type, the secret breaks a rule, or previous_secret_expires_in is out of range.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many requests with this API key (`rate_limited`, setting `api-rate-limit`): wait for `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before the next request.",
+                        "schema": {
+                          "type": "integer",
+                          "minimum": 1
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database cannot serve the request now (a full disk, an I/O error, a lost connection): the request was not completed. The message names the fault; try again after `Retry-After` seconds.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
                     "content": {
                       "application/json": {
                         "schema": {
