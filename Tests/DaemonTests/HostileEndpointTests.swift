@@ -169,11 +169,7 @@ import WebhookTestSupport
         defer { harness.remove() }
         let receiver = try await TestReceiver.start { request in
             guard request.header("X-QR3-Delivery-Attempt") == "1" else { return .status(200) }
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "GMT")
-            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-            return .status(503, headers: [("Retry-After", formatter.string(from: Date().addingTimeInterval(3)))])
+            return .status(503, headers: [("Retry-After", httpDate(Date().addingTimeInterval(3)))])
         }
         defer { Task { try? await receiver.shutdown() } }
         let webhook = try await harness.addWebhook(url: receiver.url)
@@ -242,4 +238,18 @@ struct TLSServer {
     var log: String { process.log }
 
     func stop() { process.stop() }
+}
+
+/// `date` as an HTTP date (RFC 9110), `Sun, 06 Nov 1994 08:49:37 GMT`, from the C library: Foundation's
+/// DateFormatter, made on a receiver's event loop thread, crashed the test process once (a bad
+/// pointer in CFTimeZoneCreateWithName while other threads made their own).
+private func httpDate(_ date: Date) -> String {
+    var seconds = time_t(date.timeIntervalSince1970)
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+        + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
 }
