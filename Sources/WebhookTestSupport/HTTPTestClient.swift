@@ -36,7 +36,7 @@ public struct HTTPTestClient: Sendable {
         _ path: String,
         body: [UInt8]? = nil,
         headers: [(String, String)] = [],
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(30)
     ) async throws -> HTTPTestResponse {
         try await withThrowingTaskGroup(of: HTTPTestResponse?.self) { group in
             group.addTask { try await exchange(method, path, body: body, headers: headers) }

@@ -5,7 +5,11 @@ import Testing
 import WebhookTestSupport
 
 /// The disk stays flat under steady traffic, and producers never wait long on the daemon.
-@Suite struct BoundedStorageTests {
+///
+/// One test at a time (each loads the machine for a minute), and every database call through
+/// GRDB's async API, off Swift's cooperative pool: a synchronous insert that waits for the
+/// daemon's write lock would stall every other test's tasks meanwhile.
+@Suite(.serialized) struct BoundedStorageTests {
     /// Bytes of the database file and its WAL.
     func size(_ harness: Harness) -> (database: Int, wal: Int) {
         func bytes(_ path: String) -> Int {
@@ -32,9 +36,15 @@ import WebhookTestSupport
         var samples: [(seconds: Int, database: Int, wal: Int)] = []
         var inserted = 0
         var lastSample = -1
+        let producer = try harness.producer()
         while ContinuousClock.now - start < .seconds(75) {
-            try harness.insert(
-                (0..<10).map { _ in ("ws_test", "qr.scanned", #"{"code_id":"qr_abc123","country":"AT"}"#) })
+            try await producer.write { db in
+                for _ in 0..<10 {
+                    try db.execute(
+                        sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_test', 'qr.scanned', ?)",
+                        arguments: [#"{"code_id":"qr_abc123","country":"AT"}"#])
+                }
+            }
             inserted += 10
             let seconds = Int((ContinuousClock.now - start).components.seconds)
             if seconds % 5 == 0, seconds != lastSample {
@@ -115,7 +125,8 @@ import WebhookTestSupport
             let took = ContinuousClock.now - began
             commits.append(Double(took.components.attoseconds) / 1e15 + Double(took.components.seconds) * 1000)
             if commits.count.isMultiple(of: 50),
-                try harness.count("SELECT COUNT(*) FROM jobs") >= 1_000_000
+                try await producer.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs") ?? 0 })
+                    >= 1_000_000
             {
                 break
             }

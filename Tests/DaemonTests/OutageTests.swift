@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 import WebhookTestSupport
@@ -41,8 +42,16 @@ import WebhookTestSupport
 
     /// Inserts `count` events, one every `interval`, with ids `prefix-N`, as a producer would.
     func produce(_ harness: Harness, count: Int, prefix: String, interval: Duration) async throws {
+        // Through GRDB's async API: a synchronous insert waiting for the daemon's write lock would
+        // hold one of the cooperative pool's two threads meanwhile.
+        let producer = try harness.producer()
         for index in 0..<count {
-            try harness.insert([("ws_test", "qr.scanned", #"{"n":\#(index)}"#)], eventIDs: ["\(prefix)-\(index)"])
+            try await producer.write { db in
+                try db.execute(
+                    sql:
+                        "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES (?, 'ws_test', 'qr.scanned', ?)",
+                    arguments: ["\(prefix)-\(index)", #"{"n":\#(index)}"#])
+            }
             // The producer's steady rate, not a wait for a result.
             try await Task.sleep(for: interval)
         }
@@ -61,7 +70,7 @@ import WebhookTestSupport
         defer { daemon.stop() }
         let total = 40 * (Int(outage.components.seconds) + 3)
         let producer = Task { try await produce(harness, count: total, prefix: name, interval: .milliseconds(25)) }
-        try await harness.eventually("the first events arrive") { endpoint.requests.count >= 20 }
+        try await harness.eventually(timeout: .seconds(60), "the first events arrive") { endpoint.requests.count >= 20 }
         try await endpoint.goAway()
         let wentAway = ContinuousClock.now
         try await harness.eventually("the outage is noticed") {
