@@ -78,7 +78,10 @@ import WebhookTestSupport
             "requests open in the first round trip:", firstWave, "limits scraped:", seen,
             "most requests open at once:", mostOpen, "ceiling:", ceiling)
         #expect(firstWave <= 16)
-        #expect(seen.allSatisfy { $0 > 16 && $0 <= ceiling })
+        // Never above the ceiling; on the way up a slow answer on a loaded machine may halve it
+        // for a moment, so the path need not rise steadily.
+        #expect(seen.allSatisfy { $0 <= ceiling }, "limits scraped: \(seen)")
+        #expect(seen.contains { $0 > 16 }, "the limit grew past its start: \(seen)")
         #expect(mostOpen == ceiling, "grown to per-webhook-concurrency requests open, and never more")
 
         // Overload: a 503 halves the limit.
