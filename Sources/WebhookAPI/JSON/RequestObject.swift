@@ -50,6 +50,9 @@ struct RequestObject {
     /// ``read(_:limit:)`` for a call whose fields are all optional: an empty body reads as `{}`.
     static func readOptional(_ request: Request, limit: Int) async throws -> RequestObject {
         if request.headers[.contentLength] == "0" { return RequestObject(bytes: [], members: []) }
+        // A body of whitespace sent with its length is not JSON (400); only a body with no length
+        // (chunked) that turns out empty reads as `{}` too.
+        guard request.headers[.contentLength] == nil else { return try await read(request, limit: limit) }
         do {
             return try await read(request, limit: limit)
         } catch let error as APIError where error.code == "invalid_json" && error.message.contains("empty") {
