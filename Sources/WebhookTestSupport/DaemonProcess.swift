@@ -92,7 +92,7 @@ public final class DaemonProcess: Sendable {
         process.terminationHandler = { finished in
             Self.append("", exit: finished.terminationStatus, to: captured)
         }
-        try process.run()
+        try spawning { try process.run() }
     }
 
     /// Starts another helper program (a python3 producer, a TLS server) the same way: its
@@ -261,11 +261,22 @@ public func runTool(_ path: String, _ arguments: [String], environment: [String:
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
-    try process.run()
+    try spawning { try process.run() }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (
         process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
     )
+}
+
+/// Foundation's `Process.run()` is not safe to call from several threads at once: a fresh-clone
+/// run of the whole suite crashed in it (a bad pointer in its memcpy) while tests started
+/// processes in parallel. Starting them one at a time costs milliseconds.
+private let spawnLock = NSLock()
+
+private func spawning<T>(_ body: () throws -> T) rethrows -> T {
+    spawnLock.lock()
+    defer { spawnLock.unlock() }
+    return try body()
 }
