@@ -29,6 +29,11 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .systemLibrary(
+            name: "CQR3PQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
             name: "CQR3OpenSSL",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
@@ -46,6 +51,17 @@ let package = Package(
             dependencies: [
                 "WebhookCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Storage on PostgreSQL through libpq: several daemons on one database.
+        .target(
+            name: "WebhookPostgres",
+            dependencies: [
+                "WebhookCore",
+                "WebhookStorage",
+                "CQR3PQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -134,7 +150,8 @@ let package = Package(
         .testTarget(
             name: "WebhookStorageTests",
             dependencies: [
-                "WebhookCore", "WebhookStorage", "WebhookTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                "WebhookCore", "WebhookStorage", "WebhookPostgres", "WebhookTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
