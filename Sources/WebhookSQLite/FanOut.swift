@@ -1,5 +1,6 @@
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 /// A webhook an event may fan out to.
 struct Subscriber {
