@@ -179,8 +179,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookStores", "WebhookDaemon", "WebhookTestSupport",
-                "qr3-webhookd",
+                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookDaemon", "WebhookTestSupport", "qr3-webhookd",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
