@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "WebhookStorageTests",
             dependencies: [
-                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookTestSupport",
+                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookStores", "WebhookTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
