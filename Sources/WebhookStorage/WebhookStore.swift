@@ -4,8 +4,8 @@ import WebhookCore
 /// Everything the daemon, the API and the CLI need from storage.
 ///
 /// This protocol is the seam between the daemon and its database: the SQLite implementation is
-/// `SQLiteWebhookStore` (target WebhookSQLite); a PostgreSQL one (claims with
-/// `FOR UPDATE SKIP LOCKED`) fills the same contract. `WebhookStores.open` picks one from the
+/// in the WebhookSQLite target; a PostgreSQL one (claims with `FOR UPDATE SKIP LOCKED`) fills
+/// the same contract. `WebhookStores.open` picks one from the
 /// `database` setting; nothing else names a concrete store. Every write is one transaction.
 /// Workspace-scoped calls treat a webhook of another workspace exactly like a missing one.
 public protocol WebhookStore: DeliveryStore {
