@@ -45,11 +45,21 @@ let package = Package(
             dependencies: ["CQR3OpenSSL"],
             swiftSettings: swiftSettings
         ),
-        // Storage: the WebhookStore seam and its SQLite implementation, migrations.
+        // Storage: the backend-neutral seam, the WebhookStore protocol, its models and errors. No database.
         .target(
             name: "WebhookStorage",
             dependencies: [
                 "WebhookCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The SQLite store (GRDB): one database file in WAL mode, its migrations, its inotify watch.
+        .target(
+            name: "WebhookSQLite",
+            dependencies: [
+                "WebhookCore",
+                "WebhookStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -62,6 +72,17 @@ let package = Package(
                 "WebhookCore",
                 "WebhookStorage",
                 "CQR3PQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The one place that names a concrete store: opens the one the `database` setting names.
+        .target(
+            name: "WebhookStores",
+            dependencies: [
+                "WebhookStorage",
+                "WebhookSQLite",
+                "WebhookPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -94,6 +115,7 @@ let package = Package(
             dependencies: [
                 "WebhookCore",
                 "WebhookStorage",
+                "WebhookStores",
                 "WebhookDelivery",
                 "WebhookAPI",
                 .product(name: "Logging", package: "swift-log"),
@@ -113,6 +135,7 @@ let package = Package(
             dependencies: [
                 "WebhookCore",
                 "WebhookStorage",
+                "WebhookStores",
                 "WebhookDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "WebhookStorageTests",
             dependencies: [
-                "WebhookCore", "WebhookStorage", "WebhookPostgres", "WebhookTestSupport",
+                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookPostgres", "WebhookStores", "WebhookTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -163,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "WebhookAPITests",
             dependencies: [
-                "WebhookCore", "WebhookStorage", "WebhookAPI", "WebhookTestSupport",
+                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookAPI", "WebhookTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "WebhookCore", "WebhookStorage", "WebhookDaemon", "WebhookTestSupport", "qr3-webhookd",
+                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookDaemon", "WebhookTestSupport", "qr3-webhookd",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -7,6 +7,7 @@ import WebhookAPI
 import WebhookCore
 import WebhookDelivery
 import WebhookStorage
+import WebhookStores
 
 /// The whole daemon: outbox watcher, delivery loop and API, run until SIGTERM or SIGINT.
 public struct Daemon: Sendable {
@@ -30,10 +31,11 @@ public struct Daemon: Sendable {
                 "Open file limit below the transfers in flight; raise LimitNOFILE or lower concurrency",
                 metadata: ["open_files": "\(openFiles)", "concurrency": "\(configuration.maximumConcurrentTransfers)"])
         }
-        var storeOptions = SQLiteWebhookStore.Options()
-        storeOptions.synchronous = configuration.synchronous
+        let location = try DatabaseLocation(parsing: configuration.databasePath)
+        var storeOptions = StoreOptions()
+        storeOptions.durableCommits = configuration.synchronous == "FULL"
         storeOptions.writeHeld = { [metrics] in metrics.writeHeld($0) }
-        let store = try SQLiteWebhookStore(path: configuration.databasePath, options: storeOptions, logger: logger)
+        let store = try WebhookStores.open(location, options: storeOptions, logger: logger)
 
         var clientConfiguration = DeliveryClient.Configuration(userAgent: "qr3-webhookd/\(qr3WebhookdVersion)")
         clientConfiguration.maximumConcurrentTransfers = configuration.maximumConcurrentTransfers
@@ -55,7 +57,7 @@ public struct Daemon: Sendable {
         let health = StoreHealth()
         metrics.observe(
             inFlight: { statistics.snapshot.inFlight },
-            busyRetries: { store.busyRetries.load(ordering: .relaxed) }
+            busyRetries: { store.contendedWrites }
         )
         let delivery = DeliveryService(
             store: store,
@@ -65,18 +67,14 @@ public struct Daemon: Sendable {
             statistics: statistics,
             metrics: metrics,
             health: health,
-            faultNote: configuration.mode.delivers ? FaultNoteFile(databasePath: configuration.databasePath) : nil,
+            faultNote: configuration.mode.delivers ? location.filePath.flatMap(FaultNoteFile.init) : nil,
             notifier: notifier,
             readiness: readiness,
             owner: Self.ownerName(),
             logger: logger
         )
         metrics.observe(webhookLimits: { [board = delivery.limitBoard] in board.snapshot })
-        let watcher = OutboxWatcher(
-            databasePath: configuration.databasePath,
-            onChange: { delivery.outboxChanged() },
-            logger: logger
-        )
+        let watcher = store.watchChanges(onChange: { delivery.outboxChanged() }, logger: logger)
         // READY=1 waits for every part expected here: each reports once it runs or listens.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if case .listener(let address) = configuration.metrics {
@@ -141,6 +139,7 @@ public struct Daemon: Sendable {
                     readiness: readiness,
                     configuration: configuration,
                     limitBoard: configuration.mode.delivers ? delivery.limitBoard : nil,
+                    databaseFile: location.filePath,
                     logger: logger
                 )
             )
@@ -156,7 +155,7 @@ public struct Daemon: Sendable {
             "qr3-webhookd started",
             metadata: [
                 "version": "\(qr3WebhookdVersion)",
-                "database": "\(configuration.databasePath)",
+                "database": "\(location)",
                 "concurrency": "\(configuration.maximumConcurrentTransfers)",
                 "retry_schedule": "\(configuration.retryPolicy.scheduleDescription)",
                 "owner": "\(delivery.owner)",
@@ -185,10 +184,10 @@ public struct Daemon: Sendable {
     }
 }
 
-/// Runs an ``OutboxWatcher`` as a service that stops on graceful shutdown, or when cancelled
-/// because another service failed.
+/// Runs the store's ``StoreChangeWatch`` as a service that stops on graceful shutdown, or when
+/// cancelled because another service failed.
 struct WatcherService: Service {
-    let watcher: OutboxWatcher
+    let watcher: any StoreChangeWatch
 
     func run() async throws {
         await withTaskCancellationHandler {

@@ -9,7 +9,8 @@ import WebhookCore
 /// and a command-line flag `--name value`. ``DaemonConfiguration/settings`` is the one table of
 /// them, used for parsing, validation messages and the README's reference.
 public struct DaemonConfiguration: Sendable {
-    /// The SQLite database file.
+    /// The `database` setting: an SQLite file's path (what it is today), or a server's URL;
+    /// `DatabaseLocation(parsing:)` reads it and `WebhookStores.open` opens the store it names.
     public var databasePath: String = DaemonConfiguration.defaultDatabasePath
     /// How many HTTP requests are in flight at once: sized for slow receivers (4096 at 500 ms is
     /// 8,000 requests a second); against fast ones far fewer are in flight at a time.
@@ -41,7 +42,8 @@ public struct DaemonConfiguration: Sendable {
     public var allowedNetworks: [CIDR] = []
     /// Seconds between outbox checks when no change notification arrives.
     public var pollInterval: Double = 0.25
-    /// The `synchronous` setting of the daemon's SQLite connections.
+    /// The `synchronous` setting (named after SQLite's pragma): `FULL` makes every commit of the
+    /// daemon's durable (`StoreOptions.durableCommits`), `NORMAL` is crash-safe.
     public var synchronous: String = "NORMAL"
     /// The lowest log level written: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String = "info"

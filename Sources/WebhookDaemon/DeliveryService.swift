@@ -13,7 +13,7 @@ import WebhookStorage
 /// flight finish up to the drain timeout, aborts the rest and hands their claims back, and
 /// records everything that finished.
 final class DeliveryService: Service {
-    private let store: any WebhookStore
+    private let store: any DeliveryStore
     private let client: DeliveryClient
     private let configuration: DaemonConfiguration
     /// Signalled when there may be work: new jobs, finished transfers, a stop.
@@ -77,7 +77,7 @@ final class DeliveryService: Service {
     private static let recordDelay = Duration.milliseconds(5)
 
     init(
-        store: any WebhookStore,
+        store: any DeliveryStore,
         client: DeliveryClient,
         configuration: DaemonConfiguration,
         work: Wakeup,

@@ -10,7 +10,8 @@ import WebhookStorage
 /// A failing database cannot hold its own fault, so the daemon keeps this note in a small file
 /// beside it (`<database>-status`, mode 0600). The file is written once at start at its full
 /// size and then only overwritten in place: on a full disk that needs no new block. Several
-/// daemons on one database share the file; the last one to fail or recover wrote it.
+/// daemons on one database share the file; the last one to fail or recover wrote it. A database
+/// on a server has no file to keep it beside, so there is no note (``DatabaseLocation/filePath``).
 public struct FaultNote: Codable, Sendable, Hashable {
     /// The daemon process that wrote the note.
     public var pid: Int32

@@ -11,14 +11,14 @@ import WebhookStorage
 /// returned back-off between tries instead of retrying as fast as it can.
 struct StoreFaultHandler {
     private var report = StoreFaultReport()
-    let store: any WebhookStore
+    let store: any DeliveryStore
     let health: StoreHealth
     let metrics: DaemonMetrics
     /// Where `qr3-webhookd status` reads the fault from.
     let note: FaultNoteFile?
     let logger: Logger
 
-    init(store: any WebhookStore, health: StoreHealth, metrics: DaemonMetrics, note: FaultNoteFile?, logger: Logger) {
+    init(store: any DeliveryStore, health: StoreHealth, metrics: DaemonMetrics, note: FaultNoteFile?, logger: Logger) {
         self.store = store
         self.health = health
         self.metrics = metrics

@@ -90,8 +90,8 @@ public struct ClaimedJob: Sendable, Hashable {
         self.headers = headers
     }
 
-    /// The attempt as the job rules see it.
-    func ruleAttempt(_ outcome: DeliveryOutcome, finishedAt: Timestamp) -> DeliveryRules.Attempt {
+    /// The attempt as the job rules see it (every store asks ``DeliveryRules`` with this).
+    public func ruleAttempt(_ outcome: DeliveryOutcome, finishedAt: Timestamp) -> DeliveryRules.Attempt {
         DeliveryRules.Attempt(
             number: attempt - attemptBase,
             failuresWhenClaimed: failuresWhenClaimed,

@@ -1,12 +1,14 @@
+import Logging
 import WebhookCore
 
 /// Everything the daemon, the API and the CLI need from storage.
 ///
 /// This protocol is the seam between the daemon and its database: the SQLite implementation is
-/// ``SQLiteWebhookStore``; a PostgreSQL one (claims with `FOR UPDATE SKIP LOCKED`) fills the same
-/// contract. Every write is one transaction. Workspace-scoped calls treat a webhook of another
-/// workspace exactly like a missing one.
-public protocol WebhookStore: Sendable {
+/// in the WebhookSQLite target; a PostgreSQL one (claims with `FOR UPDATE SKIP LOCKED`) fills
+/// the same contract. `WebhookStores.open` picks one from the
+/// `database` setting; nothing else names a concrete store. Every write is one transaction.
+/// Workspace-scoped calls treat a webhook of another workspace exactly like a missing one.
+public protocol WebhookStore: DeliveryStore {
     // MARK: Webhooks
 
     /// Stores a new webhook (already validated) and returns it with its new id; throws
@@ -35,9 +37,6 @@ public protocol WebhookStore: Sendable {
     /// `jobLimit` jobs: valid rows are fanned out to matching webhooks (an event matching more
     /// webhooks than that goes on in the next transactions), invalid ones set aside with a reason.
     func ingest(limit: Int, jobLimit: Int, validator: OutboxValidator, now: Timestamp) async throws -> IngestReport
-    /// Whether the outbox holds rows not yet taken in, or a fan-out is unfinished: a cheap read, so
-    /// idle checks take no write lock.
-    func hasOutboxRows() async throws -> Bool
     /// Adds an event to the outbox unless its `eventID` is already known (still in the outbox or
     /// taken in before). Returns the outbox sequence, or nil for a duplicate, which is left alone.
     func enqueueIfNew(_ row: OutboxRow) async throws -> Int64?
@@ -45,6 +44,8 @@ public protocol WebhookStore: Sendable {
     func rejectedEvents(limit: Int) async throws -> [RejectedEvent]
 
     // MARK: Jobs
+    // (The delivery loop's own calls, `advance`, `release`, `nextDueTime`, `hasOutboxRows` and
+    // `fault(of:)`, are ``DeliveryStore``'s.)
 
     /// Claims up to `limit` due jobs for `owner` under a lease until `now + lease`, taking at most
     /// `perWebhookLimit` jobs in flight per webhook (counting live claims of every owner).
@@ -54,14 +55,6 @@ public protocol WebhookStore: Sendable {
     /// `rules` decide, in one transaction. Results whose lease token no longer matches are dropped
     /// and reported stale.
     func record(_ results: [AttemptResult], rules: DeliveryRules) async throws -> RecordReport
-    /// One round of the delivery loop in one transaction: records finished attempts, takes in
-    /// outbox rows, and claims due jobs (new ones included), so a busy daemon pays one commit per
-    /// round and a new event can be claimed in the transaction that takes it in.
-    func advance(_ round: DeliveryRound) async throws -> DeliveryRound.Report
-    /// Hands claims back unattempted, due at once, so another worker need not wait for the lease.
-    func release(_ jobs: [ClaimedJob], now: Timestamp) async throws
-    /// The earliest time a pending job becomes due (or its lease expires), if any.
-    func nextDueTime() async throws -> Timestamp?
     /// Makes one job of `webhookID` for `eventID` due now again (a manual retry).
     /// Returns false when there is no such job in that workspace, or the webhook is disabled.
     func retryJob(webhookID: String, eventID: String, workspaceID: String?, now: Timestamp) async throws -> Bool
@@ -101,10 +94,18 @@ public protocol WebhookStore: Sendable {
     func storageReport() async throws -> StorageReport
     /// Returns when the database answers a trivial query; throws otherwise (for health checks).
     func checkHealth() async throws
-    /// What an error this store threw means for an operator: a full disk, an I/O error, a lost
-    /// connection... Every backend classifies its own errors, so the daemon backs off and reports
-    /// a failing store the same way whatever the backend.
-    func fault(of error: any Error) -> StoreFault
+    /// The schema version the database is at: once opened, the latest this build knows.
+    var schemaVersion: Int { get }
+    /// How many writes found the database held by another writer past the store's wait and were
+    /// tried again, since the store opened: a running total, for the metrics.
+    var contendedWrites: Int { get }
+
+    // MARK: Change notification
+
+    /// A watch that calls `onChange` when there may be new work (an outbox row, a job another
+    /// process made due), so the daemon need not wait for its poll interval. The daemon runs it
+    /// as a service; see ``StoreChangeWatch``.
+    func watchChanges(onChange: @escaping @Sendable () -> Void, logger: Logger) -> any StoreChangeWatch
 
     // MARK: API keys
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import WebhookDaemon
 import WebhookStorage
+import WebhookStores
 
 let qr3WebhookdVersionString = qr3WebhookdVersion
 
@@ -34,15 +35,26 @@ struct GlobalOptions: ParsableArguments {
         return DaemonConfiguration.defaultDatabasePath
     }
 
+    /// The database ``databasePath`` names: a file, or a server.
+    var location: DatabaseLocation {
+        get throws {
+            do {
+                return try DatabaseLocation(parsing: databasePath)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+    }
+
     /// Opens (and migrates) the database, turning failures into a clear error.
     ///
     /// Only commands that add something (`migrate`, `webhooks create`, `api-keys create`, `emit`)
-    /// pass `creating`: any other command on a path where no database is refuses, naming the path,
-    /// instead of creating an empty database there and reporting that it holds nothing.
-    func openStore(creating: Bool = false) throws -> SQLiteWebhookStore {
+    /// pass `creating`: any other command on a path where no database file is refuses, naming the
+    /// path, instead of creating an empty database there and reporting that it holds nothing.
+    func openStore(creating: Bool = false) throws -> any WebhookStore {
         LoggingSystem.bootstrapOnce(level: .warning)
-        let path = databasePath
-        if !creating, !FileManager.default.fileExists(atPath: path) {
+        let location = try location
+        if !creating, let path = location.filePath, !FileManager.default.fileExists(atPath: path) {
             throw ValidationError(
                 """
                 no database at \(path): check --database (or QR3_WEBHOOKD_DATABASE); \
@@ -50,7 +62,7 @@ struct GlobalOptions: ParsableArguments {
                 """)
         }
         do {
-            return try SQLiteWebhookStore(path: path, logger: Logger(label: "qr3-webhookd"))
+            return try WebhookStores.open(location, logger: Logger(label: "qr3-webhookd"))
         } catch {
             throw ValidationError("\(error)")
         }

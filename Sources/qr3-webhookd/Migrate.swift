@@ -11,6 +11,6 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let store = try global.openStore(creating: true)
-        print("database \(store.path) is at schema version \(SQLiteWebhookStore.schemaVersion)")
+        print("database \(try global.location) is at schema version \(store.schemaVersion)")
     }
 }

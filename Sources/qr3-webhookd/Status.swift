@@ -101,8 +101,10 @@ struct Status: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let note = FaultNote.read(databasePath: global.databasePath).flatMap { $0.failing ? $0 : nil }
-        let store: SQLiteWebhookStore
+        let location = try global.location
+        // The daemon's notes live beside a database file; a server database has none.
+        let note = location.filePath.flatMap(FaultNote.read(databasePath:)).flatMap { $0.failing ? $0 : nil }
+        let store: any WebhookStore
         let stats: QueueStats
         let rows: [RejectedEvent]
         do {
@@ -139,7 +141,7 @@ struct Status: AsyncParsableCommand {
         }
         let storage = try await store.storageReport()
         let report = Report(
-            database: store.path,
+            database: location.description,
             outbox_backlog: stats.outboxBacklog,
             pending: stats.pending,
             due: stats.due,
@@ -161,7 +163,7 @@ struct Status: AsyncParsableCommand {
             troubled_webhooks: troubled,
             latest_rejections: rejections,
             database_fault: note,
-            concurrency_limits: LimitsNote.read(databasePath: global.databasePath).map(Self.limits)
+            concurrency_limits: location.filePath.flatMap(LimitsNote.read(databasePath:)).map(Self.limits)
         )
         if json {
             print(try Output.json(report))

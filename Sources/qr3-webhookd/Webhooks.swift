@@ -306,7 +306,7 @@ private func setActive(_ global: GlobalOptions, _ id: String, _ active: Bool) as
     print("\(webhook.id) is \(webhook.isActive ? "active" : "disabled")")
 }
 
-private func existing(_ store: SQLiteWebhookStore, _ id: String) async throws -> Webhook {
+private func existing(_ store: any WebhookStore, _ id: String) async throws -> Webhook {
     guard let webhook = try await store.webhook(id: id, workspaceID: nil) else {
         throw CommandFailure("no webhook \(id)")
     }

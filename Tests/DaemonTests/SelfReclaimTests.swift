@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import WebhookCore
 import WebhookDelivery
+import WebhookSQLite
 import WebhookStorage
 import WebhookTestSupport
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WebhookAPI
 import WebhookCore
+import WebhookSQLite
 import WebhookStorage
 import WebhookTestSupport
 

@@ -329,7 +329,7 @@ import WebhookStorage
         _ = try await database.store.updateWebhook(
             id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: t0)
         #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 1500)
-        #expect(try await database.store.settleWebhookJobs() == 2)
+        #expect(try await database.sqlite.settleWebhookJobs() == 2)
         #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 0)
         #expect(try await sql(database, "SELECT jobs_to_settle FROM webhooks") == 0)
         // Deleting cancels a thousand at once; the claim never sends one of the others.
@@ -338,8 +338,8 @@ import WebhookStorage
         let claimed = try await database.store.claim(
             owner: "a", limit: 100, perWebhookLimit: 100, lease: .seconds(30), now: t0)
         #expect(claimed.isEmpty, "a deleted webhook is sent nothing")
-        #expect(try await database.store.settleWebhookJobs() >= 1)
-        _ = try await database.store.settleWebhookJobs()
+        #expect(try await database.sqlite.settleWebhookJobs() >= 1)
+        _ = try await database.sqlite.settleWebhookJobs()
         #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state <> 'cancelled'") == 0)
     }
 }

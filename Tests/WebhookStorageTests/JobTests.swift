@@ -417,7 +417,7 @@ import WebhookStorage
             recorded += zip(claimed, report.deliveryIDs).filter { $0.0.webhookID == hook.id }.compactMap(\.1)
             everyWebhook += claimed.count
             lastBatch = claimed.count
-            if batch < 2 { #expect(try await database.store.foldAttemptLog() == claimed.count) }
+            if batch < 2 { #expect(try await database.sqlite.foldAttemptLog() == claimed.count) }
         }
         let expected = recorded.sorted(by: >)
         #expect(expected.count == 12)
@@ -425,8 +425,8 @@ import WebhookStorage
         #expect(try await everyPage(database, hook.id, limit: 50) == expected)
         #expect(try await everyPage(database, hook.id, limit: 2, succeeded: false).isEmpty)
         // Filing again, and filing an empty tail, changes nothing.
-        #expect(try await database.store.foldAttemptLog() == lastBatch)
-        #expect(try await database.store.foldAttemptLog() == 0)
+        #expect(try await database.sqlite.foldAttemptLog() == lastBatch)
+        #expect(try await database.sqlite.foldAttemptLog() == 0)
         #expect(try await everyPage(database, hook.id, limit: 5) == expected)
         #expect(try await everyPage(database, other.id, limit: 5).count == everyWebhook - 12)
     }

@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 import Testing
 import WebhookCore
-@testable import WebhookStorage
+@testable import WebhookSQLite
+import WebhookStorage
 import WebhookTestSupport
 
 @Suite struct MigrationTests {
@@ -10,7 +11,7 @@ import WebhookTestSupport
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let generator = root.appendingPathComponent("scripts/embed-migrations").path
-        let embedded = root.appendingPathComponent("Sources/WebhookStorage/Migrations+Embedded.swift").path
+        let embedded = root.appendingPathComponent("Sources/WebhookSQLite/Migrations+Embedded.swift").path
         let before = try String(contentsOfFile: embedded, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -50,7 +51,7 @@ import WebhookTestSupport
         // Every embedded migration, gaps included (0010 was written while another branch wrote 0009).
         #expect(versions == Migration.embedded.map(\.version).sorted())
         #expect(versions.last == SQLiteWebhookStore.schemaVersion)
-        #expect(try await database.store.integrityCheck() == ["ok"])
+        #expect(try await database.sqlite.integrityCheck() == ["ok"])
     }
 
     /// A database made by version 7 keeps its events, jobs, outbox rows and outbox sequence;

@@ -3,6 +3,7 @@ import Synchronization
 import WebhookTestSupport
 import Testing
 import WebhookCore
+import WebhookSQLite
 import WebhookStorage
 
 /// Bounded storage: retention removes what is old and nothing else, fan-out is spread over short
@@ -45,7 +46,7 @@ import WebhookStorage
         try await database.emit(at: now.adding(seconds: -60))
         _ = try await database.ingest(now: now.adding(seconds: -60))
         #expect(try await count(database, "SELECT COUNT(*) FROM attempts") == 3)
-        #expect(try await database.store.foldAttemptLog() == 3)
+        #expect(try await database.sqlite.foldAttemptLog() == 3)
 
         // Keep 12 hours; held deliveries two days.
         let request = PruneRequest(now: now, retention: .seconds(12 * 3600), heldRetention: .seconds(2 * 86_400))

@@ -1,15 +1,19 @@
 import WebhookCore
+import WebhookSQLite
 import WebhookStorage
 import WebhookTestSupport
 
 /// A fresh database file in its own temporary folder.
 struct TestDatabase {
     let directory: TemporaryDirectory
-    let store: SQLiteWebhookStore
+    /// The store under test, through the protocol every backend fills.
+    var store: any WebhookStore { sqlite }
+    /// The same store as SQLite, for the few tests of what only it has (filing, integrity checks).
+    let sqlite: SQLiteWebhookStore
 
     init() throws {
         directory = try TemporaryDirectory(prefix: "qr3-store")
-        store = try SQLiteWebhookStore(path: directory.file("webhooks.sqlite"))
+        sqlite = try SQLiteWebhookStore(path: directory.file("webhooks.sqlite"))
     }
 
     var path: String { directory.file("webhooks.sqlite") }

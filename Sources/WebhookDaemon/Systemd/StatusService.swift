@@ -22,7 +22,8 @@ final class StatusService: Service {
     private let drainTimeout: Duration
     private let logger: Logger
     private let wake = Wakeup()
-    /// Where the delivery loop's adaptive limits are read from and written to for `status`.
+    /// Where the delivery loop's adaptive limits are read from and written to for `status`
+    /// (beside the database file; nowhere for a database on a server).
     private let limits: (board: ConcurrencyLimitBoard, ceiling: Int, databasePath: String)?
     private let limitsWritten = Mutex(-1)
 
@@ -38,6 +39,7 @@ final class StatusService: Service {
         readiness: ReadinessGate,
         configuration: DaemonConfiguration,
         limitBoard: ConcurrencyLimitBoard? = nil,
+        databaseFile: String? = nil,
         logger: Logger
     ) {
         self.store = store
@@ -49,7 +51,9 @@ final class StatusService: Service {
         self.interval = .milliseconds(Int64(configuration.statusInterval * 1000))
         self.drainTimeout = .milliseconds(Int64(configuration.drainTimeout * 1000))
         self.logger = logger
-        self.limits = limitBoard.map { ($0, configuration.perWebhookConcurrency, configuration.databasePath) }
+        self.limits = limitBoard.flatMap { board in
+            databaseFile.map { (board, configuration.perWebhookConcurrency, $0) }
+        }
     }
 
     /// Writes the adaptive limits for `qr3-webhookd status` when they changed since last time.

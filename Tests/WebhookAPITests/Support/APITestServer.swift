@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Testing
 import WebhookAPI
 import WebhookCore
+import WebhookSQLite
 import WebhookStorage
 import WebhookTestSupport
 

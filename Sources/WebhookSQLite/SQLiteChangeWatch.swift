@@ -4,14 +4,20 @@
 import Foundation
 import Logging
 import Synchronization
-import WebhookDelivery
+import WebhookStorage
+
+extension SQLiteWebhookStore {
+    public func watchChanges(onChange: @escaping @Sendable () -> Void, logger: Logger) -> any StoreChangeWatch {
+        SQLiteChangeWatch(databasePath: path, onChange: onChange, logger: logger)
+    }
+}
 
 /// Notices commits to the database file from any process, so a new outbox row is taken in at once.
 ///
 /// Every SQLite commit in WAL mode writes the `-wal` file; an inotify watch on the database's
 /// folder sees it within microseconds, with no cost while nothing happens. Each notice calls
 /// `onChange`. Where inotify is not available the delivery loop's own poll interval covers it.
-final class OutboxWatcher: Sendable {
+final class SQLiteChangeWatch: StoreChangeWatch {
     private let databasePath: String
     private let onChange: @Sendable () -> Void
     private let logger: Logger
@@ -26,7 +32,7 @@ final class OutboxWatcher: Sendable {
     /// Watches on a dedicated thread until `stop()`; returns when the thread has ended.
     func run() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let started = LoopThread.start(name: "qr3-outbox") { [self] in
+            let started = WatchThread.start(name: "qr3-outbox") { [self] in
                 watch()
                 continuation.resume()
             }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension SQLiteWebhookStore {
     public func enqueue(_ row: OutboxRow) async throws -> Int64 {

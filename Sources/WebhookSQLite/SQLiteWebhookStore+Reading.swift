@@ -1,5 +1,6 @@
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 #if canImport(Glibc)
     import Glibc
@@ -158,18 +159,6 @@ extension SQLiteWebhookStore {
                 stats.disabledWebhooks = row["disabled"]
             }
             return stats
-        }
-    }
-}
-
-/// A read the store cannot answer because its input names nothing.
-public enum StoreQueryError: Error, Sendable, CustomStringConvertible {
-    /// A pagination cursor that is not an item of the list.
-    case unknownCursor(String)
-
-    public var description: String {
-        switch self {
-        case .unknownCursor(let cursor): "starting_after \(cursor) is not an item of this list"
         }
     }
 }

@@ -2,6 +2,7 @@ import GRDB
 import Synchronization
 import Logging
 import WebhookCore
+import WebhookStorage
 
 #if canImport(Glibc)
     import Glibc
@@ -180,6 +181,12 @@ public final class SQLiteWebhookStore: WebhookStore {
 
     /// The schema version this binary creates.
     public static var schemaVersion: Int { Migrator.latestVersion }
+
+    /// Once opened, the database is at the latest version (opening migrates or refuses).
+    public var schemaVersion: Int { Self.schemaVersion }
+
+    /// ``busyRetries``: writes that met SQLITE_BUSY past the busy timeout.
+    public var contendedWrites: Int { busyRetries.load(ordering: .relaxed) }
 
     /// Creates the file with mode 0600 when it does not exist, so other users cannot read secrets.
     private static func createPrivately(_ path: String) throws {

@@ -1,4 +1,5 @@
 import GRDB
+import WebhookStorage
 
 /// One numbered schema change from `migrations/`, applied once and recorded.
 struct Migration: Sendable {

@@ -1,5 +1,6 @@
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension StoreFault {
     /// The fault behind an error an SQLite store threw: its result code, read as an operator would.

@@ -1,5 +1,6 @@
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension SQLiteWebhookStore {
     /// Jobs one settling transaction changes at most.

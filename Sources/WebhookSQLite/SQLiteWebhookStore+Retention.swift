@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension SQLiteWebhookStore {
     /// Rows one retention transaction looks at, at most: a few milliseconds of the write lock.

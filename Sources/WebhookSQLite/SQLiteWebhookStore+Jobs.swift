@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension SQLiteWebhookStore {
     public func claim(owner: String, limit: Int, perWebhookLimit: Int, lease: Duration, now: Timestamp) async throws
@@ -293,15 +294,10 @@ extension SQLiteWebhookStore {
                 ? nil : try WebhookRecord.fetch(db, id: job.webhookID)
             let verdict = rules.decide(
                 attempt, circuit: webhook?.circuit ?? .closed, webhookActive: webhook?.isActive ?? true)
-            let (availableAt, nextRetry): (Int64, Int64?) =
-                switch verdict.job {
-                case .retry(let at): (at.milliseconds, at.milliseconds)
-                case .delivered, .held, .failed: (finishedAt.milliseconds, nil)
-                }
-            // A job the rules would hold for a webhook deleted meanwhile is cancelled with it.
-            let state =
-                verdict.job == .held && webhook?.isDeleted == true
-                ? DeliveryRules.JobState.cancelled : verdict.job.state
+            let next = verdict.availability(finishedAt: finishedAt)
+            let availableAt = next.availableAt.milliseconds
+            let nextRetry = next.nextRetryAt?.milliseconds
+            let state = verdict.jobState(webhookDeleted: webhook?.isDeleted == true)
             let finished = try finish.executeRaw { values in
                 values.bind(job.jobID)
                 values.bind(state.rawValue)
@@ -438,37 +434,5 @@ extension SQLiteWebhookStore {
                 arguments: [webhookID, eventID]
             ) != nil
         }
-    }
-}
-
-/// Where the last claim's walk of the due index found its first job of a webhook with room.
-///
-/// Every due job before that position belonged to a webhook at its limit. While those webhooks
-/// stay at their limit, the next walk starts there instead of stepping again over their queues:
-/// one dead endpoint's backlog of thousands of jobs would otherwise be walked by every claim.
-///
-/// Most jobs made due later sort after the position (they are due at a later time, or at the
-/// same millisecond with a larger id), but not all: another process (a CLI `enable`, the API, a
-/// second daemon) may commit a job due at a time it read before the position was taken, and a
-/// lease that expired is due at its expiry (those jobs are claimed separately, first). So a
-/// position is trusted for at most `lifetime` milliseconds after a walk from the start of the
-/// index, however many walks passed it on, then the walk starts over: a job made due behind it
-/// waits a second at most. With no webhook at its limit no position is kept at all: the walk
-/// starts at the oldest due job, which it takes.
-struct ClaimCursor: Sendable {
-    var availableAt: Int64
-    var id: Int64
-    /// The webhooks at their limit when the position was taken.
-    var saturated: Set<String>
-    /// When the walk from the start of the index that this position descends from was made.
-    var madeAt: Int64
-
-    static let lifetime: Int64 = 1000
-
-    /// This position, if it may be started from at `now`: nil when it is too old or a webhook it
-    /// skipped has room again.
-    func valid(now: Int64, saturated current: Set<String>) -> ClaimCursor? {
-        guard now - madeAt < Self.lifetime, now >= madeAt, saturated.isSubset(of: current) else { return nil }
-        return self
     }
 }

@@ -1,5 +1,6 @@
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension SQLiteWebhookStore {
     static func apiKey(from row: Row) -> APIKey {

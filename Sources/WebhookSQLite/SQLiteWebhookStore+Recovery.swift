@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension SQLiteWebhookStore {
     /// Events looked at per recovery transaction, so that a recovery of months of events never

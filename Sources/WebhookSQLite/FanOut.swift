@@ -1,13 +1,6 @@
 import GRDB
 import WebhookCore
-
-/// A webhook an event may fan out to.
-struct Subscriber {
-    var id: String
-    var events: EventSubscription
-    var isActive: Bool
-    var createdAt: Timestamp
-}
+import WebhookStorage
 
 /// Makes the jobs of events within one transaction's job budget.
 ///
@@ -70,7 +63,7 @@ struct FanOut {
         var finished = false
         while budget > 0 {
             let page = try subscribers(event.workspaceID, after: cursor)
-            let matching = page.filter { $0.createdAt <= event.dispatchedAt && $0.events.matches(event.type) }
+            let matching = page.filter { $0.receives(event.type, dispatchedAt: event.dispatchedAt) }
             let batch = Array(matching.prefix(budget))
             try make(batch, for: event, report: &report)
             if batch.count < matching.count {

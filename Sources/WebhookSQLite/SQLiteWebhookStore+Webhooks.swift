@@ -1,5 +1,6 @@
 import GRDB
 import WebhookCore
+import WebhookStorage
 
 extension SQLiteWebhookStore {
     static let webhookColumns = """
@@ -233,14 +234,5 @@ extension SQLiteWebhookStore {
             try Self.settleJobs(db, webhookID: id, now: now)
             return true
         }
-    }
-}
-
-/// A workspace has as many webhooks as it may (`max-webhooks-per-workspace`).
-public struct WebhookLimitReached: Error, Sendable, CustomStringConvertible {
-    public let limit: Int
-
-    public var description: String {
-        "this workspace has \(limit) webhooks, the most it may have (max-webhooks-per-workspace); delete one first"
     }
 }
