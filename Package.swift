@@ -196,7 +196,8 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookDaemon", "WebhookTestSupport", "qr3-webhookd",
+                "WebhookCore", "WebhookStorage", "WebhookSQLite", "WebhookPostgres", "WebhookDaemon", "WebhookTestSupport",
+                "qr3-webhookd", .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

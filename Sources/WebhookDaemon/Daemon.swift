@@ -35,7 +35,9 @@ public struct Daemon: Sendable {
         var storeOptions = StoreOptions()
         storeOptions.durableCommits = configuration.synchronous == "FULL"
         storeOptions.writeHeld = { [metrics] in metrics.writeHeld($0) }
-        let store = try WebhookStores.open(location, options: storeOptions, logger: logger)
+        storeOptions.passwordFile = configuration.databasePasswordFile
+        storeOptions.connections = configuration.databaseConnections
+        let store = try await WebhookStores.open(location, options: storeOptions, logger: logger)
 
         var clientConfiguration = DeliveryClient.Configuration(userAgent: "qr3-webhookd/\(qr3WebhookdVersion)")
         clientConfiguration.maximumConcurrentTransfers = configuration.maximumConcurrentTransfers

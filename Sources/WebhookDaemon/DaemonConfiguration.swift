@@ -45,6 +45,10 @@ public struct DaemonConfiguration: Sendable {
     /// The `synchronous` setting (named after SQLite's pragma): `FULL` makes every commit of the
     /// daemon's durable (`StoreOptions.durableCommits`), `NORMAL` is crash-safe.
     public var synchronous: String = "NORMAL"
+    /// PostgreSQL: the file holding the password (`database-password-file`).
+    public var databasePasswordFile: String?
+    /// PostgreSQL: connections in the store's pool (`database-connections`).
+    public var databaseConnections: Int = 8
     /// The lowest log level written: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String = "info"
     /// Where the public webhooks API listens.
@@ -188,10 +192,25 @@ extension DaemonConfiguration {
     public static let settings: [Setting] = [
         Setting(
             name: "database", defaultValue: "qr3-webhookd.sqlite ($STATE_DIRECTORY under systemd)",
-            help: "The SQLite database file (created when missing, mode 0600)."
+            help: "The SQLite database file (created when missing, mode 0600), or a postgresql://user@host:port/db URL."
         ) { config, value throws(InvalidSetting) in
             guard !value.isEmpty else { throw InvalidSetting(setting: "database", message: "must not be empty") }
             config.databasePath = value
+        },
+        Setting(
+            name: "database-password-file", defaultValue: "none",
+            help: "PostgreSQL: a file whose first line is the password (or QR3_WEBHOOKD_DATABASE_PASSWORD)."
+        ) { config, value throws(InvalidSetting) in
+            config.databasePasswordFile = value.isEmpty || value == "none" ? nil : value
+        },
+        Setting(
+            name: "database-connections", defaultValue: "8",
+            help: "PostgreSQL: connections each daemon keeps open (delivery, API requests, housekeeping)."
+        ) { config, value throws(InvalidSetting) in
+            guard let count = Int(value), (1...200).contains(count) else {
+                throw InvalidSetting(setting: "database-connections", message: "must be a whole number from 1 to 200")
+            }
+            config.databaseConnections = count
         },
         Setting(
             name: "concurrency", defaultValue: "4096",

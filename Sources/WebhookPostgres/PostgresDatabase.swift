@@ -14,6 +14,8 @@ public final class PostgresDatabase: Sendable {
     private let lanes: [Lane]
     private let free: Mutex<FreeLanes>
     let logger: Logger
+    /// Transactions run again after losing a serialization race or a deadlock, since opening.
+    public let retriedTransactions = Atomic<Int>(0)
 
     private struct FreeLanes {
         var lanes: [Int]
@@ -54,7 +56,10 @@ public final class PostgresDatabase: Sendable {
                     return value
                 } catch {
                     if connection.isHealthy { try? connection.execute("ROLLBACK") }
-                    if let error = error as? PostgresError, error.isRetryable, tries < 5 { continue }
+                    if let error = error as? PostgresError, error.isRetryable, tries < 5 {
+                        self.retriedTransactions.add(1, ordering: .relaxed)
+                        continue
+                    }
                     throw error
                 }
             }

@@ -23,6 +23,8 @@ public final class PostgresWebhookStore: Sendable {
     let logger: Logger
     /// The key for derived event ids, read from the database at the first ingest.
     let eventIDKey = Mutex<String?>(nil)
+    /// Where the next claim may start its walk of the due jobs (see ``ClaimCursor``).
+    let claimCursor = Mutex<ClaimCursor?>(nil)
     /// Told how long each write transaction took, for the metrics.
     private let writeHeld: (@Sendable (Duration) -> Void)?
 

@@ -10,6 +10,13 @@ public struct StoreOptions: Sendable {
     /// Told how long each write transaction held the database's write lock (or its rows' locks),
     /// for the metrics: producers wait for it.
     public var writeHeld: (@Sendable (Duration) -> Void)?
+    /// A file holding the PostgreSQL password (its first line); see `WebhookStores.open`.
+    public var passwordFile: String?
+    /// Connections a PostgreSQL store keeps in its pool; nil for the store's default.
+    public var connections: Int?
+    /// How long opening waits for a database server to accept connections (one starting with
+    /// the daemon may come up later).
+    public var openRetryLimit: Duration = .seconds(30)
 
     public init() {}
 }

@@ -205,7 +205,7 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw PostgresTestServerError("socket() failed: errno \(errno)") }
         defer { close(descriptor) }

@@ -32,7 +32,7 @@ struct APIKeys: AsyncParsableCommand {
             }
             guard name.count <= 200, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
             else { throw ValidationError("--name must be at most 200 characters without control characters") }
-            let store = try global.openStore(creating: true)
+            let store = try await global.openStore(creating: true)
             let material = APIKeyMaterial.generate()
             let key = try await store.createAPIKey(
                 NewAPIKey(workspaceID: workspace, name: name, material: material),
@@ -71,7 +71,7 @@ struct APIKeys: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let store = try global.openStore()
+            let store = try await global.openStore()
             let keys = try await store.listAPIKeys(workspaceID: workspace)
             if json {
                 print(JSONObjectWriter.array(keys.map(\.json)))
@@ -97,7 +97,7 @@ struct APIKeys: AsyncParsableCommand {
         @Argument(help: "The key's id (key_...) or prefix (qr3k_... as listed), or the whole key.") var key: String
 
         func run() async throws {
-            let store = try global.openStore()
+            let store = try await global.openStore()
             var target = key.hasSuffix("…") ? String(key.dropLast()) : key
             if APIKeyMaterial.looksLikeKey(target) { target = APIKeyMaterial(key: target).prefix }
             guard let revoked = try await store.revokeAPIKey(idOrPrefix: target, now: .now()) else {

@@ -22,7 +22,7 @@ struct Deliveries: AsyncParsableCommand {
         case "failed": succeeded = false
         case let other?: throw ValidationError("--status must be success or failed, not \(other)")
         }
-        let store = try global.openStore()
+        let store = try await global.openStore()
         guard try await store.webhook(id: webhookID, workspaceID: nil) != nil else {
             throw CommandFailure("no webhook \(webhookID)")
         }

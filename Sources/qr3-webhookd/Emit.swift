@@ -39,7 +39,7 @@ struct Emit: AsyncParsableCommand {
         if case .failure(let rejection) = OutboxValidator().validate(row) {
             throw ValidationError(rejection.reason)
         }
-        let store = try global.openStore(creating: true)
+        let store = try await global.openStore(creating: true)
         let sequence = try await store.enqueue(row)
         print("queued outbox row \(sequence)" + (eventID.map { " (event \($0))" } ?? ""))
     }

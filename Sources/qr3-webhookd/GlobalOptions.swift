@@ -51,7 +51,7 @@ struct GlobalOptions: ParsableArguments {
     /// Only commands that add something (`migrate`, `webhooks create`, `api-keys create`, `emit`)
     /// pass `creating`: any other command on a path where no database file is refuses, naming the
     /// path, instead of creating an empty database there and reporting that it holds nothing.
-    func openStore(creating: Bool = false) throws -> any WebhookStore {
+    func openStore(creating: Bool = false) async throws -> any WebhookStore {
         LoggingSystem.bootstrapOnce(level: .warning)
         let location = try location
         if !creating, let path = location.filePath, !FileManager.default.fileExists(atPath: path) {
@@ -62,7 +62,7 @@ struct GlobalOptions: ParsableArguments {
                 """)
         }
         do {
-            return try WebhookStores.open(location, logger: Logger(label: "qr3-webhookd"))
+            return try await WebhookStores.open(location, logger: Logger(label: "qr3-webhookd"))
         } catch {
             throw ValidationError("\(error)")
         }

@@ -10,7 +10,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let store = try global.openStore(creating: true)
+        let store = try await global.openStore(creating: true)
         print("database \(try global.location) is at schema version \(store.schemaVersion)")
     }
 }

@@ -31,7 +31,7 @@ struct Prune: AsyncParsableCommand {
             }
             return seconds
         }
-        let store = try global.openStore()
+        let store = try await global.openStore()
         let retention = Duration.milliseconds(Int64(age * 1000))
         let report = try await store.prune(
             PruneRequest(

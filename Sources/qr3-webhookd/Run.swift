@@ -64,6 +64,12 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("synchronous"), help: setting("synchronous"))
     var synchronous: String?
 
+    @Option(name: .customLong("database-password-file"), help: setting("database-password-file"))
+    var databasePasswordFile: String?
+
+    @Option(name: .customLong("database-connections"), help: setting("database-connections"))
+    var databaseConnections: String?
+
     @Option(name: .customLong("log-level"), help: setting("log-level"))
     var logLevel: String?
 
@@ -167,6 +173,8 @@ struct Run: AsyncParsableCommand {
             ("allow-networks", allowNetworks),
             ("poll-interval", pollInterval),
             ("synchronous", synchronous),
+            ("database-password-file", databasePasswordFile),
+            ("database-connections", databaseConnections),
             ("log-level", logLevel),
             ("listen", listen),
             ("mode", mode),

@@ -108,7 +108,7 @@ struct Status: AsyncParsableCommand {
         let stats: QueueStats
         let rows: [RejectedEvent]
         do {
-            store = try global.openStore()
+            store = try await global.openStore()
             stats = try await store.stats(now: .now(), includingTotals: true)
             rows = try await store.rejectedEvents(limit: max(0, rejected))
         } catch {

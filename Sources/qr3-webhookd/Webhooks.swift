@@ -37,7 +37,7 @@ struct Webhooks: AsyncParsableCommand {
             } catch {
                 throw ValidationError(error.message)
             }
-            let store = try global.openStore(creating: true)
+            let store = try await global.openStore(creating: true)
             let webhook = try await store.createWebhook(
                 NewWebhook(
                     workspaceID: workspace, url: url, events: subscription, secret: secret, headers: customHeaders),
@@ -54,7 +54,7 @@ struct Webhooks: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let store = try global.openStore()
+            let store = try await global.openStore()
             var webhooks: [Webhook] = []
             var cursor: String?
             repeat {
@@ -88,7 +88,7 @@ struct Webhooks: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let store = try global.openStore()
+            let store = try await global.openStore()
             try printWebhook(try await existing(store, id), json: json)
         }
     }
@@ -124,7 +124,7 @@ struct Webhooks: AsyncParsableCommand {
             }
             let changes = WebhookChanges(
                 url: url, events: try events.map(parseEvents), secret: secret, headers: customHeaders)
-            let store = try global.openStore()
+            let store = try await global.openStore()
             guard let webhook = try await store.updateWebhook(id: id, workspaceID: nil, changes: changes, now: .now())
             else { throw CommandFailure("no webhook \(id)") }
             try printWebhook(webhook, json: json)
@@ -137,7 +137,7 @@ struct Webhooks: AsyncParsableCommand {
         @Argument(help: "The webhook id (wh_...).") var id: String
 
         func run() async throws {
-            let store = try global.openStore()
+            let store = try await global.openStore()
             guard try await store.deleteWebhook(id: id, workspaceID: nil, now: .now()) else {
                 throw CommandFailure("no webhook \(id)")
             }
@@ -193,7 +193,7 @@ extension Webhooks {
             let from = try parseTime(since, option: "--since", now: now)
             let to = try until.map { try parseTime($0, option: "--until", now: now) } ?? now
             guard from < to else { throw ValidationError("--since must be before --until") }
-            let store = try global.openStore()
+            let store = try await global.openStore()
             guard
                 let report = try await store.recover(
                     RecoveryRequest(webhookID: id, workspaceID: nil, since: from, until: to, dryRun: dryRun, now: now))
@@ -240,7 +240,7 @@ extension Webhooks {
             } catch {
                 throw ValidationError(error.message)
             }
-            let store = try global.openStore()
+            let store = try await global.openStore()
             let now = Timestamp.now()
             guard
                 let webhook = try await store.rotateSecret(
@@ -296,7 +296,7 @@ private func parseTime(_ text: String, option: String, now: Timestamp) throws ->
 }
 
 private func setActive(_ global: GlobalOptions, _ id: String, _ active: Bool) async throws {
-    let store = try global.openStore()
+    let store = try await global.openStore()
     _ = try await existing(store, id)
     guard
         let webhook = try await store.updateWebhook(

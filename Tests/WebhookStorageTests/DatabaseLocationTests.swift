@@ -27,16 +27,29 @@ import WebhookTestSupport
         #expect(throws: StorageError.self) { try DatabaseLocation(parsing: "") }
     }
 
-    @Test func theFactoryOpensSQLiteAndSaysPostgreSQLIsNotInThisBuild() async throws {
+    @Test func theFactoryOpensEachBackendFromItsLocation() async throws {
         let directory = try TemporaryDirectory(prefix: "qr3-location")
         defer { directory.remove() }
-        let store = try WebhookStores.open(.sqlite(path: directory.file("webhooks.sqlite")))
-        try await store.checkHealth()
-        #expect(store.schemaVersion > 0)
-        let error = #expect(throws: StorageError.self) {
-            try WebhookStores.open(.postgresql(url: "postgresql://qr3:s3cret@db/webhooks"))
+        let sqlite = try await WebhookStores.open(.sqlite(path: directory.file("webhooks.sqlite")))
+        try await sqlite.checkHealth()
+        #expect(sqlite.schemaVersion > 0)
+        let server = try await PostgresTestServer.shared()
+        let postgres = try await WebhookStores.open(.postgresql(url: try await server.createDatabase()))
+        try await postgres.checkHealth()
+        #expect(postgres.schemaVersion == 1)
+    }
+
+    @Test func aServerThatDoesNotAnswerIsReportedWithoutItsPassword() async throws {
+        // A port nothing listens on: opening waits for the server, then says what failed.
+        let port = try PostgresTestServer.freePort()
+        var options = StoreOptions()
+        options.openRetryLimit = .milliseconds(300)
+        let error = await #expect(throws: (any Error).self) {
+            try await WebhookStores.open(
+                .postgresql(url: "postgresql://qr3:s3cret@127.0.0.1:\(port)/webhooks"), options: options)
         }
-        #expect(error?.message.contains("PostgreSQL support is not in this build yet") == true)
-        #expect(error?.message.contains("s3cret") == false)
+        let text = "\(error.map { "\($0)" } ?? "")"
+        #expect(text.contains("127.0.0.1"))
+        #expect(!text.contains("s3cret"))
     }
 }
