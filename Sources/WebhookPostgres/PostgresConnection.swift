@@ -154,6 +154,10 @@ public final class PostgresConnection {
 
     deinit { PQfinish(handle) }
 
+    /// Whether a statement completed since the pool handed the connection out: a connection
+    /// found broken before any did can be replaced and the work run again, nothing having run.
+    var completedStatement = false
+
     /// Whether the connection still works (as far as libpq knows without asking the server).
     public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
 
@@ -180,6 +184,7 @@ public final class PostgresConnection {
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             throw error(result)
         }
+        completedStatement = true
         return rows
     }
 

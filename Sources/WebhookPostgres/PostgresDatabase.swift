@@ -114,17 +114,27 @@ private final class Lane: @unchecked Sendable {
     func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             queue.async { [self] in
-                continuation.resume(
-                    with: Result {
-                        let connection = try connected()
-                        do {
-                            return try body(connection)
-                        } catch let error as PostgresError where error.connectionLost || !connection.isHealthy {
-                            self.connection = nil
-                            throw PostgresError(sqlState: error.sqlState, message: error.message, connectionLost: true)
-                        }
-                    })
+                continuation.resume(with: Result { try perform(body, again: true) })
             }
+        }
+    }
+
+    /// Runs `body` on the lane's connection. A kept connection that turns out broken (the server
+    /// restarted while it sat idle) before any statement of `body` completed is replaced and
+    /// `body` run again once: nothing of it ran, so the caller need not see the stale socket.
+    private func perform<T>(_ body: (PostgresConnection) throws -> T, again: Bool) throws -> T {
+        let kept = connection != nil
+        let connection = try connected()
+        connection.completedStatement = false
+        do {
+            return try body(connection)
+        } catch let error as PostgresError where error.connectionLost || !connection.isHealthy {
+            self.connection = nil
+            if again, kept, !connection.completedStatement {
+                logger.debug("A kept PostgreSQL connection was broken; connecting again")
+                return try perform(body, again: false)
+            }
+            throw PostgresError(sqlState: error.sqlState, message: error.message, connectionLost: true)
         }
     }
 

@@ -190,6 +190,24 @@ extension PostgresWebhookStore {
     }
 }
 
+extension PostgresWebhookStore {
+    public func rejectedEvents(limit: Int) async throws -> [RejectedEvent] {
+        try await read { connection in
+            let rows = try connection.query(
+                """
+                SELECT seq, event_id, workspace_id, type, reason, created_at, rejected_at
+                FROM rejected_events ORDER BY seq DESC LIMIT $1
+                """, [.int(Int64(limit))])
+            return (0..<rows.count).map { row in
+                RejectedEvent(
+                    sequence: rows.int64(row, 0), eventID: rows.optionalString(row, 1),
+                    workspaceID: rows.optionalString(row, 2), type: rows.optionalString(row, 3),
+                    reason: rows.string(row, 4), createdAt: rows.time(row, 5), rejectedAt: rows.time(row, 6))
+            }
+        }
+    }
+}
+
 /// Makes the jobs of events within one transaction's job budget, as the SQLite store's FanOut
 /// does: a page of a workspace's webhooks at a time in id order, matching by ``Subscriber``, the
 /// place of an unfinished fan-out kept in `events.fanout_after`.

@@ -19,3 +19,4 @@ extension PostgresWebhookStore {
 }
 
 extension PostgresChangeWatch: StoreChangeWatch {}
+extension PostgresWebhookStore: WebhookStore {}

@@ -15,7 +15,8 @@ final class PostgresHarness: Sendable {
     init(
         server: PostgresTestServer? = nil, retrySchedule: String = "0,0.2,0.4", extra: [String] = []
     ) async throws {
-        let server = try await server ?? PostgresTestServer.shared()
+        let shared = server == nil ? try await PostgresTestServer.shared() : nil
+        let server = server ?? shared!
         self.server = server
         url = try await server.createDatabase()
         database = PostgresDatabase(location: try PostgresLocation(url: url), size: 2, logger: Logger(label: "test"))
