@@ -6,8 +6,9 @@ Run through `make bench`, which builds the release binary first. Starts its own 
 scenarios and prints one table. Every figure is also given as a ratio to the ceiling
 measured in the same run, because absolute numbers depend on the machine and its load.
 
-Scenarios: ceiling, drain, latency, backlog, neighbour, fanout, commits, soak, slow, mix, memory (default:
-all; slow, mix and memory, in bench/slow.py, need the release build of bench-receiver). Ceiling and drain
+Scenarios: ceiling, drain, latency, backlog, neighbour, fanout, commits, soak, slow, mix, memory, pg-drain,
+pg-latency (default: all; slow, mix and memory, in bench/slow.py, need the release build of bench-receiver;
+pg-drain and pg-latency, in bench/postgres.py, start a PostgreSQL cluster of their own). Ceiling and drain
 run as `--pairs` back-to-back pairs (3 by default) and the pair with the median ratio is shown,
 with every pair's ratio beside it: on a machine whose speed changes from minute to minute, one
 pair can read far too high or too low.
@@ -178,7 +179,7 @@ class Daemon:
         self.log = open(self.log_path, "w")
         self.metrics_port = free_port()
         self.process = subprocess.Popen(
-            [binary, "run", "--database", database.path, "--allow-networks", "127.0.0.0/8", "--listen", "127.0.0.1:0",
+            [binary, "run", "--database", getattr(database, "url", database.path), "--allow-networks", "127.0.0.0/8", "--listen", "127.0.0.1:0",
              "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--log-level", "notice", *([] if defaults else Daemon.common), *extra],
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.started = time.monotonic()
@@ -466,7 +467,8 @@ def current_rss_kib(pid):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/qr3-webhookd"))
-    parser.add_argument("--scenarios", default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak,slow,mix,memory")
+    parser.add_argument("--scenarios",
+                        default="ceiling,drain,latency,backlog,neighbour,fanout,commits,soak,slow,mix,memory,pg-drain,pg-latency")
     parser.add_argument("--concurrency", type=int, default=128,
                         help="transfers in flight, for the ceiling and the daemon alike, in the scenarios against nginx "
                              "(the daemon's default until 4096; the slow-receiver scenarios run it at its defaults)")
@@ -486,6 +488,7 @@ def main():
                         help="ceiling and drain are run this many times, each pair side by side; the median pair is shown")
     parser.add_argument("--json", help="also write the results to this file")
     slow.add_arguments(parser)
+    postgres.add_arguments(parser)
     args = parser.parse_args()
     wanted = args.scenarios.split(",")
     Daemon.common = ["--concurrency", str(args.concurrency)]
@@ -531,6 +534,15 @@ def main():
                     results.update(slow.scenario_memory(args, folder, receiver))
             finally:
                 receiver.stop()
+        if "pg-drain" in wanted or "pg-latency" in wanted:
+            cluster = postgres.Cluster(folder)
+            try:
+                if "pg-drain" in wanted:
+                    results.update(postgres.scenario_drain(args, folder, nginx, cluster))
+                if "pg-latency" in wanted:
+                    results.update(postgres.scenario_latency(args, folder, nginx, cluster))
+            finally:
+                cluster.stop()
     finally:
         nginx.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -539,7 +551,7 @@ def main():
           f"{'CPU us/dlv':>10} {'peak RSS':>9}  notes")
     for name, figures in results.items():
         is_slow = name.startswith("slow-") or name.startswith("mix") or name == "memory"
-        ratio = (f"{figures['rps'] / ceiling:.0%}" if ceiling and name not in ("latency", "fanout", "commits", "soak")
+        ratio = (f"{figures['rps'] / ceiling:.0%}" if ceiling and name not in ("latency", "fanout", "commits", "soak", "pg-latency")
                  and not is_slow else f"{figures['ratio']:.0%}" if "ratio" in figures else "-")
         notes = ""
         if name == "drain" and len(pairs) > 1:
@@ -563,6 +575,8 @@ def main():
                 notes += f"; after two retentions the size varies {figures['settled_growth']:.0%}"
         if is_slow:
             notes = slow.notes(name, figures)
+        if name.startswith("pg-"):
+            notes = postgres.notes(name, figures, results)
         if figures.get("longest_write_ms") is not None:
             notes += ("; " if notes else "") + f"longest write lock hold {figures['longest_write_ms']:.1f} ms"
         if "startup_seconds" in figures:
@@ -580,5 +594,6 @@ def main():
 
 if __name__ == "__main__":
     sys.modules["bench"] = sys.modules[__name__]
+    import postgres
     import slow
     main()

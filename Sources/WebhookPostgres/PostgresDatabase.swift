@@ -22,12 +22,13 @@ public final class PostgresDatabase: Sendable {
         var waiters: [CheckedContinuation<Int, Never>] = []
     }
 
-    /// A pool of up to `size` connections to `location`, made as they are first needed.
-    public init(location: PostgresLocation, size: Int, logger: Logger) {
+    /// A pool of up to `size` connections to `location`, made as they are first needed, each
+    /// running `setup` (e.g. `SET synchronous_commit = off`) once connected.
+    public init(location: PostgresLocation, size: Int, setup: [String] = [], logger: Logger) {
         self.location = location
         self.logger = logger
         let size = max(1, size)
-        lanes = (0..<size).map { Lane(index: $0, location: location, logger: logger) }
+        lanes = (0..<size).map { Lane(index: $0, location: location, setup: setup, logger: logger) }
         free = Mutex(FreeLanes(lanes: Array((0..<size).reversed())))
     }
 
@@ -98,6 +99,7 @@ public final class PostgresDatabase: Sendable {
 private final class Lane: @unchecked Sendable {
     let queue: DispatchQueue
     let location: PostgresLocation
+    let setup: [String]
     let logger: Logger
     // Touched on `queue` only.
     var connection: PostgresConnection?
@@ -105,9 +107,10 @@ private final class Lane: @unchecked Sendable {
     private var backoff: Duration = .zero
     private var lastError: PostgresError?
 
-    init(index: Int, location: PostgresLocation, logger: Logger) {
+    init(index: Int, location: PostgresLocation, setup: [String], logger: Logger) {
         queue = DispatchQueue(label: "qr3-postgres-\(index)")
         self.location = location
+        self.setup = setup
         self.logger = logger
     }
 
@@ -145,6 +148,7 @@ private final class Lane: @unchecked Sendable {
         if let retryAt, now < retryAt, let lastError { throw lastError }
         do {
             let made = try PostgresConnection(parameters: location.parameters)
+            for statement in setup { try made.execute(statement) }
             if lastError != nil {
                 logger.notice("Connected to PostgreSQL again", metadata: ["database": "\(location)"])
             }

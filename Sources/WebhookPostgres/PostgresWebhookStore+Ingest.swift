@@ -3,7 +3,7 @@ import WebhookStorage
 
 extension PostgresWebhookStore {
     public func enqueue(_ row: OutboxRow) async throws -> Int64 {
-        try await write { connection in
+        try await write(durable: true) { connection in
             guard let sequence = try Self.insertOutboxRow(connection, row) else {
                 throw StorageError("the outbox refused the row")
             }
@@ -12,7 +12,7 @@ extension PostgresWebhookStore {
     }
 
     public func enqueueIfNew(_ row: OutboxRow) async throws -> Int64? {
-        try await write { connection in
+        try await write(durable: true) { connection in
             if let eventID = row.eventID, let workspaceID = row.workspaceID {
                 let known = try connection.query(
                     "SELECT 1 FROM events WHERE workspace_id = $1 AND id = $2", [.text(workspaceID), .text(eventID)])

@@ -37,6 +37,13 @@ public final class PostgresWebhookStore: Sendable {
         public var migrate: Bool = true
         /// Told how long each write transaction took (from BEGIN to COMMIT).
         public var writeHeld: (@Sendable (Duration) -> Void)?
+        /// Whether every commit waits for the server's WAL flush. Off (the default), the daemon's
+        /// own commits use `synchronous_commit = off`, as SQLite's `synchronous = NORMAL`: a crash
+        /// of the server loses nothing committed, a power loss may roll back the last commits
+        /// (a delivery made again, never an event lost: producers commit with their own
+        /// setting). What a user is told succeeded (API and command line changes) is durable
+        /// either way.
+        public var durableCommits: Bool = false
 
         public init() {}
     }
@@ -51,7 +58,9 @@ public final class PostgresWebhookStore: Sendable {
     ) async throws {
         self.logger = logger
         self.writeHeld = options.writeHeld
-        database = PostgresDatabase(location: location, size: options.poolSize, logger: logger)
+        database = PostgresDatabase(
+            location: location, size: options.poolSize,
+            setup: options.durableCommits ? [] : ["SET synchronous_commit = off"], logger: logger)
         let deadline = ContinuousClock.now + openRetryLimit
         var logged = false
         while true {
@@ -85,11 +94,18 @@ public final class PostgresWebhookStore: Sendable {
         }
     }
 
-    /// Runs `body` in a write transaction.
-    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+    /// Runs `body` in a write transaction; a `durable` one's commit waits for the WAL flush
+    /// whatever the connections' setting (what the API and the command line report as done).
+    func write<T: Sendable>(durable: Bool = false, _ body: @escaping @Sendable (PostgresConnection) throws -> T)
+        async throws -> T
+    {
         let started = ContinuousClock.now
         defer { writeHeld?(ContinuousClock.now - started) }
-        return try await database.transaction(body)
+        guard durable else { return try await database.transaction(body) }
+        return try await database.transaction { connection in
+            try connection.execute("SET LOCAL synchronous_commit = on")
+            return try body(connection)
+        }
     }
 
     /// Runs `body` in a read-only transaction (one snapshot for its statements).

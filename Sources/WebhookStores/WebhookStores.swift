@@ -33,6 +33,7 @@ public enum WebhookStores {
             var postgres = PostgresWebhookStore.Options()
             postgres.migrate = options.migrate
             postgres.writeHeld = options.writeHeld
+            postgres.durableCommits = options.durableCommits
             if let poolSize = options.connections { postgres.poolSize = poolSize }
             let password = try password(file: options.passwordFile)
             return try await PostgresWebhookStore(
