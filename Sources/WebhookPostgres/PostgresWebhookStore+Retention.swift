@@ -19,7 +19,7 @@ extension PostgresWebhookStore {
         while true {
             let removed = try await write { connection in
                 try connection.query(
-                    "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id < $1 ORDER BY id LIMIT $2)",
+                    "DELETE FROM attempts WHERE id = ANY (ARRAY(SELECT id FROM attempts WHERE id < $1 ORDER BY id LIMIT $2))",
                     [.text(attemptBound), .int(Int64(Self.pruneBatch))]
                 ).affected
             }
@@ -51,8 +51,8 @@ extension PostgresWebhookStore {
             let removed = try await write { connection in
                 try connection.query(
                     """
-                    DELETE FROM rejected_events WHERE seq IN (
-                        SELECT seq FROM rejected_events WHERE rejected_at < $1 ORDER BY seq LIMIT $2)
+                    DELETE FROM rejected_events WHERE seq = ANY (ARRAY(
+                        SELECT seq FROM rejected_events WHERE rejected_at < $1 ORDER BY seq LIMIT $2))
                     """,
                     [.time(request.cutoff), .int(Int64(Self.pruneBatch))]
                 ).affected
