@@ -35,8 +35,10 @@ extension PostgresWebhookStore {
                     ORDER BY id LIMIT $5 FOR UPDATE))
                   AND state = 'pending' AND lease_owner IS NULL
                 """,
-                [.text(webhookID), .time(now), .text(deleted ? "cancelled" : "paused"), .bool(deleted),
-                 .int(Int64(settleBatch))]
+                [
+                    .text(webhookID), .time(now), .text(deleted ? "cancelled" : "paused"), .bool(deleted),
+                    .int(Int64(settleBatch)),
+                ]
             ).affected
         }
         if deleted || active {

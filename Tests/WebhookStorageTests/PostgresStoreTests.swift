@@ -39,7 +39,8 @@ struct PostgresTestDatabase {
     ) async throws -> Webhook {
         try await store.createWebhook(
             NewWebhook(
-                workspaceID: workspace, url: "http://127.0.0.1:9/hook", events: try EventSubscription(validating: events),
+                workspaceID: workspace, url: "http://127.0.0.1:9/hook",
+                events: try EventSubscription(validating: events),
                 secret: "a-secret-of-sixteen-chars", headers: headers),
             now: now, limit: nil)
     }
@@ -72,8 +73,10 @@ struct PostgresTestDatabase {
                     $7::smallint, $6, $6, $6)
                 RETURNING id
                 """,
-                [.text(eventID), .text(webhookID), .text(state), .int(Int64(attempts)), .text(owner), .time(at),
-                 .int(probe ? 1 : 0)]
+                [
+                    .text(eventID), .text(webhookID), .text(state), .int(Int64(attempts)), .text(owner), .time(at),
+                    .int(probe ? 1 : 0),
+                ]
             ).int64(0, 0)
         }
     }
@@ -91,8 +94,10 @@ struct PostgresTestDatabase {
                 response_time_ms, failure_class, created_at, header_names)
             VALUES ($1, 0, $2, $3, $4, 1, $5, $6, 12, $7, $8, '["x-one"]')
             """,
-            [.text(id), .text(webhookID), .text(eventID), .text(type), .text(succeeded ? "success" : "failed"),
-             .int(succeeded ? 200 : 500), .text(succeeded ? nil : "http_status"), .time(at)])
+            [
+                .text(id), .text(webhookID), .text(eventID), .text(type), .text(succeeded ? "success" : "failed"),
+                .int(succeeded ? 200 : 500), .text(succeeded ? nil : "http_status"), .time(at),
+            ])
         return id
     }
 
@@ -305,7 +310,8 @@ struct PostgresStoreTests {
         #expect(try await database.store.listAPIKeys(workspaceID: nil) == [first, second])
         #expect(try await database.store.listAPIKeys(workspaceID: "ws_2") == [second])
 
-        let revoked = try #require(try await database.store.revokeAPIKey(idOrPrefix: first.prefix, now: t0.adding(seconds: 2)))
+        let revoked = try #require(
+            try await database.store.revokeAPIKey(idOrPrefix: first.prefix, now: t0.adding(seconds: 2)))
         #expect(revoked.revokedAt == t0.adding(seconds: 2))
         let again = try await database.store.revokeAPIKey(idOrPrefix: first.id, now: t0.adding(seconds: 9))
         #expect(again?.revokedAt == t0.adding(seconds: 2), "revoking twice changes nothing")
@@ -348,7 +354,8 @@ struct PostgresStoreTests {
         var byEvent = DeliveryQuery(webhookID: hook.id)
         byEvent.eventID = "evt_other"
         #expect(try await database.store.deliveries(byEvent).items.map(\.id) == [ids[4]])
-        #expect(try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, workspaceID: "ws_2")).items.isEmpty)
+        #expect(
+            try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, workspaceID: "ws_2")).items.isEmpty)
 
         let one = try #require(try await database.store.delivery(id: ids[0], webhookID: hook.id, workspaceID: "ws_1"))
         #expect(one.succeeded && one.statusCode == 200 && one.responseTimeMs == 12 && one.failure == nil)
@@ -534,7 +541,8 @@ struct PostgresStoreTests {
             try await database.count(
                 "SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND attempt_base = 1 AND available_at = $1",
                 [.time(now)]) == 2)
-        #expect(try await database.strings("SELECT state FROM jobs WHERE event_id = $1", [.text(scanned)]) == ["pending"])
+        #expect(
+            try await database.strings("SELECT state FROM jobs WHERE event_id = $1", [.text(scanned)]) == ["pending"])
     }
 
     @Test func aRecoveryOfADisabledWebhookIsHeldUntilItIsEnabled() async throws {
@@ -625,6 +633,7 @@ struct PostgresStoreTests {
         let values = ["plain", "with,comma", #"quote""#, #"back\slash"#, "{brace}", "", "NULL", "sp ace", "é"]
         let read = try await database.strings("SELECT unnest($1::text[])", [.textArray(values)])
         #expect(read == values)
-        #expect(try await database.count("SELECT sum(v) FROM unnest($1::bigint[]) AS v", [.intArray([1, -2, 40])]) == 39)
+        #expect(
+            try await database.count("SELECT sum(v) FROM unnest($1::bigint[]) AS v", [.intArray([1, -2, 40])]) == 39)
     }
 }
