@@ -627,6 +627,32 @@ struct PostgresStoreTests {
         #expect(try await !database.store.retryJob(webhookID: hook.id, eventID: failed, workspaceID: nil, now: now))
     }
 
+    @Test func timeOrderedIdsSortByTimeInADatabaseWhoseCollationIsNotC() async throws {
+        // ICU's en-US puts "a" before "Z"; base 62 in ASCII order needs "Z" before "a". The id
+        // columns are COLLATE "C", so the log and retention follow time whatever the locale.
+        let server = try await PostgresTestServer.shared()
+        let name = "qr3_icu_\(UInt32.random(in: 0...UInt32.max))"
+        try await server.psql(
+            "CREATE DATABASE \(name) TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+        let store = try await PostgresWebhookStore(location: PostgresLocation(url: server.url(database: name)))
+        defer { store.close() }
+        let database = PostgresTestDatabase(store: store)
+        #expect(try await database.count("SELECT ('Z' < 'a')::int") == 0, "the database's own order is not C's")
+        let hook = try await database.webhook()
+        var ids: [String] = []
+        // A millisecond apart: the last time character runs through 0-9, A-Z and a-z.
+        for step in 0..<62 {
+            ids.append(
+                try await database.attempt(webhook: hook.id, event: "evt_1", at: t0.adding(milliseconds: Int64(step))))
+        }
+        let log = try await store.deliveries(DeliveryQuery(webhookID: hook.id, limit: 100))
+        #expect(log.items.map(\.id) == ids.reversed())
+        let pruned = try await store.prune(
+            PruneRequest(cutoff: t0.adding(milliseconds: 36), heldCutoff: t0, dryRun: false))
+        #expect(pruned.attempts == 36)
+        #expect(try await database.strings("SELECT id FROM attempts ORDER BY id") == Array(ids[36...]))
+    }
+
     @Test func arraysOfAnyTextAreBoundAsTheyAre() async throws {
         let database = try await PostgresTestDatabase.make()
         defer { database.close() }
