@@ -31,8 +31,10 @@ extension PostgresWebhookStore {
                 INSERT INTO api_keys (id, workspace_id, prefix, key_hash, name, created_at)
                 VALUES ($1, $2, $3, $4, $5, $6)
                 """,
-                [.text(stored.id), .text(key.workspaceID), .text(key.prefix), .text(key.hash), .text(key.name),
-                 .time(now)])
+                [
+                    .text(stored.id), .text(key.workspaceID), .text(key.prefix), .text(key.hash), .text(key.name),
+                    .time(now),
+                ])
         }
         return stored
     }

@@ -172,8 +172,10 @@ extension PostgresWebhookStore {
                     INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
                     VALUES ($1, $2, $3, $4, $5, $5)
                     """,
-                    [.text(eventID), .text(workspaceID), .text(EventType.webhookPing.rawValue),
-                     .text(String(decoding: payload, as: UTF8.self)), .time(now)])
+                    [
+                        .text(eventID), .text(workspaceID), .text(EventType.webhookPing.rawValue),
+                        .text(String(decoding: payload, as: UTF8.self)), .time(now),
+                    ])
                 try connection.query(
                     """
                     INSERT INTO jobs (event_id, webhook_id, state, probe, available_at, created_at, updated_at)

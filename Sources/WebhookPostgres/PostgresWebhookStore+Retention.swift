@@ -19,7 +19,7 @@ extension PostgresWebhookStore {
         while true {
             let removed = try await write { connection in
                 try connection.query(
-                    "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id < $1 ORDER BY id LIMIT $2)",
+                    "DELETE FROM attempts WHERE id = ANY (ARRAY(SELECT id FROM attempts WHERE id < $1 ORDER BY id LIMIT $2))",
                     [.text(attemptBound), .int(Int64(Self.pruneBatch))]
                 ).affected
             }
@@ -31,7 +31,9 @@ extension PostgresWebhookStore {
         // (creation order): the walk ends at the first job made after the cutoff.
         var after: Int64? = 0
         while let position = after {
-            let batch = try await write { connection in try Self.pruneJobs(connection, after: position, request: request) }
+            let batch = try await write { connection in
+                try Self.pruneJobs(connection, after: position, request: request)
+            }
             report.jobs += batch.removed
             report.heldJobs += batch.held
             after = batch.next
@@ -51,8 +53,8 @@ extension PostgresWebhookStore {
             let removed = try await write { connection in
                 try connection.query(
                     """
-                    DELETE FROM rejected_events WHERE seq IN (
-                        SELECT seq FROM rejected_events WHERE rejected_at < $1 ORDER BY seq LIMIT $2)
+                    DELETE FROM rejected_events WHERE seq = ANY (ARRAY(
+                        SELECT seq FROM rejected_events WHERE rejected_at < $1 ORDER BY seq LIMIT $2))
                     """,
                     [.time(request.cutoff), .int(Int64(Self.pruneBatch))]
                 ).affected
@@ -128,20 +130,26 @@ extension PostgresWebhookStore {
             ORDER BY dispatched_at, workspace_id, id LIMIT $5
             FOR UPDATE
             """,
-            [.time(cutoff), .int(after.dispatchedAt), .text(after.workspaceID), .text(after.id),
-             .int(Int64(pruneBatch))])
+            [
+                .time(cutoff), .int(after.dispatchedAt), .text(after.workspaceID), .text(after.id),
+                .int(Int64(pruneBatch)),
+            ])
         guard rows.count > 0 else { return (0, nil) }
         let last = rows.count - 1
         let next =
             rows.count < pruneBatch
-            ? nil : EventKey(dispatchedAt: rows.int64(last, 0), workspaceID: rows.string(last, 1), id: rows.string(last, 2))
+            ? nil
+            : EventKey(dispatchedAt: rows.int64(last, 0), workspaceID: rows.string(last, 1), id: rows.string(last, 2))
         let removed = try connection.query(
             """
             DELETE FROM events e
             WHERE (e.workspace_id, e.id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
               AND e.fanout_after IS NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
             """,
-            [.textArray((0..<rows.count).map { rows.string($0, 1) }), .textArray((0..<rows.count).map { rows.string($0, 2) })]
+            [
+                .textArray((0..<rows.count).map { rows.string($0, 1) }),
+                .textArray((0..<rows.count).map { rows.string($0, 2) }),
+            ]
         ).affected
         return (removed, next)
     }

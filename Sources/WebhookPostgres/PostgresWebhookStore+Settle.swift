@@ -22,18 +22,23 @@ extension PostgresWebhookStore {
         if deleted || !active {
             // Queued jobs (not in flight, not a recovery probe of a disabled webhook): held, or
             // cancelled with their webhook. The conditions are repeated outside the subquery so a
-            // job claimed while this waited for its lock is read again and left alone.
+            // job claimed while this waited for its lock is read again and left alone. The batch is
+            // picked once (`= ANY (ARRAY(...))`, an init plan): an `IN (...)` subquery may be run
+            // again per row, and its lock skips the rows this statement already changed, so it
+            // would go on past the batch.
             changed += try connection.query(
                 """
                 UPDATE jobs SET state = $3, updated_at = $2
-                WHERE id IN (
+                WHERE id = ANY (ARRAY(
                     SELECT id FROM jobs
                     WHERE state = 'pending' AND lease_owner IS NULL AND webhook_id = $1 AND (probe = 0 OR $4)
-                    ORDER BY id LIMIT $5 FOR UPDATE)
+                    ORDER BY id LIMIT $5 FOR UPDATE))
                   AND state = 'pending' AND lease_owner IS NULL
                 """,
-                [.text(webhookID), .time(now), .text(deleted ? "cancelled" : "paused"), .bool(deleted),
-                 .int(Int64(settleBatch))]
+                [
+                    .text(webhookID), .time(now), .text(deleted ? "cancelled" : "paused"), .bool(deleted),
+                    .int(Int64(settleBatch)),
+                ]
             ).affected
         }
         if deleted || active {
@@ -41,8 +46,8 @@ extension PostgresWebhookStore {
             changed += try connection.query(
                 """
                 UPDATE jobs SET state = $3, available_at = $2, updated_at = $2
-                WHERE id IN (
-                    SELECT id FROM jobs WHERE webhook_id = $1 AND state = 'paused' ORDER BY id LIMIT $4 FOR UPDATE)
+                WHERE id = ANY (ARRAY(
+                    SELECT id FROM jobs WHERE webhook_id = $1 AND state = 'paused' ORDER BY id LIMIT $4 FOR UPDATE))
                   AND state = 'paused'
                 """,
                 [.text(webhookID), .time(now), .text(deleted ? "cancelled" : "pending"), .int(Int64(settleBatch))]
