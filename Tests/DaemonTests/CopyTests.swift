@@ -24,8 +24,8 @@ import WebhookTestSupport
         var path: String { directory.file("webhooks.sqlite") }
 
         init(receiverURL: String) async throws {
-            directory = try TemporaryDirectory(prefix: "qr3-copy")
-            store = try SQLiteWebhookStore(path: directory.file("webhooks.sqlite"))
+            let directory = try TemporaryDirectory(prefix: "qr3-copy")
+            let store = try SQLiteWebhookStore(path: directory.file("webhooks.sqlite"))
             let now = Timestamp.now()
             func webhook(_ headers: CustomHeaders = CustomHeaders()) async throws -> Webhook {
                 try await store.createWebhook(
@@ -37,10 +37,10 @@ import WebhookTestSupport
             let active = try await webhook(CustomHeaders([.init(name: "Authorization", value: "Bearer copy-me")]))
             var disabled = try await webhook()
             let deleted = try await webhook()
-            try await store.updateWebhook(
+            _ = try await store.updateWebhook(
                 id: disabled.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: now)
             _ = try await store.deleteWebhook(id: deleted.id, workspaceID: nil, now: now)
-            keys = [APIKeyMaterial.generate(), APIKeyMaterial.generate()]
+            let keys = [APIKeyMaterial.generate(), APIKeyMaterial.generate()]
             for (index, key) in keys.enumerated() {
                 _ = try await store.createAPIKey(
                     NewAPIKey(workspaceID: "ws_test", name: "key \(index)", material: key), now: now)
@@ -63,6 +63,7 @@ import WebhookTestSupport
             // Taken in after the snapshot a running daemon would have made: still in the outbox.
             try await Self.emit(store, "evt_4", now: now)
             disabled = try #require(try await store.webhook(id: disabled.id, workspaceID: nil))
+            (self.directory, self.store, self.keys) = (directory, store, keys)
             (self.active, self.disabled, self.deleted) = (active, disabled, deleted)
         }
 
@@ -108,7 +109,9 @@ import WebhookTestSupport
         #expect(try await harness.count("SELECT count(*) FROM webhooks WHERE deleted_at IS NOT NULL") == 1)
         #expect(try await target.activeAPIKey(hash: source.keys[0].hash)?.prefix == source.keys[0].prefix)
         #expect(try await target.activeAPIKey(hash: source.keys[1].hash) == nil, "a revoked key stays revoked")
-        #expect(try await target.listAPIKeys(workspaceID: nil) == (try await source.store.listAPIKeys(workspaceID: nil)))
+        let targetKeys = try await target.listAPIKeys(workspaceID: nil)
+        let sourceKeys = try await source.store.listAPIKeys(workspaceID: nil)
+        #expect(targetKeys == sourceKeys)
         #expect(try await harness.count("SELECT count(*) FROM jobs WHERE state = 'pending'") == 2)
         #expect(try await harness.count("SELECT count(*) FROM jobs WHERE state = 'paused'") == 3)
         #expect(try await harness.count("SELECT count(*) FROM jobs WHERE lease_owner IS NOT NULL") == 0)
@@ -116,7 +119,7 @@ import WebhookTestSupport
         #expect(try await harness.count("SELECT count(*) FROM attempts") == 0, "no log without --with-log")
         #expect(try await harness.count("SELECT count(*) FROM rejected_events") == 0)
         #expect(try await harness.count("SELECT count(*) FROM events") == 3, "the events the queued jobs need")
-        let sourceKey = try DatabaseQueue(path: source.path).read { db in
+        let sourceKey = try await DatabaseQueue(path: source.path).read { db in
             try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'")
         }
         let targetKey = try await harness.database.withConnection {
@@ -171,8 +174,11 @@ import WebhookTestSupport
         let query = DeliveryQuery(webhookID: source.active.id, workspaceID: nil, limit: 100)
         let log = try await target.deliveries(query).items
         #expect(log.count == 1)
-        #expect(log == (try await source.store.deliveries(query).items))
-        #expect(try await target.rejectedEvents(limit: 10) == (try await source.store.rejectedEvents(limit: 10)))
+        let sourceLog = try await source.store.deliveries(query).items
+        #expect(log == sourceLog)
+        let rejected = try await target.rejectedEvents(limit: 10)
+        let sourceRejected = try await source.store.rejectedEvents(limit: 10)
+        #expect(rejected == sourceRejected)
         // New outbox rows and jobs take ids past the copied ones (and past the rejected row's).
         try await harness.insertEvents(1, prefix: "evt_new_")
         #expect(
@@ -216,14 +222,15 @@ import WebhookTestSupport
                 now: now)
         }
         let events = 2_500
-        try DatabaseQueue(path: path).write { db in
+        try await DatabaseQueue(path: path).write { db in
             for index in 0..<events {
                 try db.execute(
                     sql: "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES (?, 'ws_test', 'qr.scanned', ?)",
                     arguments: ["evt_\(index)", #"{"code_id":"qr_\#(index)"}"#])
             }
         }
-        while try await store.ingest(limit: 1_000, validator: OutboxValidator(), now: now).hasMore {}
+        var more = true
+        while more { more = try await store.ingest(limit: 1_000, validator: OutboxValidator(), now: now).hasMore }
         let harness = try await PostgresHarness()
         defer { harness.close() }
         let output = try await Self.copy(["--from", path, "--to", harness.url, "--batch-size", "700"])
