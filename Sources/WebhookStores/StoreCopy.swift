@@ -68,12 +68,18 @@ public struct StoreCopy: Sendable {
                 "--to \"\(DatabaseLocation.postgresql(url: target))\" is not a PostgreSQL URL: give one like "
                     + "postgresql://user@host:5432/database")
         }
-        let location = try PostgresLocation(url: target, password: try WebhookStores.password(file: options.passwordFile))
+        let location = try PostgresLocation(
+            url: target, password: try WebhookStores.password(file: options.passwordFile))
         var storeOptions = PostgresWebhookStore.Options()
         storeOptions.poolSize = 1
         // Opening migrates the target's schema.
-        let store = try await PostgresWebhookStore(
-            location: location, options: storeOptions, openRetryLimit: .seconds(5), logger: logger)
+        let store: PostgresWebhookStore
+        do {
+            store = try await PostgresWebhookStore(
+                location: location, options: storeOptions, openRetryLimit: .seconds(5), logger: logger)
+        } catch {
+            throw StoreCopyRefusal("cannot open the target \(location): \(error)")
+        }
         defer { store.close() }
         let options = options
         let source = source
@@ -142,7 +148,8 @@ public struct StoreCopy: Sendable {
         }
         if version > latest {
             throw StoreCopyRefusal(
-                "--from \(source) is at schema version \(version), written by a newer qr3-webhookd: copy with that binary")
+                "--from \(source) is at schema version \(version), written by a newer qr3-webhookd: copy with that binary"
+            )
         }
         return reader
     }
@@ -220,7 +227,10 @@ public struct StoreCopy: Sendable {
     static func advanceSequences(_ db: Database, _ connection: PostgresConnection) throws {
         let jobsHigh =
             try Int64.fetchOne(
-                db, sql: "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce((SELECT max(job_id) FROM attempts), 0))")
+                db,
+                sql:
+                    "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce((SELECT max(job_id) FROM attempts), 0))"
+            )
             ?? 0
         let outboxHigh =
             try Int64.fetchOne(

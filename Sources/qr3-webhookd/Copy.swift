@@ -63,7 +63,7 @@ struct Copy: AsyncParsableCommand {
                 }
             }
         } catch let refusal as StoreCopyRefusal {
-            throw ValidationError(refusal.description)
+            throw CommandFailure(refusal.description)
         } catch {
             throw CommandFailure("copy failed, nothing was written to the target: \(error)")
         }

@@ -225,7 +225,8 @@ import WebhookTestSupport
         try await DatabaseQueue(path: path).write { db in
             for index in 0..<events {
                 try db.execute(
-                    sql: "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES (?, 'ws_test', 'qr.scanned', ?)",
+                    sql:
+                        "INSERT INTO outbox (event_id, workspace_id, type, data) VALUES (?, 'ws_test', 'qr.scanned', ?)",
                     arguments: ["evt_\(index)", #"{"code_id":"qr_\#(index)"}"#])
             }
         }
