@@ -76,13 +76,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The one place that names a concrete store: opens the one the `database` setting names.
+        // The one place that names a concrete store: opens the one the `database` setting names,
+        // and copies an SQLite database into PostgreSQL (it reads the SQLite file with GRDB).
         .target(
             name: "WebhookStores",
             dependencies: [
                 "WebhookStorage",
                 "WebhookSQLite",
                 "WebhookPostgres",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

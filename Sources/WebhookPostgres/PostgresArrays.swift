@@ -3,7 +3,7 @@
 /// statements, not hundreds of round trips.
 extension PostgresValue {
     /// A `text[]` literal; nil elements are SQL NULLs.
-    static func texts(_ values: some Sequence<String?>) -> PostgresValue {
+    public static func texts(_ values: some Sequence<String?>) -> PostgresValue {
         var literal = "{"
         var first = true
         for value in values {
@@ -30,7 +30,7 @@ extension PostgresValue {
     }
 
     /// A `bigint[]` literal; nil elements are SQL NULLs.
-    static func ints(_ values: some Sequence<Int64?>) -> PostgresValue {
+    public static func ints(_ values: some Sequence<Int64?>) -> PostgresValue {
         .text("{" + values.map { $0.map(String.init) ?? "NULL" }.joined(separator: ",") + "}")
     }
 

@@ -16,8 +16,8 @@ import WebhookStorage
 /// back-off. A result that could not be written is written by the delivery loop when the database
 /// is back, or, if this daemon stops first, its job is sent again once its lease runs out.
 public final class PostgresWebhookStore: Sendable {
-    /// The pooled connections.
-    let database: PostgresDatabase
+    /// The pooled connections (public for `copy`, which writes the tables in bulk).
+    public let database: PostgresDatabase
     /// Where the database is (printable: no password).
     public var location: PostgresLocation { database.location }
     let logger: Logger

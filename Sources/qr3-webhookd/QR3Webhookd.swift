@@ -14,6 +14,7 @@ struct QR3Webhookd: AsyncParsableCommand {
         version: qr3WebhookdVersionString,
         subcommands: [
             Run.self, Migrate.self, Emit.self, Webhooks.self, Deliveries.self, Status.self, Prune.self, APIKeys.self,
+            Copy.self,
         ],
         defaultSubcommand: Run.self
     )
