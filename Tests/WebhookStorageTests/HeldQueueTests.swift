@@ -21,7 +21,8 @@ import WebhookStorage
             jobs.map { AttemptResult(job: $0, outcome: outcome, finishedAt: now) }, rules: DeliveryRules())
     }
 
-    @Test(arguments: Backend.allCases) func aFailingWebhooksQueueWaitsForOneProbeAtATimeAndFlowsAgainAfterASuccess(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aFailingWebhooksQueueWaitsForOneProbeAtATimeAndFlowsAgainAfterASuccess(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
@@ -61,7 +62,8 @@ import WebhookStorage
         #expect(try await database.store.stats(now: recovered).failingWebhooks == 0)
     }
 
-    @Test(arguments: Backend.allCases) func aDisabledWebhookIsSentNothingWhateverPathAJobTakes(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aDisabledWebhookIsSentNothingWhateverPathAJobTakes(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
@@ -102,7 +104,8 @@ import WebhookStorage
         #expect(released.count == 4)
     }
 
-    @Test(arguments: Backend.allCases) func aResultOfARequestInFlightWhenTheWebhookWasDisabledIsHeld(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aResultOfARequestInFlightWhenTheWebhookWasDisabledIsHeld(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
@@ -116,7 +119,8 @@ import WebhookStorage
         #expect(try await database.scalar("SELECT attempts FROM jobs") == 1, "its attempt was made and counted")
     }
 
-    @Test(arguments: Backend.allCases) func aFailedResultOfADeletedWebhooksRequestCancelsItsJob(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aFailedResultOfADeletedWebhooksRequestCancelsItsJob(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
@@ -129,7 +133,8 @@ import WebhookStorage
         #expect(try await database.strings("SELECT state FROM jobs") == ["cancelled"])
     }
 
-    @Test(arguments: Backend.allCases) func goneDisablesTheWebhookAndHoldsItsQueue(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func goneDisablesTheWebhookAndHoldsItsQueue(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
@@ -146,7 +151,8 @@ import WebhookStorage
         #expect(webhook.heldDeliveries == 3, "the job that got the 410 and the two behind it")
     }
 
-    @Test(arguments: Backend.allCases) func recoverQueuesFailedAndNeverMadeDeliveriesOnce(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func recoverQueuesFailedAndNeverMadeDeliveriesOnce(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook(events: ["qr.created"], now: t0)
@@ -205,7 +211,8 @@ import WebhookStorage
         #expect(retried.deliveryIDs.allSatisfy { $0 != nil })
     }
 
-    @Test(arguments: Backend.allCases) func aRecoveryOfADisabledWebhookIsHeldUntilItIsEnabled(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aRecoveryOfADisabledWebhookIsHeldUntilItIsEnabled(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook(now: t0)
@@ -227,7 +234,8 @@ import WebhookStorage
         #expect(try await database.store.webhook(id: hook.id, workspaceID: nil)?.heldDeliveries == 1)
     }
 
-    @Test(arguments: Backend.allCases) func recoveryProbesGoOnlyToWebhooksDisabledByFailuresAndEnableThemOnSuccess(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func recoveryProbesGoOnlyToWebhooksDisabledByFailuresAndEnableThemOnSuccess(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let failing = try await database.webhook(now: t0)
@@ -261,7 +269,8 @@ import WebhookStorage
         #expect(try await database.store.webhook(id: byHand.id, workspaceID: nil)?.isActive == false)
     }
 
-    @Test(arguments: Backend.allCases) func producerEventIDsAreUniquePerWorkspace(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func producerEventIDsAreUniquePerWorkspace(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let mine = try await database.webhook(workspace: "ws_1")
@@ -286,7 +295,8 @@ import WebhookStorage
         #expect(String(decoding: theirsBody, as: UTF8.self).contains(#""data":{"a":1}"#))
     }
 
-    @Test(arguments: Backend.allCases) func aClaimsLeaseStartsWhenItsTransactionRunsNotWhenItWasAskedFor(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aClaimsLeaseStartsWhenItsTransactionRunsNotWhenItWasAskedFor(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
@@ -304,7 +314,8 @@ import WebhookStorage
         #expect(try #require(claimed.first).claimedAt >= t0.adding(seconds: 2))
     }
 
-    @Test(arguments: Backend.allCases) func aWebhookWithThousandsOfJobsIsDisabledEnabledAndDeletedABatchAtATime(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aWebhookWithThousandsOfJobsIsDisabledEnabledAndDeletedABatchAtATime(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()

@@ -3,7 +3,8 @@ import WebhookCore
 import WebhookStorage
 
 @Suite struct IngestTests {
-    @Test(arguments: Backend.allCases) func fansOutToMatchingWebhooksOfTheWorkspaceHoldingThoseOfDisabledOnes(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func fansOutToMatchingWebhooksOfTheWorkspaceHoldingThoseOfDisabledOnes(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let all = try await database.webhook(events: ["*"])
@@ -48,7 +49,8 @@ import WebhookStorage
         #expect(released.map(\.eventType) == ["qr.scanned", "scan.created", "qr.created"], "oldest first")
     }
 
-    @Test(arguments: Backend.allCases) func rejectsBadRowsWithReasonsWithoutBlockingGoodOnes(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func rejectsBadRowsWithReasonsWithoutBlockingGoodOnes(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
@@ -75,7 +77,8 @@ import WebhookStorage
         #expect(stats.due == 2)
     }
 
-    @Test(arguments: Backend.allCases) func producerEventIDsAreIdempotent(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func producerEventIDsAreIdempotent(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
@@ -89,7 +92,8 @@ import WebhookStorage
         #expect(stats.due == 1)
     }
 
-    @Test(arguments: Backend.allCases) func payloadHasTheDocumentedShape(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func payloadHasTheDocumentedShape(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
@@ -112,7 +116,8 @@ import WebhookStorage
 @Suite struct ReplayedOutboxRowTests {
     /// A power loss can undo the transaction that took a row in while its requests went out: the
     /// row comes back, and must come back as the same event, never as a new one.
-    @Test(arguments: Backend.allCases) func aRowTakenInAgainIsTheSameEvent(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aRowTakenInAgainIsTheSameEvent(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()

@@ -13,7 +13,8 @@ import WebhookStorage
         return created
     }
 
-    @Test(arguments: Backend.allCases) func aClaimIsExclusiveUntilItsLeaseExpires(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aClaimIsExclusiveUntilItsLeaseExpires(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 3)
@@ -37,7 +38,8 @@ import WebhookStorage
                 .allSatisfy { $0.leaseToken > $1.leaseToken })
     }
 
-    @Test(arguments: Backend.allCases) func aStaleWorkersResultIsIgnored(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aStaleWorkersResultIsIgnored(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 1)
@@ -67,7 +69,8 @@ import WebhookStorage
         #expect(webhook?.consecutiveFailures == 0)
     }
 
-    @Test(arguments: Backend.allCases) func perWebhookCapLeavesRoomForOthers(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func perWebhookCapLeavesRoomForOthers(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hooks = try await queued(database, events: 20, webhooks: 2)
@@ -95,7 +98,8 @@ import WebhookStorage
         return (slow, healthy)
     }
 
-    @Test(arguments: Backend.allCases) func aSaturatedWebhookDoesNotHideJobsBehindIt(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aSaturatedWebhookDoesNotHideJobsBehindIt(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let (slow, healthy) = try await slowQueueAhead(of: 5, in: database)
@@ -108,7 +112,8 @@ import WebhookStorage
         #expect(next.allSatisfy { $0.webhookID == healthy.id })
     }
 
-    @Test(arguments: Backend.allCases) func aWalkStartingPastASaturatedQueueStillSeesEveryJobThatCameDue(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aWalkStartingPastASaturatedQueueStillSeesEveryJobThatCameDue(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let (slow, healthy) = try await slowQueueAhead(of: 6, in: database)
@@ -142,7 +147,8 @@ import WebhookStorage
 
     /// Another process (a CLI `enable`, the API) commits a job due at a time it read before the
     /// daemon's last walk: later walks must still find it, however many came in between.
-    @Test(arguments: Backend.allCases) func aJobMadeDueBehindTheLastWalkIsClaimedByTheNext(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aJobMadeDueBehindTheLastWalkIsClaimedByTheNext(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let webhook = try await database.webhook()
@@ -158,7 +164,8 @@ import WebhookStorage
 
     /// The same with a webhook at its limit, whose queue later walks step past: the job is
     /// claimed within a second of the last walk from the start, though walks come every 100 ms.
-    @Test(arguments: Backend.allCases) func aJobMadeDueBehindAWalkPastASaturatedQueueWaitsASecondAtMost(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aJobMadeDueBehindAWalkPastASaturatedQueueWaitsASecondAtMost(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let (slow, healthy) = try await slowQueueAhead(of: 0, in: database)
@@ -181,7 +188,8 @@ import WebhookStorage
         #expect(at <= 1000)
     }
 
-    @Test(arguments: Backend.allCases) func retriesFollowTheScheduleThenFail(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func retriesFollowTheScheduleThenFail(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 1)
@@ -222,7 +230,8 @@ import WebhookStorage
         #expect(stats.pending == 0)
     }
 
-    @Test(arguments: Backend.allCases) func disablesAfterExactlyTenConsecutiveFailures(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func disablesAfterExactlyTenConsecutiveFailures(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hooks = try await queued(database, events: 12)
@@ -265,7 +274,8 @@ import WebhookStorage
         #expect(resumed.count == 2)
     }
 
-    @Test(arguments: Backend.allCases) func aSuccessResetsTheCount(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aSuccessResetsTheCount(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hooks = try await queued(database, events: 19)
@@ -287,7 +297,8 @@ import WebhookStorage
         }
     }
 
-    @Test(arguments: Backend.allCases) func releasedClaimsAreDueAtOnce(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func releasedClaimsAreDueAtOnce(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 2)
@@ -300,7 +311,8 @@ import WebhookStorage
         #expect(again.allSatisfy { $0.attempt == 1 })
     }
 
-    @Test(arguments: Backend.allCases) func workspacesSeeOnlyTheirOwnWebhooks(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func workspacesSeeOnlyTheirOwnWebhooks(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let mine = try await database.webhook(workspace: "ws_a")
@@ -316,7 +328,8 @@ import WebhookStorage
 }
 
 @Suite struct QueueStatsTests {
-    @Test(arguments: Backend.allCases) func figuresCountEachStateOnce(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func figuresCountEachStateOnce(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let t0 = Timestamp(milliseconds: 10_000)
@@ -347,7 +360,8 @@ import WebhookStorage
 }
 
 @Suite struct FailingWebhookTests {
-    @Test(arguments: Backend.allCases) func aFailingWebhookGetsOneRequestAtATime(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aFailingWebhookGetsOneRequestAtATime(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let t0 = Timestamp(milliseconds: 10_000)
@@ -393,7 +407,8 @@ import WebhookStorage
         return ids
     }
 
-    @Test(arguments: Backend.allCases) func theLogReadsTheSameBeforeDuringAndAfterFiling(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func theLogReadsTheSameBeforeDuringAndAfterFiling(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let t0 = Timestamp(milliseconds: 10_000)

@@ -19,7 +19,8 @@ import WebhookStorage
             rules: DeliveryRules(retryPolicy: RetryPolicy(schedule: [0])))
     }
 
-    @Test(arguments: Backend.allCases) func pruneRemovesWhatIsOlderThanTheRetentionAndNothingElse(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func pruneRemovesWhatIsOlderThanTheRetentionAndNothingElse(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook(now: t0)
@@ -79,7 +80,8 @@ import WebhookStorage
         #expect(try await database.store.prune(later).total == 0, "nothing left to remove")
     }
 
-    @Test(arguments: Backend.allCases) func aFanOutToMoreWebhooksThanOneTransactionMakesGoesOnInTheNext(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aFanOutToMoreWebhooksThanOneTransactionMakesGoesOnInTheNext(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         var ids: Set<String> = []
@@ -104,7 +106,8 @@ import WebhookStorage
         #expect(jobs.count == 25)
     }
 
-    @Test(arguments: Backend.allCases) func aWorkspaceHasAtMostItsLimitOfWebhooks(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aWorkspaceHasAtMostItsLimitOfWebhooks(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let new = NewWebhook(
@@ -123,7 +126,8 @@ import WebhookStorage
         _ = try await database.store.createWebhook(new, now: t0, limit: 2)
     }
 
-    @Test(arguments: Backend.allCases) func aDeletedWebhooksSecretIsOverwritten(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func aDeletedWebhooksSecretIsOverwritten(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
@@ -136,7 +140,8 @@ import WebhookStorage
         #expect(kept == [""], "no custom header value or previous secret is kept")
     }
 
-    @Test(arguments: Backend.allCases) func storageReportCountsRowsAndTheOldestEvent(_ backend: Backend) async throws {
+    @Test(arguments: Backend.allCases)
+    func storageReportCountsRowsAndTheOldestEvent(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()

@@ -113,7 +113,8 @@ import WebhookStorage
             try await database.strings("SELECT state || ' ' || available_at FROM jobs WHERE id = \(first.jobID)")
                 == ["pending \(now.milliseconds)"])
         #expect(
-            try await database.store.retryJob(webhookID: hook.id, eventID: inFlight.eventID, workspaceID: nil, now: now),
+            try await database.store.retryJob(
+                webhookID: hook.id, eventID: inFlight.eventID, workspaceID: nil, now: now),
             "a job in flight is being sent, which is what was asked")
         _ = try await database.store.updateWebhook(
             id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: now)
