@@ -105,6 +105,49 @@ import WebhookStorage
     }
 
     @Test(arguments: Backend.allCases)
+    func disablingHoldsQueuedJobsAndEnablingReleasesThemDueNowWithTheCircuitClosed(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
+        defer { database.remove() }
+        let hook = try await database.webhook(now: t0)
+        for _ in 0..<3 { try await database.emit() }
+        _ = try await database.ingest(now: t0)
+        // A failure opens the circuit; after its pause, one probe is in flight.
+        let first = try await claim(database, at: t0, limit: 1)
+        _ = try await record(database, first, .serverError, at: t0)
+        let probe = try await claim(database, at: t0.adding(seconds: 61))
+        #expect(probe.count == 1)
+
+        let disabled = try #require(
+            try await database.store.updateWebhook(
+                id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: t0.adding(seconds: 62)))
+        #expect(!disabled.isActive && disabled.disabledReason == "disabled by hand")
+        #expect(disabled.disabledAt == t0.adding(seconds: 62))
+        #expect(disabled.heldDeliveries == 2, "the job in flight is not held")
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 2)
+        #expect(
+            try await database.strings("SELECT state FROM jobs WHERE id = \(probe[0].jobID)") == ["pending"])
+        #expect(try await database.strings("SELECT disabled_by FROM webhooks") == ["operator"])
+        #expect(try await database.store.troubledWebhooks(limit: 10).map(\.id) == [hook.id])
+        let stats = try await database.store.stats(now: t0.adding(seconds: 62), includingTotals: false)
+        #expect(stats.held == 2 && stats.disabledWebhooks == 1 && stats.activeWebhooks == 0)
+
+        let now = t0.adding(seconds: 70)
+        let enabled = try #require(
+            try await database.store.updateWebhook(
+                id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: now))
+        #expect(enabled.isActive && enabled.disabledReason == nil && enabled.disabledAt == nil)
+        #expect(enabled.consecutiveFailures == 0 && !enabled.circuit.isOpen)
+        #expect(enabled.heldDeliveries == 0)
+        #expect(
+            try await database.scalar(
+                """
+                SELECT COUNT(*) FROM jobs
+                WHERE state = 'pending' AND lease_owner IS NULL AND available_at = \(now.milliseconds)
+                """) == 2, "released due now")
+        #expect(try await database.store.troubledWebhooks(limit: 10).isEmpty)
+    }
+
+    @Test(arguments: Backend.allCases)
     func aResultOfARequestInFlightWhenTheWebhookWasDisabledIsHeld(_ backend: Backend) async throws {
         let database = try await TestDatabase.make(backend)
         defer { database.remove() }

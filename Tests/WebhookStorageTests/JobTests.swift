@@ -448,4 +448,68 @@ import WebhookStorage
         #expect(try await everyPage(database, hook.id, limit: 5) == expected)
         #expect(try await everyPage(database, other.id, limit: 5).count == everyWebhook - 12)
     }
+
+    @Test(arguments: Backend.allCases)
+    func theDeliveryLogIsReadNewestFirstByPagesAndFilters(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
+        defer { database.remove() }
+        let t0 = Timestamp(milliseconds: 1_000_000_000)
+        let hook = try await database.webhook()
+        let other = try await database.webhook(workspace: "ws_2")
+        for index in 0..<5 { try await database.emit(type: index == 3 ? "qr.created" : "qr.scanned") }
+        _ = try await database.ingest(now: t0)
+        // One attempt at a time, far enough apart that a failure's pause is over by the next;
+        // the odd ones fail for good.
+        let rules = DeliveryRules(retryPolicy: RetryPolicy(schedule: [0]))
+        var ids: [String] = []
+        var jobs: [ClaimedJob] = []
+        for index in 0..<5 {
+            let now = t0.adding(seconds: Double(index) * 1000)
+            let job = try #require(
+                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: now)
+                    .first)
+            let outcome: DeliveryOutcome = index % 2 == 0 ? .ok : .serverError
+            let report = try await database.store.record(
+                [AttemptResult(job: job, outcome: outcome, finishedAt: now)], rules: rules)
+            ids.append(try #require(report.deliveryIDs.first ?? nil))
+            jobs.append(job)
+        }
+        #expect(jobs.map(\.webhookID) == Array(repeating: hook.id, count: 5))
+        try await database.emit(workspace: "ws_2")
+        _ = try await database.ingest(now: t0)
+        let theirs = try await database.store.claim(
+            owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0.adding(seconds: 5000))
+        #expect(theirs.map(\.webhookID) == [other.id])
+        _ = try await database.store.record(
+            theirs.map { AttemptResult(job: $0, outcome: .ok, finishedAt: t0.adding(seconds: 5000)) }, rules: rules)
+
+        let newestFirst = Array(ids.reversed())
+        let page = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, limit: 2))
+        #expect(page.items.map(\.id) == Array(newestFirst[0..<2]) && page.hasMore)
+        let next = try await database.store.deliveries(
+            DeliveryQuery(webhookID: hook.id, limit: 2, startingAfter: newestFirst[1]))
+        #expect(next.items.map(\.id) == Array(newestFirst[2..<4]) && next.hasMore)
+        let last = try await database.store.deliveries(
+            DeliveryQuery(webhookID: hook.id, limit: 2, startingAfter: newestFirst[3]))
+        #expect(last.items.map(\.id) == [newestFirst[4]] && !last.hasMore)
+        await #expect(throws: StoreQueryError.self) {
+            _ = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, startingAfter: "whd_unknown"))
+        }
+        let failures = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, succeeded: false))
+        #expect(failures.items.map(\.id) == [ids[3], ids[1]])
+        #expect(failures.items.allSatisfy { $0.failure == .httpStatus && $0.statusCode == 500 })
+        let created = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, eventType: "qr.created"))
+        #expect(created.items.map(\.id) == [ids[3]])
+        var byEvent = DeliveryQuery(webhookID: hook.id)
+        byEvent.eventID = jobs[4].eventID
+        #expect(try await database.store.deliveries(byEvent).items.map(\.id) == [ids[4]])
+        #expect(
+            try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, workspaceID: "ws_2")).items.isEmpty)
+
+        let one = try #require(try await database.store.delivery(id: ids[0], webhookID: hook.id, workspaceID: "ws_1"))
+        #expect(one.succeeded && one.statusCode == 200 && one.responseTimeMs == 1 && one.failure == nil)
+        #expect(one.createdAt == t0 && one.attempt == 1)
+        #expect(try await database.store.delivery(id: ids[0], webhookID: hook.id, workspaceID: "ws_2") == nil)
+        #expect(try await database.store.delivery(id: ids[0], webhookID: other.id, workspaceID: nil) == nil)
+    }
 }

@@ -4,8 +4,8 @@ import WebhookCore
 import WebhookStorage
 import WebhookTestSupport
 
-/// A fresh database on the shared test cluster, with the store under test and plain SQL for the
-/// rows the store's own ingest and claim would make.
+/// A fresh database on the shared test cluster, with the store under test and plain SQL with
+/// parameters (the tests of what both stores do use ``TestDatabase``).
 struct PostgresTestDatabase {
     let store: PostgresWebhookStore
 
@@ -45,42 +45,6 @@ struct PostgresTestDatabase {
             now: now, limit: nil)
     }
 
-    /// An event taken in at `at`, as the ingest stores it.
-    @discardableResult
-    func event(workspace: String = "ws_1", type: String = "qr.scanned", at: Timestamp) async throws -> String {
-        let id = Identifier.makeOrdered(Identifier.event, at: at)
-        try await execute(
-            """
-            INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
-            VALUES ($1, $2, $3, '{}', $4, $4)
-            """,
-            [.text(id), .text(workspace), .text(type), .time(at)])
-        return id
-    }
-
-    /// A job of `webhookID` for `eventID`; returns its id.
-    @discardableResult
-    func job(
-        event eventID: String, webhook webhookID: String, state: String = "pending", attempts: Int = 0,
-        leasedBy owner: String? = nil, probe: Bool = false, at: Timestamp
-    ) async throws -> Int64 {
-        try await store.write { connection in
-            try connection.query(
-                """
-                INSERT INTO jobs (event_id, webhook_id, state, attempts, lease_owner, lease_expires_at, probe,
-                    available_at, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, CASE WHEN $5::text IS NULL THEN NULL ELSE $6::bigint + 30000 END,
-                    $7::smallint, $6, $6, $6)
-                RETURNING id
-                """,
-                [
-                    .text(eventID), .text(webhookID), .text(state), .int(Int64(attempts)), .text(owner), .time(at),
-                    .int(probe ? 1 : 0),
-                ]
-            ).int64(0, 0)
-        }
-    }
-
     /// An attempt in the delivery log, its id ordered by `at`.
     @discardableResult
     func attempt(
@@ -105,9 +69,10 @@ struct PostgresTestDatabase {
 }
 
 /// What only the PostgreSQL store has: callers on connections of their own racing as daemons on
-/// several hosts would, the id columns' collation, array parameters, the walks of its batches, and
-/// a few checks written with rows made directly in SQL. The behaviour both stores share is tested
-/// for both in `JobTests`, `IngestTests`, `HeldQueueTests`, `RetentionTests` and `WebhookTests`.
+/// several hosts would (the workspace limit's advisory lock, recovery probes), the id columns'
+/// collation, array parameters and the prune's walk in batches. The behaviour both stores share is
+/// tested for both in `JobTests`, `IngestTests`, `HeldQueueTests`, `RetentionTests` and
+/// `WebhookTests`.
 @Suite("PostgreSQL store")
 struct PostgresStoreTests {
     let t0 = Timestamp(milliseconds: 1_000_000_000)
@@ -132,97 +97,6 @@ struct PostgresStoreTests {
         }
         #expect(created == 3)
         #expect(try await database.count("SELECT COUNT(*) FROM webhooks WHERE workspace_id = 'ws_3'") == 3)
-    }
-
-    @Test func disablingHoldsQueuedJobsAndEnablingReleasesThemDueNowWithTheCircuitClosed() async throws {
-        let database = try await PostgresTestDatabase.make()
-        defer { database.close() }
-        let hook = try await database.webhook(now: t0)
-        let queued = try await database.job(event: try await database.event(at: t0), webhook: hook.id, at: t0)
-        let inFlight = try await database.job(
-            event: try await database.event(at: t0), webhook: hook.id, leasedBy: "w", at: t0)
-        let probe = try await database.job(
-            event: try await database.event(at: t0), webhook: hook.id, probe: true, at: t0)
-        try await database.execute(
-            "UPDATE webhooks SET consecutive_failures = 3, failing_since = $2, last_failure_at = $2 WHERE id = $1",
-            [.text(hook.id), .time(t0)])
-
-        let disabled = try #require(
-            try await database.store.updateWebhook(
-                id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: t0.adding(seconds: 1)))
-        #expect(!disabled.isActive && disabled.disabledReason == "disabled by hand")
-        #expect(disabled.disabledAt == t0.adding(seconds: 1))
-        #expect(disabled.heldDeliveries == 1, "the job in flight and the probe are not held")
-        func state(_ id: Int64) async throws -> [String] {
-            try await database.strings("SELECT state FROM jobs WHERE id = $1", [.int(id)])
-        }
-        #expect(try await state(queued) == ["paused"])
-        #expect(try await state(inFlight) == ["pending"])
-        #expect(try await state(probe) == ["pending"])
-        #expect(
-            try await database.strings("SELECT disabled_by FROM webhooks WHERE id = $1", [.text(hook.id)])
-                == ["operator"])
-        let troubled = try await database.store.troubledWebhooks(limit: 10)
-        #expect(troubled.map(\.id) == [hook.id])
-        let stats = try await database.store.stats(now: t0.adding(seconds: 1), includingTotals: false)
-        #expect(stats.held == 1 && stats.disabledWebhooks == 1 && stats.activeWebhooks == 0)
-
-        let enabled = try #require(
-            try await database.store.updateWebhook(
-                id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: t0.adding(seconds: 5)))
-        #expect(enabled.isActive && enabled.disabledReason == nil && enabled.disabledAt == nil)
-        #expect(enabled.consecutiveFailures == 0 && !enabled.circuit.isOpen)
-        #expect(enabled.heldDeliveries == 0)
-        #expect(try await state(queued) == ["pending"])
-        #expect(
-            try await database.count("SELECT available_at FROM jobs WHERE id = $1", [.int(queued)])
-                == Int(t0.adding(seconds: 5).milliseconds))
-        #expect(try await database.store.troubledWebhooks(limit: 10).isEmpty)
-    }
-
-    @Test func theDeliveryLogIsReadNewestFirstByPagesAndFilters() async throws {
-        let database = try await PostgresTestDatabase.make()
-        defer { database.close() }
-        let hook = try await database.webhook()
-        let other = try await database.webhook(workspace: "ws_2")
-        let event = try await database.event(at: t0)
-        var ids: [String] = []
-        for index in 0..<5 {
-            ids.append(
-                try await database.attempt(
-                    webhook: hook.id, event: index == 4 ? "evt_other" : event,
-                    type: index == 3 ? "qr.created" : "qr.scanned", succeeded: index % 2 == 0,
-                    at: t0.adding(seconds: Double(index))))
-        }
-        try await database.attempt(webhook: other.id, event: event, at: t0)
-        let newestFirst = Array(ids.reversed())
-        let page = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, limit: 2))
-        #expect(page.items.map(\.id) == Array(newestFirst[0..<2]) && page.hasMore)
-        let next = try await database.store.deliveries(
-            DeliveryQuery(webhookID: hook.id, limit: 2, startingAfter: newestFirst[1]))
-        #expect(next.items.map(\.id) == Array(newestFirst[2..<4]) && next.hasMore)
-        let last = try await database.store.deliveries(
-            DeliveryQuery(webhookID: hook.id, limit: 2, startingAfter: newestFirst[3]))
-        #expect(last.items.map(\.id) == [newestFirst[4]] && !last.hasMore)
-        await #expect(throws: StoreQueryError.self) {
-            _ = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, startingAfter: "whd_unknown"))
-        }
-        let failures = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, succeeded: false))
-        #expect(failures.items.map(\.id) == [ids[3], ids[1]])
-        #expect(failures.items.allSatisfy { $0.failure == .httpStatus && $0.statusCode == 500 })
-        let created = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, eventType: "qr.created"))
-        #expect(created.items.map(\.id) == [ids[3]])
-        var byEvent = DeliveryQuery(webhookID: hook.id)
-        byEvent.eventID = "evt_other"
-        #expect(try await database.store.deliveries(byEvent).items.map(\.id) == [ids[4]])
-        #expect(
-            try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, workspaceID: "ws_2")).items.isEmpty)
-
-        let one = try #require(try await database.store.delivery(id: ids[0], webhookID: hook.id, workspaceID: "ws_1"))
-        #expect(one.succeeded && one.statusCode == 200 && one.responseTimeMs == 12 && one.failure == nil)
-        #expect(one.headerNames == ["x-one"] && one.signatureCount == 1 && one.createdAt == t0)
-        #expect(try await database.store.delivery(id: ids[0], webhookID: hook.id, workspaceID: "ws_2") == nil)
-        #expect(try await database.store.delivery(id: ids[0], webhookID: other.id, workspaceID: nil) == nil)
     }
 
     @Test func pruneWalksMoreRowsThanOneBatch() async throws {
