@@ -157,6 +157,9 @@ import WebhookStorage
 
 /// What a user is told succeeded is committed with `synchronous = FULL`; the daemon's own
 /// rounds keep `NORMAL`.
+///
+/// SQLite only: it traces SQLite's pragmas. PostgreSQL's counterpart (`synchronous_commit`) is a
+/// setting of the connections, not something a statement trace of the store shows.
 @Suite struct DurableWriteTests {
     @Test func userWritesCommitFullySynchronousAndTheDaemonsDoNot() async throws {
         let directory = try TemporaryDirectory(prefix: "qr3-durable")
