@@ -1,4 +1,3 @@
-import GRDB
 import Testing
 import WebhookCore
 import WebhookStorage
@@ -22,12 +21,9 @@ import WebhookStorage
             jobs.map { AttemptResult(job: $0, outcome: outcome, finishedAt: now) }, rules: DeliveryRules())
     }
 
-    func sql<T: DatabaseValueConvertible & Sendable>(_ database: TestDatabase, _ query: String) async throws -> T? {
-        try await DatabaseQueue(path: database.path).read { db in try T.fetchOne(db, sql: query) }
-    }
-
-    @Test func aFailingWebhooksQueueWaitsForOneProbeAtATimeAndFlowsAgainAfterASuccess() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aFailingWebhooksQueueWaitsForOneProbeAtATimeAndFlowsAgainAfterASuccess(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
         for _ in 0..<20 { try await database.emit() }
@@ -44,7 +40,7 @@ import WebhookStorage
         // The other sixteen jobs wait: nothing is claimed before the probe's time, and they keep
         // their attempts.
         #expect(try await claim(database, at: t0.adding(seconds: 59)).isEmpty)
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE attempts = 0 AND state = 'pending'") == 16)
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE attempts = 0 AND state = 'pending'") == 16)
         // Then one probe, the oldest due job, whose failure counts and pauses again.
         let probeTime = t0.adding(seconds: 61)
         let probe = try await claim(database, at: probeTime)
@@ -66,8 +62,9 @@ import WebhookStorage
         #expect(try await database.store.stats(now: recovered).failingWebhooks == 0)
     }
 
-    @Test func aDisabledWebhookIsSentNothingWhateverPathAJobTakes() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aDisabledWebhookIsSentNothingWhateverPathAJobTakes(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
         for _ in 0..<3 { try await database.emit() }
@@ -107,8 +104,52 @@ import WebhookStorage
         #expect(released.count == 4)
     }
 
-    @Test func aResultOfARequestInFlightWhenTheWebhookWasDisabledIsHeld() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func disablingHoldsQueuedJobsAndEnablingReleasesThemDueNowWithTheCircuitClosed(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
+        defer { database.remove() }
+        let hook = try await database.webhook(now: t0)
+        for _ in 0..<3 { try await database.emit() }
+        _ = try await database.ingest(now: t0)
+        // A failure opens the circuit; after its pause, one probe is in flight.
+        let first = try await claim(database, at: t0, limit: 1)
+        _ = try await record(database, first, .serverError, at: t0)
+        let probe = try await claim(database, at: t0.adding(seconds: 61))
+        #expect(probe.count == 1)
+
+        let disabled = try #require(
+            try await database.store.updateWebhook(
+                id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: t0.adding(seconds: 62)))
+        #expect(!disabled.isActive && disabled.disabledReason == "disabled by hand")
+        #expect(disabled.disabledAt == t0.adding(seconds: 62))
+        #expect(disabled.heldDeliveries == 2, "the job in flight is not held")
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 2)
+        #expect(
+            try await database.strings("SELECT state FROM jobs WHERE id = \(probe[0].jobID)") == ["pending"])
+        #expect(try await database.strings("SELECT disabled_by FROM webhooks") == ["operator"])
+        #expect(try await database.store.troubledWebhooks(limit: 10).map(\.id) == [hook.id])
+        let stats = try await database.store.stats(now: t0.adding(seconds: 62), includingTotals: false)
+        #expect(stats.held == 2 && stats.disabledWebhooks == 1 && stats.activeWebhooks == 0)
+
+        let now = t0.adding(seconds: 70)
+        let enabled = try #require(
+            try await database.store.updateWebhook(
+                id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: now))
+        #expect(enabled.isActive && enabled.disabledReason == nil && enabled.disabledAt == nil)
+        #expect(enabled.consecutiveFailures == 0 && !enabled.circuit.isOpen)
+        #expect(enabled.heldDeliveries == 0)
+        #expect(
+            try await database.scalar(
+                """
+                SELECT COUNT(*) FROM jobs
+                WHERE state = 'pending' AND lease_owner IS NULL AND available_at = \(now.milliseconds)
+                """) == 2, "released due now")
+        #expect(try await database.store.troubledWebhooks(limit: 10).isEmpty)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aResultOfARequestInFlightWhenTheWebhookWasDisabledIsHeld(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
         try await database.emit()
@@ -118,11 +159,12 @@ import WebhookStorage
             id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: t0)
         _ = try await record(database, jobs, .serverError, at: t0.adding(seconds: 1))
         #expect(try await database.store.webhook(id: hook.id, workspaceID: nil)?.heldDeliveries == 1)
-        #expect(try await sql(database, "SELECT attempts FROM jobs") == 1, "its attempt was made and counted")
+        #expect(try await database.scalar("SELECT attempts FROM jobs") == 1, "its attempt was made and counted")
     }
 
-    @Test func aFailedResultOfADeletedWebhooksRequestCancelsItsJob() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aFailedResultOfADeletedWebhooksRequestCancelsItsJob(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
         try await database.emit()
@@ -131,11 +173,12 @@ import WebhookStorage
         _ = try await database.store.deleteWebhook(id: hook.id, workspaceID: nil, now: t0)
         let report = try await record(database, jobs, refused, at: t0.adding(seconds: 1))
         #expect(report.deliveryIDs.allSatisfy { $0 != nil }, "the attempt is logged")
-        #expect(try await sql(database, "SELECT state FROM jobs") == "cancelled")
+        #expect(try await database.strings("SELECT state FROM jobs") == ["cancelled"])
     }
 
-    @Test func goneDisablesTheWebhookAndHoldsItsQueue() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func goneDisablesTheWebhookAndHoldsItsQueue(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
         for _ in 0..<3 { try await database.emit() }
@@ -151,8 +194,9 @@ import WebhookStorage
         #expect(webhook.heldDeliveries == 3, "the job that got the 410 and the two behind it")
     }
 
-    @Test func recoverQueuesFailedAndNeverMadeDeliveriesOnce() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func recoverQueuesFailedAndNeverMadeDeliveriesOnce(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook(events: ["qr.created"], now: t0)
         // An event the webhook did not subscribe to when it was taken in: never made for it.
@@ -171,7 +215,7 @@ import WebhookStorage
                 jobs.map { AttemptResult(job: $0, outcome: refused, finishedAt: now) }, rules: oneShot)
             now = now.adding(milliseconds: 10)
         }
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'failed'") == 3)
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'failed'") == 3)
         _ = try await database.store.updateWebhook(
             id: hook.id, workspaceID: nil, changes: WebhookChanges(events: try EventSubscription(validating: ["*"])),
             now: now)
@@ -185,7 +229,7 @@ import WebhookStorage
         let preview = try await recover(dryRun: true)
         #expect(preview.failed == 2 && preview.neverMade == 1 && !preview.held)
         #expect(
-            try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'failed'") == 3,
+            try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'failed'") == 3,
             "a dry run changes nothing")
         let done = try await recover(dryRun: false)
         #expect(done == preview)
@@ -210,8 +254,9 @@ import WebhookStorage
         #expect(retried.deliveryIDs.allSatisfy { $0 != nil })
     }
 
-    @Test func aRecoveryOfADisabledWebhookIsHeldUntilItIsEnabled() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aRecoveryOfADisabledWebhookIsHeldUntilItIsEnabled(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook(now: t0)
         try await database.emit(at: t0.adding(seconds: 1))
@@ -232,8 +277,9 @@ import WebhookStorage
         #expect(try await database.store.webhook(id: hook.id, workspaceID: nil)?.heldDeliveries == 1)
     }
 
-    @Test func recoveryProbesGoOnlyToWebhooksDisabledByFailuresAndEnableThemOnSuccess() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func recoveryProbesGoOnlyToWebhooksDisabledByFailuresAndEnableThemOnSuccess(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let failing = try await database.webhook(now: t0)
         let byHand = try await database.webhook(now: t0)
@@ -266,8 +312,9 @@ import WebhookStorage
         #expect(try await database.store.webhook(id: byHand.id, workspaceID: nil)?.isActive == false)
     }
 
-    @Test func producerEventIDsAreUniquePerWorkspace() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func producerEventIDsAreUniquePerWorkspace(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let mine = try await database.webhook(workspace: "ws_1")
         let theirs = try await database.webhook(workspace: "ws_2")
@@ -291,8 +338,9 @@ import WebhookStorage
         #expect(String(decoding: theirsBody, as: UTF8.self).contains(#""data":{"a":1}"#))
     }
 
-    @Test func aClaimsLeaseStartsWhenItsTransactionRunsNotWhenItWasAskedFor() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aClaimsLeaseStartsWhenItsTransactionRunsNotWhenItWasAskedFor(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
         try await database.emit()
@@ -304,42 +352,50 @@ import WebhookStorage
             madeAt: .now - .seconds(2))
         let claimed = try await database.store.advance(round).claimed
         #expect(claimed.count == 1)
-        let expiry: Int64 = try #require(try await sql(database, "SELECT lease_expires_at FROM jobs"))
+        let expiry = Int64(try await database.scalar("SELECT lease_expires_at FROM jobs"))
         #expect(expiry >= t0.adding(seconds: 32).milliseconds, "the lease runs 30 s from the claim, not from the ask")
         #expect(try #require(claimed.first).claimedAt >= t0.adding(seconds: 2))
     }
 
-    @Test func aWebhookWithThousandsOfJobsIsEnabledAndDeletedABatchAtATime() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aWebhookWithThousandsOfJobsIsDisabledEnabledAndDeletedABatchAtATime(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hook = try await database.webhook()
+        // A producer's 2,500 rows in one statement.
+        try await database.execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2499)
+            INSERT INTO outbox (workspace_id, type, data) SELECT 'ws_1', 'qr.scanned', '{"n":' || i || '}' FROM n
+            """)
+        for _ in 0..<10 {
+            guard try await database.store.hasOutboxRows() else { break }
+            _ = try await database.ingest(now: t0)
+        }
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'pending'") == 2500)
+        // Disabling holds a thousand at once; the housekeeping holds the rest.
         _ = try await database.store.updateWebhook(
             id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: false), now: t0)
-        let queue = try DatabaseQueue(path: database.path)
-        try await queue.write { db in
-            for index in 0..<2500 {
-                try db.execute(
-                    sql: "INSERT INTO outbox (workspace_id, type, data) VALUES ('ws_1', 'qr.scanned', ?)",
-                    arguments: [#"{"n":\#(index)}"#])
-            }
-        }
-        while try await database.store.hasOutboxRows() { _ = try await database.ingest(now: t0) }
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 2500)
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 1000)
+        #expect(try await database.scalar("SELECT jobs_to_settle FROM webhooks") == 1)
+        #expect(try await database.settleWebhookJobs() == 2)
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 2500)
+        #expect(try await database.scalar("SELECT jobs_to_settle FROM webhooks") == 0)
         // Enabling releases a thousand at once; the housekeeping releases the rest.
         _ = try await database.store.updateWebhook(
             id: hook.id, workspaceID: nil, changes: WebhookChanges(isActive: true), now: t0)
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 1500)
-        #expect(try await database.sqlite.settleWebhookJobs() == 2)
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 0)
-        #expect(try await sql(database, "SELECT jobs_to_settle FROM webhooks") == 0)
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 1500)
+        #expect(try await database.settleWebhookJobs() == 2)
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'paused'") == 0)
+        #expect(try await database.scalar("SELECT jobs_to_settle FROM webhooks") == 0)
         // Deleting cancels a thousand at once; the claim never sends one of the others.
         _ = try await database.store.deleteWebhook(id: hook.id, workspaceID: nil, now: t0)
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'") == 1000)
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'") == 1000)
         let claimed = try await database.store.claim(
             owner: "a", limit: 100, perWebhookLimit: 100, lease: .seconds(30), now: t0)
         #expect(claimed.isEmpty, "a deleted webhook is sent nothing")
-        #expect(try await database.sqlite.settleWebhookJobs() >= 1)
-        _ = try await database.sqlite.settleWebhookJobs()
-        #expect(try await sql(database, "SELECT COUNT(*) FROM jobs WHERE state <> 'cancelled'") == 0)
+        #expect(try await database.settleWebhookJobs() >= 1)
+        _ = try await database.settleWebhookJobs()
+        #expect(try await database.scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'cancelled'") == 0)
     }
 }

@@ -1,11 +1,11 @@
-import GRDB
 import Testing
 import WebhookCore
 import WebhookStorage
 
 @Suite struct IngestTests {
-    @Test func fansOutToMatchingWebhooksOfTheWorkspaceHoldingThoseOfDisabledOnes() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func fansOutToMatchingWebhooksOfTheWorkspaceHoldingThoseOfDisabledOnes(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let all = try await database.webhook(events: ["*"])
         let scanned = try await database.webhook(events: ["qr.scanned"])
@@ -49,8 +49,9 @@ import WebhookStorage
         #expect(released.map(\.eventType) == ["qr.scanned", "scan.created", "qr.created"], "oldest first")
     }
 
-    @Test func rejectsBadRowsWithReasonsWithoutBlockingGoodOnes() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func rejectsBadRowsWithReasonsWithoutBlockingGoodOnes(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
         try await database.emit(data: #"{"ok":1}"#)
@@ -76,8 +77,9 @@ import WebhookStorage
         #expect(stats.due == 2)
     }
 
-    @Test func producerEventIDsAreIdempotent() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func producerEventIDsAreIdempotent(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
         try await database.emit(eventID: "evt_producer_1")
@@ -90,8 +92,9 @@ import WebhookStorage
         #expect(stats.due == 1)
     }
 
-    @Test func payloadHasTheDocumentedShape() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func payloadHasTheDocumentedShape(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
         try await database.emit(
@@ -113,19 +116,22 @@ import WebhookStorage
 @Suite struct ReplayedOutboxRowTests {
     /// A power loss can undo the transaction that took a row in while its requests went out: the
     /// row comes back, and must come back as the same event, never as a new one.
-    @Test func aRowTakenInAgainIsTheSameEvent() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aRowTakenInAgainIsTheSameEvent(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await database.webhook()
-        let producer = try DatabaseQueue(path: database.path)
+        // The producer writes the row's sequence number itself here, as the replay brings the
+        // same one back; PostgreSQL's identity column takes one only when told to override it.
+        let override = backend == .postgresql ? " OVERRIDING SYSTEM VALUE" : ""
         let insert = """
-            INSERT INTO outbox (seq, workspace_id, type, data, created_at)
+            INSERT INTO outbox (seq, workspace_id, type, data, created_at)\(override)
             VALUES (7, 'ws_1', 'qr.scanned', '{"code_id":"qr_1"}', 1773568800000)
             """
-        try await producer.write { db in try db.execute(sql: insert) }
+        try await database.execute(insert)
         let first = try await database.ingest()
         #expect(first.events == 1)
-        try await producer.write { db in try db.execute(sql: insert) }
+        try await database.execute(insert)
         let replay = try await database.ingest()
         #expect(replay.events == 0)
         #expect(replay.duplicates == 1)

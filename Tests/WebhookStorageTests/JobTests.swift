@@ -13,8 +13,9 @@ import WebhookStorage
         return created
     }
 
-    @Test func aClaimIsExclusiveUntilItsLeaseExpires() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aClaimIsExclusiveUntilItsLeaseExpires(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 3)
         let first = try await database.store.claim(
@@ -37,8 +38,9 @@ import WebhookStorage
                 .allSatisfy { $0.leaseToken > $1.leaseToken })
     }
 
-    @Test func aStaleWorkersResultIsIgnored() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aStaleWorkersResultIsIgnored(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 1)
         let stale = try #require(
@@ -67,8 +69,9 @@ import WebhookStorage
         #expect(webhook?.consecutiveFailures == 0)
     }
 
-    @Test func perWebhookCapLeavesRoomForOthers() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func perWebhookCapLeavesRoomForOthers(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hooks = try await queued(database, events: 20, webhooks: 2)
         let first = try await database.store.claim(
@@ -95,8 +98,9 @@ import WebhookStorage
         return (slow, healthy)
     }
 
-    @Test func aSaturatedWebhookDoesNotHideJobsBehindIt() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aSaturatedWebhookDoesNotHideJobsBehindIt(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let (slow, healthy) = try await slowQueueAhead(of: 5, in: database)
         let first = try await database.store.claim(
@@ -108,8 +112,9 @@ import WebhookStorage
         #expect(next.allSatisfy { $0.webhookID == healthy.id })
     }
 
-    @Test func aWalkStartingPastASaturatedQueueStillSeesEveryJobThatCameDue() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aWalkStartingPastASaturatedQueueStillSeesEveryJobThatCameDue(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let (slow, healthy) = try await slowQueueAhead(of: 6, in: database)
         let policy = RetryPolicy(schedule: [0, 0])
@@ -142,8 +147,9 @@ import WebhookStorage
 
     /// Another process (a CLI `enable`, the API) commits a job due at a time it read before the
     /// daemon's last walk: later walks must still find it, however many came in between.
-    @Test func aJobMadeDueBehindTheLastWalkIsClaimedByTheNext() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aJobMadeDueBehindTheLastWalkIsClaimedByTheNext(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let webhook = try await database.webhook()
         let nothing = try await database.store.claim(
@@ -158,8 +164,9 @@ import WebhookStorage
 
     /// The same with a webhook at its limit, whose queue later walks step past: the job is
     /// claimed within a second of the last walk from the start, though walks come every 100 ms.
-    @Test func aJobMadeDueBehindAWalkPastASaturatedQueueWaitsASecondAtMost() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aJobMadeDueBehindAWalkPastASaturatedQueueWaitsASecondAtMost(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let (slow, healthy) = try await slowQueueAhead(of: 0, in: database)
         func claim(at milliseconds: Int64) async throws -> [ClaimedJob] {
@@ -181,8 +188,9 @@ import WebhookStorage
         #expect(at <= 1000)
     }
 
-    @Test func retriesFollowTheScheduleThenFail() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func retriesFollowTheScheduleThenFail(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 1)
         let policy = RetryPolicy(schedule: [0, 60, 300])
@@ -222,8 +230,9 @@ import WebhookStorage
         #expect(stats.pending == 0)
     }
 
-    @Test func disablesAfterExactlyTenConsecutiveFailures() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func disablesAfterExactlyTenConsecutiveFailures(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hooks = try await queued(database, events: 12)
         let policy = RetryPolicy(schedule: [0])
@@ -265,8 +274,9 @@ import WebhookStorage
         #expect(resumed.count == 2)
     }
 
-    @Test func aSuccessResetsTheCount() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aSuccessResetsTheCount(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let hooks = try await queued(database, events: 19)
         let policy = RetryPolicy(schedule: [0])
@@ -287,8 +297,9 @@ import WebhookStorage
         }
     }
 
-    @Test func releasedClaimsAreDueAtOnce() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func releasedClaimsAreDueAtOnce(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         _ = try await queued(database, events: 2)
         let claimed = try await database.store.claim(
@@ -300,8 +311,9 @@ import WebhookStorage
         #expect(again.allSatisfy { $0.attempt == 1 })
     }
 
-    @Test func workspacesSeeOnlyTheirOwnWebhooks() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func workspacesSeeOnlyTheirOwnWebhooks(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let mine = try await database.webhook(workspace: "ws_a")
         _ = try await database.webhook(workspace: "ws_b")
@@ -316,8 +328,9 @@ import WebhookStorage
 }
 
 @Suite struct QueueStatsTests {
-    @Test func figuresCountEachStateOnce() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func figuresCountEachStateOnce(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let t0 = Timestamp(milliseconds: 10_000)
         _ = try await database.webhook()
@@ -347,8 +360,9 @@ import WebhookStorage
 }
 
 @Suite struct FailingWebhookTests {
-    @Test func aFailingWebhookGetsOneRequestAtATime() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func aFailingWebhookGetsOneRequestAtATime(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let t0 = Timestamp(milliseconds: 10_000)
         let hook = try await database.webhook()
@@ -393,8 +407,9 @@ import WebhookStorage
         return ids
     }
 
-    @Test func theLogReadsTheSameBeforeDuringAndAfterFiling() async throws {
-        let database = try TestDatabase()
+    @Test(arguments: Backend.allCases)
+    func theLogReadsTheSameBeforeDuringAndAfterFiling(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
         defer { database.remove() }
         let t0 = Timestamp(milliseconds: 10_000)
         let hook = try await database.webhook()
@@ -417,7 +432,8 @@ import WebhookStorage
             recorded += zip(claimed, report.deliveryIDs).filter { $0.0.webhookID == hook.id }.compactMap(\.1)
             everyWebhook += claimed.count
             lastBatch = claimed.count
-            if batch < 2 { #expect(try await database.sqlite.foldAttemptLog() == claimed.count) }
+            // Filing the log into its table is SQLite's (PostgreSQL writes attempts where they stay).
+            if batch < 2, let sqlite = database.sqlite { #expect(try await sqlite.foldAttemptLog() == claimed.count) }
         }
         let expected = recorded.sorted(by: >)
         #expect(expected.count == 12)
@@ -425,9 +441,75 @@ import WebhookStorage
         #expect(try await everyPage(database, hook.id, limit: 50) == expected)
         #expect(try await everyPage(database, hook.id, limit: 2, succeeded: false).isEmpty)
         // Filing again, and filing an empty tail, changes nothing.
-        #expect(try await database.sqlite.foldAttemptLog() == lastBatch)
-        #expect(try await database.sqlite.foldAttemptLog() == 0)
+        if let sqlite = database.sqlite {
+            #expect(try await sqlite.foldAttemptLog() == lastBatch)
+            #expect(try await sqlite.foldAttemptLog() == 0)
+        }
         #expect(try await everyPage(database, hook.id, limit: 5) == expected)
         #expect(try await everyPage(database, other.id, limit: 5).count == everyWebhook - 12)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func theDeliveryLogIsReadNewestFirstByPagesAndFilters(_ backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
+        defer { database.remove() }
+        let t0 = Timestamp(milliseconds: 1_000_000_000)
+        let hook = try await database.webhook()
+        let other = try await database.webhook(workspace: "ws_2")
+        for index in 0..<5 { try await database.emit(type: index == 3 ? "qr.created" : "qr.scanned") }
+        _ = try await database.ingest(now: t0)
+        // One attempt at a time, far enough apart that a failure's pause is over by the next;
+        // the odd ones fail for good.
+        let rules = DeliveryRules(retryPolicy: RetryPolicy(schedule: [0]))
+        var ids: [String] = []
+        var jobs: [ClaimedJob] = []
+        for index in 0..<5 {
+            let now = t0.adding(seconds: Double(index) * 1000)
+            let job = try #require(
+                try await database.store.claim(owner: "a", limit: 1, perWebhookLimit: 1, lease: .seconds(30), now: now)
+                    .first)
+            let outcome: DeliveryOutcome = index % 2 == 0 ? .ok : .serverError
+            let report = try await database.store.record(
+                [AttemptResult(job: job, outcome: outcome, finishedAt: now)], rules: rules)
+            ids.append(try #require(report.deliveryIDs.first ?? nil))
+            jobs.append(job)
+        }
+        #expect(jobs.map(\.webhookID) == Array(repeating: hook.id, count: 5))
+        try await database.emit(workspace: "ws_2")
+        _ = try await database.ingest(now: t0)
+        let theirs = try await database.store.claim(
+            owner: "a", limit: 10, perWebhookLimit: 10, lease: .seconds(30), now: t0.adding(seconds: 5000))
+        #expect(theirs.map(\.webhookID) == [other.id])
+        _ = try await database.store.record(
+            theirs.map { AttemptResult(job: $0, outcome: .ok, finishedAt: t0.adding(seconds: 5000)) }, rules: rules)
+
+        let newestFirst = Array(ids.reversed())
+        let page = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, limit: 2))
+        #expect(page.items.map(\.id) == Array(newestFirst[0..<2]) && page.hasMore)
+        let next = try await database.store.deliveries(
+            DeliveryQuery(webhookID: hook.id, limit: 2, startingAfter: newestFirst[1]))
+        #expect(next.items.map(\.id) == Array(newestFirst[2..<4]) && next.hasMore)
+        let last = try await database.store.deliveries(
+            DeliveryQuery(webhookID: hook.id, limit: 2, startingAfter: newestFirst[3]))
+        #expect(last.items.map(\.id) == [newestFirst[4]] && !last.hasMore)
+        await #expect(throws: StoreQueryError.self) {
+            _ = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, startingAfter: "whd_unknown"))
+        }
+        let failures = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, succeeded: false))
+        #expect(failures.items.map(\.id) == [ids[3], ids[1]])
+        #expect(failures.items.allSatisfy { $0.failure == .httpStatus && $0.statusCode == 500 })
+        let created = try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, eventType: "qr.created"))
+        #expect(created.items.map(\.id) == [ids[3]])
+        var byEvent = DeliveryQuery(webhookID: hook.id)
+        byEvent.eventID = jobs[4].eventID
+        #expect(try await database.store.deliveries(byEvent).items.map(\.id) == [ids[4]])
+        #expect(
+            try await database.store.deliveries(DeliveryQuery(webhookID: hook.id, workspaceID: "ws_2")).items.isEmpty)
+
+        let one = try #require(try await database.store.delivery(id: ids[0], webhookID: hook.id, workspaceID: "ws_1"))
+        #expect(one.succeeded && one.statusCode == 200 && one.responseTimeMs == 1 && one.failure == nil)
+        #expect(one.createdAt == t0 && one.attempt == 1)
+        #expect(try await database.store.delivery(id: ids[0], webhookID: hook.id, workspaceID: "ws_2") == nil)
+        #expect(try await database.store.delivery(id: ids[0], webhookID: other.id, workspaceID: nil) == nil)
     }
 }

@@ -51,7 +51,7 @@ import WebhookTestSupport
         // Every embedded migration, gaps included (0010 was written while another branch wrote 0009).
         #expect(versions == Migration.embedded.map(\.version).sorted())
         #expect(versions.last == SQLiteWebhookStore.schemaVersion)
-        #expect(try await database.sqlite.integrityCheck() == ["ok"])
+        #expect(try await #require(database.sqlite).integrityCheck() == ["ok"])
     }
 
     /// A database made by version 7 keeps its events, jobs, outbox rows and outbox sequence;
