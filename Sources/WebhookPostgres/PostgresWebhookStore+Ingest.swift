@@ -91,7 +91,7 @@ extension PostgresWebhookStore {
         _ connection: PostgresConnection, limit: Int, jobLimit: Int, validator: OutboxValidator, now: Timestamp
     ) throws -> IngestReport {
         var report = IngestReport()
-        var fanOut = PostgresFanOut(connection: connection, budget: max(1, jobLimit), now: now)
+        var fanOut = FanOut(rows: PostgresFanOutRows(connection: connection, now: now), budget: max(1, jobLimit))
         try fanOut.resume(report: &report)
         guard fanOut.budget > 0 else {
             report.hasMore = true
@@ -153,7 +153,7 @@ extension PostgresWebhookStore {
                     continue
                 }
                 report.events += 1
-                let pending = PostgresFanOut.Event(
+                let pending = FanOutEvent(
                     id: event.id, workspaceID: event.workspaceID, type: event.type, dispatchedAt: now)
                 if let target {
                     try fanOut.make([target], for: pending, report: &report)
@@ -208,109 +208,56 @@ extension PostgresWebhookStore {
     }
 }
 
-/// Makes the jobs of events within one transaction's job budget, as the SQLite store's FanOut
-/// does: a page of a workspace's webhooks at a time in id order, matching by ``Subscriber``, the
-/// place of an unfinished fan-out kept in `events.fanout_after`.
-struct PostgresFanOut {
+/// The rows of a fan-out in PostgreSQL: ``FanOut`` applies the rules, this reads and writes them.
+struct PostgresFanOutRows: FanOutRows {
     let connection: PostgresConnection
-    var budget: Int
+    /// When the jobs are made (due at once).
     let now: Timestamp
-    private var small: [String: [Subscriber]] = [:]
 
-    init(connection: PostgresConnection, budget: Int, now: Timestamp) {
-        self.connection = connection
-        self.budget = budget
-        self.now = now
-    }
-
-    struct Event {
-        var id: String
-        var workspaceID: String
-        var type: EventType
-        var dispatchedAt: Timestamp
-    }
-
-    static let pageSize = 1000
-
-    /// Goes on with the fan-outs earlier transactions left unfinished, oldest first; one another
-    /// daemon is going on with is left to it.
-    mutating func resume(report: inout IngestReport) throws {
-        let unfinished = try connection.query(
+    /// Unfinished fan-outs another daemon is going on with (their rows locked) are left to it.
+    func unfinished(limit: Int) throws -> [(event: FanOutEvent, after: String)] {
+        let rows = try connection.query(
             """
             SELECT id, workspace_id, type, dispatched_at, fanout_after FROM events
-            WHERE fanout_after IS NOT NULL ORDER BY dispatched_at LIMIT 100 FOR UPDATE SKIP LOCKED
-            """)
-        for row in 0..<unfinished.count where budget > 0 {
-            guard let type = EventType(rawValue: unfinished.string(row, 2)) else { continue }
-            let event = Event(
-                id: unfinished.string(row, 0), workspaceID: unfinished.string(row, 1), type: type,
-                dispatchedAt: unfinished.time(row, 3))
-            try fanOut(event, after: unfinished.optionalString(row, 4), report: &report)
+            WHERE fanout_after IS NOT NULL ORDER BY dispatched_at LIMIT $1 FOR UPDATE SKIP LOCKED
+            """, [.int(Int64(limit))])
+        return (0..<rows.count).compactMap { row in
+            guard let type = EventType(rawValue: rows.string(row, 2)) else { return nil }
+            let event = FanOutEvent(
+                id: rows.string(row, 0), workspaceID: rows.string(row, 1), type: type,
+                dispatchedAt: rows.time(row, 3))
+            return (event, rows.string(row, 4))
         }
     }
 
-    mutating func fanOut(_ event: Event, after: String?, report: inout IngestReport) throws {
-        var cursor = after
-        var finished = false
-        while budget > 0 {
-            let page = try subscribers(event.workspaceID, after: cursor)
-            let matching = page.filter { $0.receives(event.type, dispatchedAt: event.dispatchedAt) }
-            let batch = Array(matching.prefix(budget))
-            try make(batch, for: event, report: &report)
-            if batch.count < matching.count {
-                cursor = batch.last?.id ?? cursor
-                break
-            }
-            cursor = page.last?.id ?? cursor
-            if page.count < Self.pageSize {
-                finished = true
-                break
-            }
-        }
-        let stored = finished ? nil : cursor
-        if stored != after {
-            try connection.query(
-                "UPDATE events SET fanout_after = $3 WHERE workspace_id = $1 AND id = $2",
-                [.text(event.workspaceID), .text(event.id), .text(stored)])
-        }
-    }
-
-    private mutating func subscribers(_ workspaceID: String, after: String?) throws -> [Subscriber] {
-        if let all = small[workspaceID] {
-            guard let after else { return all }
-            return all.filter { $0.id > after }
-        }
+    func subscribers(workspaceID: String, after: String?, limit: Int) throws -> [Subscriber] {
         let rows = try connection.query(
             """
             SELECT id, events, is_active, created_at FROM webhooks
             WHERE workspace_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3
-            """, [.text(workspaceID), .text(after ?? ""), .int(Int64(Self.pageSize))])
-        let page = (0..<rows.count).map { row in
+            """, [.text(workspaceID), .text(after ?? ""), .int(Int64(limit))])
+        return (0..<rows.count).map { row in
             Subscriber(
                 id: rows.string(row, 0),
                 events: EventSubscription(trusted: (try? JSONDecoderLite.stringArray(rows.string(row, 1))) ?? []),
                 isActive: rows.int(row, 2) != 0, createdAt: rows.time(row, 3))
         }
-        if after == nil, page.count < Self.pageSize { small[workspaceID] = page }
-        return page
     }
 
-    /// Makes one job of `event` for each of `targets` (held for a disabled webhook), in one statement.
-    mutating func make(_ targets: [Subscriber], for event: Event, report: inout IngestReport) throws {
-        guard !targets.isEmpty else { return }
+    func setPosition(_ after: String?, of event: FanOutEvent) throws {
+        try connection.query(
+            "UPDATE events SET fanout_after = $3 WHERE workspace_id = $1 AND id = $2",
+            [.text(event.workspaceID), .text(event.id), .text(after)])
+    }
+
+    /// One statement for the whole batch.
+    func makeJobs(of event: FanOutEvent, webhookIDs: [String], states: [DeliveryRules.JobState]) throws {
         try connection.query(
             """
             INSERT INTO jobs (event_id, webhook_id, state, available_at, created_at, updated_at)
             SELECT $1, t.webhook_id, t.state, $4, $4, $4 FROM unnest($2::text[], $3::text[]) AS t (webhook_id, state)
             ON CONFLICT DO NOTHING
             """,
-            [
-                .text(event.id), .texts(targets.map(\.id)),
-                .texts(targets.map { DeliveryRules.newJobState(webhookActive: $0.isActive).rawValue }),
-                .int(now.milliseconds),
-            ])
-        report.jobs += targets.count
-        report.heldJobs += targets.count { !$0.isActive }
-        budget -= targets.count
+            [.text(event.id), .texts(webhookIDs), .texts(states.map(\.rawValue)), .int(now.milliseconds)])
     }
 }

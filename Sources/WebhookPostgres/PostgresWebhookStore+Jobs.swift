@@ -40,7 +40,7 @@ extension PostgresWebhookStore {
     /// failing webhook's jobs but its one probe). Rows are locked `FOR UPDATE SKIP LOCKED`, so a
     /// job whose result another daemon is writing right now is passed over, not waited for.
     func claim(_ connection: PostgresConnection, _ request: ClaimRequest) throws -> [ClaimedJob] {
-        let (owner, limit, perWebhookLimit) = (request.owner, request.limit, request.perWebhookLimit)
+        let (owner, limit) = (request.owner, request.limit)
         guard limit > 0 else { return [] }
         try connection.query("SELECT pg_advisory_xact_lock($1)", [.int(Self.claimLock)])
         let now = request.now
@@ -54,33 +54,18 @@ extension PostgresWebhookStore {
             WHERE lease_owner IS NOT NULL AND lease_expires_at > $1 GROUP BY webhook_id
             """, [.int(now.milliseconds)])
         for row in 0..<leased.count { busy[leased.string(row, 0)] = leased.int(row, 1) }
-        // A failing webhook gets one probe at a time once its pause is over, none before.
-        var failing: [String: Int] = [:]
-        var failures: [String: Int] = [:]
-        let webhookLimits = request.webhookLimits
-        func webhookLimit(of webhookID: String) -> Int { webhookLimits[webhookID] ?? perWebhookLimit }
         let open = try connection.query(
             """
             SELECT id, consecutive_failures, paused_until FROM webhooks
             WHERE consecutive_failures > 0 AND is_active = 1 AND deleted_at IS NULL
             """)
-        for row in 0..<open.count {
-            let id = open.string(row, 0)
-            let circuit = WebhookCircuit(consecutiveFailures: open.int(row, 1), pausedUntil: open.optionalTime(row, 2))
-            failing[id] = circuit.capacity(limit: webhookLimit(of: id), now: now)
-            failures[id] = circuit.consecutiveFailures
+        let openCircuits = (0..<open.count).map { row in
+            (id: open.string(row, 0),
+             circuit: WebhookCircuit(consecutiveFailures: open.int(row, 1), pausedUntil: open.optionalTime(row, 2)))
         }
-        func capacity(of webhookID: String) -> Int { failing[webhookID] ?? webhookLimit(of: webhookID) }
-        let saturated = Set(busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key))
-            .union(failing.filter { $0.value == 0 }.keys)
-        var chosen: [Int64] = []
-        chosen.reserveCapacity(limit)
-        func take(_ id: Int64, of webhookID: String) {
-            let inFlight = busy[webhookID, default: 0]
-            guard inFlight < capacity(of: webhookID) else { return }
-            busy[webhookID] = inFlight + 1
-            chosen.append(id)
-        }
+        // ``ClaimSelection`` keeps each webhook within its capacity, as on SQLite.
+        var selection = ClaimSelection(request, inFlight: busy, openCircuits: openCircuits)
+        let saturated = selection.saturated
         // Claims whose lease ran out unrecorded (their daemon died or hung) come first.
         var previousOwners: [Int64: String] = [:]
         let expired = try connection.query(
@@ -89,17 +74,17 @@ extension PostgresWebhookStore {
             WHERE lease_owner IS NOT NULL AND lease_expires_at <= $1
             ORDER BY lease_expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
             """, [.int(now.milliseconds), .int(Int64(limit))])
-        for row in 0..<expired.count where chosen.count < limit {
+        for row in 0..<expired.count where !selection.isFull {
             let id = expired.int64(row, 0)
             previousOwners[id] = expired.string(row, 2)
-            take(id, of: expired.string(row, 1))
+            selection.take(id, of: expired.string(row, 1))
         }
         // Then due jobs, oldest first, from where the last walk found room (see ``ClaimCursor``).
         let cursor = claimCursor.withLock { $0 }
         let previous = saturated.isEmpty ? nil : cursor?.valid(now: now.milliseconds, saturated: saturated)
         let walkLimit = limit * 4
         var first: (availableAt: Int64, id: Int64)?
-        if chosen.count < limit {
+        if !selection.isFull {
             let due = try connection.query(
                 """
                 SELECT id, webhook_id, available_at FROM jobs
@@ -111,10 +96,10 @@ extension PostgresWebhookStore {
                     .int(now.milliseconds), .int(previous?.availableAt ?? Int64.min), .int(previous?.id ?? Int64.min),
                     .texts(saturated), .int(Int64(walkLimit)),
                 ])
-            for row in 0..<due.count where chosen.count < limit {
+            for row in 0..<due.count where !selection.isFull {
                 let id = due.int64(row, 0)
                 if first == nil { first = (due.int64(row, 2), id) }
-                take(id, of: due.string(row, 1))
+                selection.take(id, of: due.string(row, 1))
             }
         }
         let next: ClaimCursor? =
@@ -124,6 +109,7 @@ extension PostgresWebhookStore {
                 availableAt: first?.availableAt ?? now.milliseconds, id: first?.id ?? Int64.min, saturated: saturated,
                 madeAt: previous?.madeAt ?? now.milliseconds)
         claimCursor.withLock { $0 = next }
+        let chosen = selection.chosen
         guard !chosen.isEmpty else { return [] }
         let ids = PostgresValue.ints(chosen)
         try connection.query(
@@ -176,7 +162,7 @@ extension PostgresWebhookStore {
                     workspaceID: rows.string(row, 10),
                     attemptBase: rows.int(row, 11),
                     claimedAt: claimedAt,
-                    failuresWhenClaimed: failures[webhookID] ?? 0,
+                    failuresWhenClaimed: selection.failures[webhookID] ?? 0,
                     isRecoveryProbe: probe,
                     previousSecret: rows.optionalString(row, 15),
                     previousSecretExpiresAt: rows.optionalTime(row, 16),
@@ -234,7 +220,7 @@ extension PostgresWebhookStore {
                 SELECT id, workspace_id, is_active = 1 AND deleted_at IS NULL, deleted_at IS NOT NULL,
                     consecutive_failures, failing_since, last_failure_at, paused_until
                 FROM webhooks WHERE id = ANY($1::text[]) AND (consecutive_failures <> 0 OR id = ANY($2::text[]))
-                ORDER BY id FOR UPDATE
+                ORDER BY id FOR NO KEY UPDATE
                 """, [.texts(webhookIDs), .texts(needed)])
             for row in 0..<rows.count {
                 records[rows.string(row, 0)] = CircuitRecord(

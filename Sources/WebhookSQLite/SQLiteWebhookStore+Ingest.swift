@@ -78,7 +78,7 @@ extension SQLiteWebhookStore {
                 try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
         }
         var report = IngestReport()
-        var fanOut = FanOut(db: db, budget: max(1, jobLimit), now: now)
+        var fanOut = FanOut(rows: SQLiteFanOutRows(db: db, now: now), budget: max(1, jobLimit))
         // Fan-outs an earlier transaction left unfinished (their event matched more webhooks than
         // one transaction makes jobs for) go on first, oldest first.
         try fanOut.resume(report: &report)
@@ -141,7 +141,7 @@ extension SQLiteWebhookStore {
                     continue
                 }
                 report.events += 1
-                let pending = FanOut.Event(
+                let pending = FanOutEvent(
                     id: event.id, workspaceID: event.workspaceID, type: event.type, dispatchedAt: now)
                 if let target {
                     try fanOut.make([target], for: pending, report: &report)

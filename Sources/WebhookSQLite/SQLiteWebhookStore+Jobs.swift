@@ -32,7 +32,7 @@ extension SQLiteWebhookStore {
     }
 
     static func claim(_ db: Database, _ request: ClaimRequest, cursor: inout ClaimCursor?) throws -> [ClaimedJob] {
-        let (owner, limit, perWebhookLimit) = (request.owner, request.limit, request.perWebhookLimit)
+        let (owner, limit) = (request.owner, request.limit)
         guard limit > 0 else { return [] }
         let now = request.now
         // The lease starts when the claim is made: the clock is read again here, inside the
@@ -41,8 +41,8 @@ extension SQLiteWebhookStore {
         let claimedAt = request.nowInTransaction
         let expiry = claimedAt.milliseconds + request.lease.inMilliseconds
         do {
-            // Live claims per webhook, of every owner: a webhook at its cap is skipped, so one
-            // slow endpoint cannot take every slot or hide the jobs queued behind its own.
+            // Live claims per webhook, of every owner, and the open circuits: ``ClaimSelection``
+            // keeps each webhook within its capacity.
             var busy: [String: Int] = [:]
             try db.cachedStatement(
                 sql: """
@@ -55,12 +55,7 @@ extension SQLiteWebhookStore {
                 busy[row.string(0)] = Int(row.int64(1))
                 return true
             }
-            // A failing webhook (its circuit is open) gets one probe at a time once its pause is
-            // over, and none before: its other jobs wait, keeping their attempts (DeliveryRules).
-            var failing: [String: Int] = [:]
-            var failures: [String: Int] = [:]
-            let webhookLimits = request.webhookLimits
-            func webhookLimit(of webhookID: String) -> Int { webhookLimits[webhookID] ?? perWebhookLimit }
+            var openCircuits: [(id: String, circuit: WebhookCircuit)] = []
             try db.cachedStatement(
                 sql: """
                     SELECT id, consecutive_failures, paused_until FROM webhooks INDEXED BY webhooks_failing
@@ -72,24 +67,13 @@ extension SQLiteWebhookStore {
                     consecutiveFailures: Int(row.int64(1)),
                     pausedUntil: row.isNull(2) ? nil : Timestamp(milliseconds: row.int64(2))
                 )
-                let id = row.string(0)
-                failing[id] = circuit.capacity(limit: webhookLimit(of: id), now: now)
-                failures[id] = circuit.consecutiveFailures
+                openCircuits.append((row.string(0), circuit))
                 return true
             }
-            func capacity(of webhookID: String) -> Int { failing[webhookID] ?? webhookLimit(of: webhookID) }
-            let saturated = Set(busy.filter { $0.value >= capacity(of: $0.key) }.map(\.key))
-                .union(failing.filter { $0.value == 0 }.keys)
+            var selection = ClaimSelection(request, inFlight: busy, openCircuits: openCircuits)
+            let saturated = selection.saturated
             // The two sources below are disjoint (the due index holds no leased job), so no job
             // is taken twice.
-            var chosen: [Int64] = []
-            chosen.reserveCapacity(limit)
-            func take(_ id: Int64, of webhookID: String) {
-                let inFlight = busy[webhookID, default: 0]
-                guard inFlight < capacity(of: webhookID) else { return }
-                busy[webhookID] = inFlight + 1
-                chosen.append(id)
-            }
             // Claims whose lease ran out unrecorded (their worker died or hung) come first, and are
             // reported as taken over. Normally none: a short range of the lease index.
             var previousOwners: [Int64: String] = [:]
@@ -100,10 +84,10 @@ extension SQLiteWebhookStore {
                         WHERE lease_owner IS NOT NULL AND lease_expires_at <= ? ORDER BY lease_expires_at, id
                         """),
                 arguments: [now.milliseconds]
-            ) where chosen.count < limit {
+            ) where !selection.isFull {
                 let id: Int64 = row[0]
                 previousOwners[id] = row[2]
-                take(id, of: row[1])
+                selection.take(id, of: row[1])
             }
             // Then due jobs, oldest first, skipping webhooks at their limit. With a webhook at its
             // limit, the walk starts where an earlier one found its first job of a webhook with
@@ -130,7 +114,7 @@ extension SQLiteWebhookStore {
             let walkLimit = limit * 4
             var first: (availableAt: Int64, id: Int64)?
             var walked = 0
-            for range in ranges where chosen.count < limit && walked < walkLimit {
+            for range in ranges where !selection.isFull && walked < walkLimit {
                 try db.cachedStatement(sql: range.sql).forEachRawRow { values in
                     values.bind(range.bounds.0)
                     values.bind(range.bounds.1)
@@ -139,8 +123,8 @@ extension SQLiteWebhookStore {
                     let id = row.int64(0)
                     if first == nil { first = (row.int64(2), id) }
                     walked += 1
-                    take(id, of: row.string(1))
-                    return chosen.count < limit && walked < walkLimit
+                    selection.take(id, of: row.string(1))
+                    return !selection.isFull && walked < walkLimit
                 }
             }
             // A walk that started from a position could not see what was made due before it
@@ -154,6 +138,7 @@ extension SQLiteWebhookStore {
                     saturated: saturated,
                     madeAt: previous?.madeAt ?? now.milliseconds
                 )
+            let chosen = selection.chosen
             guard !chosen.isEmpty else { return [] }
             let ids = JSONDecoderLite.encode(chosen)
             try db.cachedStatement(
@@ -212,7 +197,7 @@ extension SQLiteWebhookStore {
                         workspaceID: row.string(10),
                         attemptBase: Int(row.int64(11)),
                         claimedAt: claimedAt,
-                        failuresWhenClaimed: failures[row.string(3)] ?? 0,
+                        failuresWhenClaimed: selection.failures[row.string(3)] ?? 0,
                         isRecoveryProbe: probe,
                         previousSecret: row.optionalString(15),
                         previousSecretExpiresAt: row.isNull(16) ? nil : Timestamp(milliseconds: row.int64(16)),
