@@ -94,6 +94,7 @@ extension PostgresWebhookStore {
         var fanOut = FanOut(rows: PostgresFanOutRows(connection: connection, now: now), budget: max(1, jobLimit))
         try fanOut.resume(report: &report)
         guard fanOut.budget > 0 else {
+            try fanOut.rows.flush()
             report.hasMore = true
             return report
         }
@@ -104,10 +105,13 @@ extension PostgresWebhookStore {
                 CASE WHEN octet_length(data) <= $2 THEN data END
             FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
             """, [.int(Int64(limit)), .int(Int64(validator.maximumDataBytes))])
+        // Rows are checked first, their events stored in one statement, then fanned out in order
+        // as far as the job budget goes: a handful of round trips whatever the batch.
         var taken: [Int64] = []
         var bytes = 0
+        var accepted: [(event: ValidatedEvent, target: Subscriber?)] = []
         for index in 0..<rows.count {
-            guard bytes < ingestBatchBytes, fanOut.budget > 0 else { break }
+            guard bytes < ingestBatchBytes else { break }
             let row = OutboxRow(
                 sequence: rows.int64(index, 0),
                 eventID: rows.optionalString(index, 1),
@@ -127,45 +131,79 @@ extension PostgresWebhookStore {
             case .failure(let rejection):
                 report.rejected.append(try reject(connection, row, reason: rejection.reason, now: now))
             case .success(let event):
-                var target: Subscriber?
-                if let targetID = event.targetWebhookID {
-                    guard let webhook = try fetchWebhook(connection, id: targetID, workspaceID: event.workspaceID)
-                    else {
-                        let reason = "target webhook \(targetID) does not exist in workspace \(event.workspaceID)"
-                        report.rejected.append(try reject(connection, row, reason: reason, now: now))
-                        continue
-                    }
-                    target = Subscriber(
-                        id: webhook.id, events: webhook.events, isActive: webhook.isActive, createdAt: webhook.createdAt)
-                }
-                let inserted = try connection.query(
-                    """
-                    INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
-                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
-                    """,
-                    [
-                        .text(event.id), .text(event.workspaceID), .text(event.type.rawValue),
-                        .text(String(decoding: event.payload, as: UTF8.self)), .int(event.createdAt.milliseconds),
-                        .int(now.milliseconds),
-                    ])
-                guard inserted.affected == 1 else {
-                    report.duplicates += 1
+                guard let targetID = event.targetWebhookID else {
+                    accepted.append((event, nil))
                     continue
                 }
-                report.events += 1
-                let pending = FanOutEvent(
-                    id: event.id, workspaceID: event.workspaceID, type: event.type, dispatchedAt: now)
-                if let target {
-                    try fanOut.make([target], for: pending, report: &report)
-                } else {
-                    try fanOut.fanOut(pending, after: nil, report: &report)
+                guard let webhook = try fetchWebhook(connection, id: targetID, workspaceID: event.workspaceID) else {
+                    let reason = "target webhook \(targetID) does not exist in workspace \(event.workspaceID)"
+                    report.rejected.append(try reject(connection, row, reason: reason, now: now))
+                    continue
                 }
+                let target = Subscriber(
+                    id: webhook.id, events: webhook.events, isActive: webhook.isActive, createdAt: webhook.createdAt)
+                accepted.append((event, target))
             }
         }
-        report.hasMore = bytes >= ingestBatchBytes || fanOut.budget <= 0
+        var new = try insertEvents(connection, accepted.map(\.event), now: now)
+        var waiting: [FanOutEvent] = []
+        for (event, target) in accepted {
+            // An event already known (taken in before, or twice in this batch) is a duplicate.
+            guard new.remove(NewEventKey(workspaceID: event.workspaceID, id: event.id)) != nil else {
+                report.duplicates += 1
+                continue
+            }
+            report.events += 1
+            let pending = FanOutEvent(id: event.id, workspaceID: event.workspaceID, type: event.type, dispatchedAt: now)
+            if let target {
+                try fanOut.make([target], for: pending, report: &report)
+            } else if fanOut.budget > 0 {
+                try fanOut.fanOut(pending, after: nil, report: &report)
+            } else {
+                waiting.append(pending)
+            }
+        }
+        try fanOut.rows.flush()
+        // Events the budget did not reach are fanned out by the next transactions, from the start.
+        if !waiting.isEmpty {
+            try connection.query(
+                """
+                UPDATE events SET fanout_after = ''
+                FROM unnest($1::text[], $2::text[]) AS w (workspace_id, id)
+                WHERE events.workspace_id = w.workspace_id AND events.id = w.id
+                """, [.texts(waiting.map(\.workspaceID)), .texts(waiting.map(\.id))])
+        }
+        report.hasMore = bytes >= ingestBatchBytes || fanOut.budget <= 0 || !waiting.isEmpty
         guard !taken.isEmpty else { return report }
         try connection.query("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [.ints(taken)])
         return report
+    }
+
+    /// An event's key: its id within its workspace.
+    private struct NewEventKey: Hashable {
+        var workspaceID: String
+        var id: String
+    }
+
+    /// Stores `events` in one statement; returns the keys of those that were new.
+    private static func insertEvents(_ connection: PostgresConnection, _ events: [ValidatedEvent], now: Timestamp)
+        throws -> Set<NewEventKey>
+    {
+        guard !events.isEmpty else { return [] }
+        let inserted = try connection.query(
+            """
+            INSERT INTO events (id, workspace_id, type, payload, created_at, dispatched_at)
+            SELECT e.id, e.workspace_id, e.type, e.payload, e.created_at, $6
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                AS e (id, workspace_id, type, payload, created_at)
+            ON CONFLICT DO NOTHING RETURNING workspace_id, id
+            """,
+            [
+                .texts(events.map(\.id)), .texts(events.map(\.workspaceID)), .texts(events.map(\.type.rawValue)),
+                .texts(events.map { String(decoding: $0.payload, as: UTF8.self) }),
+                .ints(events.map(\.createdAt.milliseconds)), .int(now.milliseconds),
+            ])
+        return Set((0..<inserted.count).map { NewEventKey(workspaceID: inserted.string($0, 0), id: inserted.string($0, 1)) })
     }
 
     /// Moves outbox row `row` to `rejected_events` with `reason`, with the first
@@ -214,6 +252,11 @@ struct PostgresFanOutRows: FanOutRows {
     /// When the jobs are made (due at once).
     let now: Timestamp
 
+    init(connection: PostgresConnection, now: Timestamp) {
+        self.connection = connection
+        self.now = now
+    }
+
     /// Unfinished fan-outs another daemon is going on with (their rows locked) are left to it.
     func unfinished(limit: Int) throws -> [(event: FanOutEvent, after: String)] {
         let rows = try connection.query(
@@ -250,14 +293,27 @@ struct PostgresFanOutRows: FanOutRows {
             [.text(event.workspaceID), .text(event.id), .text(after)])
     }
 
-    /// One statement for the whole batch.
-    func makeJobs(of event: FanOutEvent, webhookIDs: [String], states: [DeliveryRules.JobState]) throws {
+    /// Jobs wait here and go in with one statement (``flush()``): nothing reads them before.
+    private var jobs: (events: [String], webhooks: [String], states: [String]) = ([], [], [])
+
+    mutating func makeJobs(of event: FanOutEvent, webhookIDs: [String], states: [DeliveryRules.JobState]) throws {
+        jobs.events += repeatElement(event.id, count: webhookIDs.count)
+        jobs.webhooks += webhookIDs
+        jobs.states += states.map(\.rawValue)
+        // A fan-out to thousands goes in a page at a time.
+        if jobs.events.count >= FanOut<Self>.pageSize { try flush() }
+    }
+
+    /// Inserts the jobs made so far.
+    mutating func flush() throws {
+        guard !jobs.events.isEmpty else { return }
         try connection.query(
             """
             INSERT INTO jobs (event_id, webhook_id, state, available_at, created_at, updated_at)
-            SELECT $1, t.webhook_id, t.state, $4, $4, $4 FROM unnest($2::text[], $3::text[]) AS t (webhook_id, state)
+            SELECT t.event_id, t.webhook_id, t.state, $4, $4, $4
+            FROM unnest($1::text[], $2::text[], $3::text[]) AS t (event_id, webhook_id, state)
             ON CONFLICT DO NOTHING
-            """,
-            [.text(event.id), .texts(webhookIDs), .texts(states.map(\.rawValue)), .int(now.milliseconds)])
+            """, [.texts(jobs.events), .texts(jobs.webhooks), .texts(jobs.states), .int(now.milliseconds)])
+        jobs = ([], [], [])
     }
 }

@@ -46,22 +46,25 @@ extension PostgresWebhookStore {
         let now = request.now
         let claimedAt = request.nowInTransaction
         let expiry = claimedAt.milliseconds + request.lease.inMilliseconds
-        // Live claims per webhook, of every daemon.
+        // Live claims per webhook, of every daemon, and the open circuits: one round trip.
         var busy: [String: Int] = [:]
-        let leased = try connection.query(
+        var openCircuits: [(id: String, circuit: WebhookCircuit)] = []
+        let state = try connection.query(
             """
-            SELECT webhook_id, count(*) FROM jobs
+            SELECT 0, webhook_id, count(*), NULL::bigint FROM jobs
             WHERE lease_owner IS NOT NULL AND lease_expires_at > $1 GROUP BY webhook_id
-            """, [.int(now.milliseconds)])
-        for row in 0..<leased.count { busy[leased.string(row, 0)] = leased.int(row, 1) }
-        let open = try connection.query(
-            """
-            SELECT id, consecutive_failures, paused_until FROM webhooks
+            UNION ALL
+            SELECT 1, id, consecutive_failures, paused_until FROM webhooks
             WHERE consecutive_failures > 0 AND is_active = 1 AND deleted_at IS NULL
-            """)
-        let openCircuits = (0..<open.count).map { row in
-            (id: open.string(row, 0),
-             circuit: WebhookCircuit(consecutiveFailures: open.int(row, 1), pausedUntil: open.optionalTime(row, 2)))
+            """, [.int(now.milliseconds)])
+        for row in 0..<state.count {
+            if state.int(row, 0) == 0 {
+                busy[state.string(row, 1)] = state.int(row, 2)
+            } else {
+                openCircuits.append(
+                    (state.string(row, 1),
+                     WebhookCircuit(consecutiveFailures: state.int(row, 2), pausedUntil: state.optionalTime(row, 3))))
+            }
         }
         // ``ClaimSelection`` keeps each webhook within its capacity, as on SQLite.
         var selection = ClaimSelection(request, inFlight: busy, openCircuits: openCircuits)
@@ -111,27 +114,27 @@ extension PostgresWebhookStore {
         claimCursor.withLock { $0 = next }
         let chosen = selection.chosen
         guard !chosen.isEmpty else { return [] }
-        let ids = PostgresValue.ints(chosen)
-        try connection.query(
+        // The lease and the job's details in one round trip.
+        let rows = try connection.query(
             """
-            UPDATE jobs SET lease_owner = $1, lease_expires_at = $2, available_at = $2,
-                lease_token = lease_token + 1, updated_at = $3
-            WHERE id = ANY($4::bigint[]) AND state = 'pending'
-            """, [.text(owner), .int(expiry), .int(now.milliseconds), ids])
+            WITH claimed AS (
+                UPDATE jobs SET lease_owner = $1, lease_expires_at = $2, available_at = $2,
+                    lease_token = lease_token + 1, updated_at = $3
+                WHERE id = ANY($4::bigint[]) AND state = 'pending'
+                RETURNING id, lease_token, attempts, webhook_id, event_id, attempt_base, probe, available_at
+            )
+            SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
+                e.type, e.payload, e.created_at, w.workspace_id, j.attempt_base, j.probe, w.is_active,
+                w.deleted_at IS NOT NULL, w.previous_secret, w.previous_secret_expires_at, w.headers
+            FROM claimed j JOIN webhooks w ON w.id = j.webhook_id
+                JOIN events e ON e.workspace_id = w.workspace_id AND e.id = j.event_id
+                JOIN unnest($4::bigint[]) WITH ORDINALITY AS o (id, n) ON o.id = j.id
+            ORDER BY o.n
+            """, [.text(owner), .int(expiry), .int(now.milliseconds), .ints(chosen)])
         var claimed: [ClaimedJob] = []
         claimed.reserveCapacity(chosen.count)
         var held: [Int64] = []
         var cancelled: [Int64] = []
-        let rows = try connection.query(
-            """
-            SELECT j.id, j.lease_token, j.attempts, j.webhook_id, w.url, w.secret, j.event_id,
-                e.type, e.payload, e.created_at, w.workspace_id, j.attempt_base, j.probe, w.is_active,
-                w.deleted_at IS NOT NULL, w.previous_secret, w.previous_secret_expires_at, w.headers
-            FROM jobs j JOIN webhooks w ON w.id = j.webhook_id
-                JOIN events e ON e.workspace_id = w.workspace_id AND e.id = j.event_id
-            WHERE j.id = ANY($1::bigint[]) AND j.lease_owner = $2
-            ORDER BY j.available_at, j.id
-            """, [ids, .text(owner)])
         for row in 0..<rows.count {
             let id = rows.int64(row, 0)
             let probe = rows.int(row, 12) != 0
