@@ -64,6 +64,24 @@ class Cluster:
                                        "-o", options, "-w", "start"], check=True, stdout=subprocess.DEVNULL)
         self.count = 0
 
+    def cpu_seconds(self):
+        """CPU time used so far by the server's processes (the postmaster and its backends)."""
+        total = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    command = cmdline.read()
+                if not (command.startswith(b"postgres:") or (b"bin/postgres" in command and self.data.encode() in command)):
+                    continue
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / bench.CLK_TCK
+            except OSError:
+                continue
+        return total
+
     def url(self, name):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
@@ -135,12 +153,14 @@ def drain(cluster, binary, folder, nginx, daemons, events, webhook_count=100):
     webhooks = database.add_webhooks(webhook_count, nginx.url())
     database.queue_jobs(events, webhooks)
     total = events * webhook_count
+    server_cpu = cluster.cpu_seconds()
     running = [Daemon(binary, database, index) for index in range(daemons)]
     begin = time.monotonic()
     finished = bench.wait_until(lambda: not database.has_open_jobs(), timeout=1800, interval=0.05)
     polled = time.monotonic() - begin
     cpu = sum(daemon.stats()[0] for daemon in running)
     peak = max(daemon.stats()[1] for daemon in running)
+    server_cpu = cluster.cpu_seconds() - server_cpu
     for daemon in running:
         daemon.stop()
     attempts = database.count("SELECT count(*) FROM attempts")
@@ -154,7 +174,8 @@ def drain(cluster, binary, folder, nginx, daemons, events, webhook_count=100):
     database.connection.close()
     return {"deliveries": total, "seconds": seconds, "rps": total / seconds, "daemons": daemons,
             "cpu_us_per_delivery": cpu / total * 1e6, "peak_rss_mib": peak / 1024, "polled_seconds": polled,
-            "startup_seconds": first / 1000 - min(daemon.spawned for daemon in running), "duplicates": duplicates}
+            "startup_seconds": first / 1000 - min(daemon.spawned for daemon in running), "duplicates": duplicates,
+            "server_cpu_us_per_delivery": server_cpu / total * 1e6}
 
 
 def scenario_drain(args, folder, nginx, cluster):
@@ -224,5 +245,5 @@ def notes(name, figures, results):
         text += f", {figures['rps'] / single['rps']:.2f}x one daemon"
     if "drain" in results:
         text += f", {figures['rps'] / results['drain']['rps']:.0%} of SQLite's drain"
-    text += f", {figures['duplicates']} sent twice"
+    text += f", {figures['duplicates']} sent twice, server CPU {figures['server_cpu_us_per_delivery']:.0f} us/dlv"
     return text

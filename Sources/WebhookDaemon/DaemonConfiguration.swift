@@ -312,7 +312,7 @@ extension DaemonConfiguration {
         },
         Setting(
             name: "synchronous", defaultValue: "NORMAL",
-            help: "SQLite `synchronous` of the daemon's connections: NORMAL (crash-safe, see RELIABILITY) or FULL."
+            help: "Durability of the daemon's own commits: NORMAL (crash-safe, see RELIABILITY; PostgreSQL synchronous_commit off) or FULL."
         ) {
             config, value throws(InvalidSetting) in
             let upper = value.uppercased()
