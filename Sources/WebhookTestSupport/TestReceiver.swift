@@ -31,6 +31,23 @@ public final class TestReceiver: Sendable {
     ///
     /// `port` 0 takes a free one; a receiver that was shut down can be started again on its port
     /// (a receiver that goes away and comes back, as in an outage).
+    /// A receiver on a port below the kernel's ephemeral range (32768 and up), for a test that
+    /// stops it and starts it again on the same port: no outgoing connection of this machine can
+    /// take such a port as its source meanwhile, as one could take a port the kernel handed out.
+    public static func startOnAFixedPort(
+        behaviour: @escaping @Sendable (ReceivedRequest) -> Response = { _ in .status(200) }
+    ) async throws -> TestReceiver {
+        var lastError: (any Error)?
+        for _ in 0..<50 {
+            do {
+                return try await start(port: Int.random(in: 20_000..<32_000), behaviour: behaviour)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? TestReceiverError.shutDown
+    }
+
     public static func start(
         port requestedPort: Int = 0,
         behaviour: @escaping @Sendable (ReceivedRequest) -> Response = { _ in .status(200) }

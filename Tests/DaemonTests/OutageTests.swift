@@ -13,7 +13,7 @@ import WebhookTestSupport
         private let receivers = Mutex<[TestReceiver]>([])
 
         init() async throws {
-            let first = try await TestReceiver.start()
+            let first = try await TestReceiver.startOnAFixedPort()
             port = first.port
             receivers.withLock { $0 = [first] }
         }

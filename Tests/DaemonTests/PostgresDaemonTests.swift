@@ -65,10 +65,10 @@ import WebhookTestSupport
             try await harness.startDaemon(["--concurrency", "32"]), try await harness.startDaemon(["--concurrency", "32"]),
         ]
         defer { for daemon in daemons { daemon.stop() } }
-        let events = 1200
+        let events = 600
         var kills = 0
-        for batch in 0..<12 {
-            try await harness.insertEvents(events / 12, prefix: "evt_\(batch)_")
+        for batch in 0..<6 {
+            try await harness.insertEvents(events / 6, prefix: "evt_\(batch)_")
             // Kill one daemon once some of this batch went out, and start another in its place.
             let seen = receiver.requests.count
             try await harness.eventually(timeout: .seconds(30), "deliveries after batch \(batch)") {
