@@ -83,6 +83,8 @@ extension PostgresWebhookStore {
             selection.take(id, of: expired.string(row, 1))
         }
         // Then due jobs, oldest first, from where the last walk found room (see ``ClaimCursor``).
+        // A claimed job leaves its entry in the due index until vacuum removes it (the table's
+        // autovacuum settings make that early); a walk steps over such entries cheaply once marked.
         let cursor = claimCursor.withLock { $0 }
         let previous = saturated.isEmpty ? nil : cursor?.valid(now: now.milliseconds, saturated: saturated)
         let walkLimit = limit * 4
@@ -109,8 +111,8 @@ extension PostgresWebhookStore {
             saturated.isEmpty
             ? nil
             : ClaimCursor(
-                availableAt: first?.availableAt ?? now.milliseconds, id: first?.id ?? Int64.min, saturated: saturated,
-                madeAt: previous?.madeAt ?? now.milliseconds)
+                availableAt: first?.availableAt ?? now.milliseconds, id: first?.id ?? Int64.min,
+                saturated: saturated, madeAt: previous?.madeAt ?? now.milliseconds)
         claimCursor.withLock { $0 = next }
         let chosen = selection.chosen
         guard !chosen.isEmpty else { return [] }

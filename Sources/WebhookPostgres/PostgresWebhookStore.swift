@@ -25,6 +25,8 @@ public final class PostgresWebhookStore: Sendable {
     let eventIDKey = Mutex<String?>(nil)
     /// Where the next claim may start its walk of the due jobs (see ``ClaimCursor``).
     let claimCursor = Mutex<ClaimCursor?>(nil)
+    /// When `maintain()` last looked whether the queue tables need fresh statistics.
+    let analyzedAt = Mutex<ContinuousClock.Instant?>(nil)
     /// Told how long each write transaction took, for the metrics.
     private let writeHeld: (@Sendable (Duration) -> Void)?
 

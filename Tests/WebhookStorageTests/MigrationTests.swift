@@ -11,15 +11,18 @@ import WebhookTestSupport
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let generator = root.appendingPathComponent("scripts/embed-migrations").path
-        let embedded = root.appendingPathComponent("Sources/WebhookSQLite/Migrations+Embedded.swift").path
-        let before = try String(contentsOfFile: embedded, encoding: .utf8)
+        let embedded = [
+            "Sources/WebhookSQLite/Migrations+Embedded.swift",
+            "Sources/WebhookPostgres/PostgresMigrations+Embedded.swift",
+        ].map { root.appendingPathComponent($0).path }
+        let before = try embedded.map { try String(contentsOfFile: $0, encoding: .utf8) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [generator]
         try process.run()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
-        let after = try String(contentsOfFile: embedded, encoding: .utf8)
+        let after = try embedded.map { try String(contentsOfFile: $0, encoding: .utf8) }
         #expect(before == after, "migrations/ changed: run scripts/embed-migrations and commit the result")
     }
 

@@ -62,6 +62,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION qr3_outbox_notify();
+-- Every row is deleted within milliseconds of its insert: vacuum it every thousand rows.
+ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
+                        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000);
 
 -- Outbox rows set aside, with the reason.
 CREATE TABLE rejected_events (
@@ -117,6 +120,9 @@ CREATE INDEX jobs_due ON jobs (available_at, id) WHERE state = 'pending' AND lea
 CREATE INDEX jobs_leased ON jobs (lease_expires_at, webhook_id) WHERE lease_owner IS NOT NULL;
 CREATE INDEX jobs_paused ON jobs (webhook_id) WHERE state = 'paused';
 CREATE INDEX jobs_by_webhook ON jobs (webhook_id, state);
+-- A queue table: most rows change within seconds of being made, so vacuum keeps up early.
+ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02,
+                      autovacuum_analyze_scale_factor = 0.02);
 
 -- The delivery log: one row per attempt. Retention removes old rows by their time-ordered id.
 CREATE TABLE attempts (
