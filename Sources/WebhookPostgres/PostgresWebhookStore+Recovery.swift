@@ -122,7 +122,7 @@ extension PostgresWebhookStore {
                 UPDATE jobs SET state = $2, attempt_base = attempts, available_at = $3, updated_at = $3
                 WHERE id = ANY($1::bigint[]) AND state = 'failed'
                 """,
-                [.intArray(failedJobs), .text(newState), .time(request.now)]
+                [.ints(failedJobs), .text(newState), .time(request.now)]
             ).affected
         }
         if !missing.isEmpty {
@@ -132,7 +132,7 @@ extension PostgresWebhookStore {
                 SELECT event_id, $2, $3, $4, $4, $4 FROM unnest($1::text[]) AS event_id
                 ON CONFLICT (event_id, webhook_id) DO NOTHING
                 """,
-                [.textArray(missing), .text(webhook.id), .text(newState), .time(request.now)]
+                [.texts(missing), .text(webhook.id), .text(newState), .time(request.now)]
             ).affected
         }
         if active && report.total > 0 { try notifyDaemons(connection) }

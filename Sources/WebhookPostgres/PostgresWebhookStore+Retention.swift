@@ -102,7 +102,7 @@ extension PostgresWebhookStore {
                    OR (state = 'paused' AND updated_at < $3))
             RETURNING state = 'paused'
             """,
-            [.intArray(doomed), .time(request.cutoff), .time(request.heldCutoff)])
+            [.ints(doomed), .time(request.cutoff), .time(request.heldCutoff)])
         let held = (0..<deleted.count).filter { deleted.bool($0, 0) }.count
         return (deleted.count - held, held, next)
     }
@@ -147,8 +147,8 @@ extension PostgresWebhookStore {
               AND e.fanout_after IS NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
             """,
             [
-                .textArray((0..<rows.count).map { rows.string($0, 1) }),
-                .textArray((0..<rows.count).map { rows.string($0, 2) }),
+                .texts((0..<rows.count).map { rows.string($0, 1) }),
+                .texts((0..<rows.count).map { rows.string($0, 2) }),
             ]
         ).affected
         return (removed, next)

@@ -189,9 +189,9 @@ struct PostgresStoreTests {
         let database = try await PostgresTestDatabase.make()
         defer { database.close() }
         let values = ["plain", "with,comma", #"quote""#, #"back\slash"#, "{brace}", "", "NULL", "sp ace", "é"]
-        let read = try await database.strings("SELECT unnest($1::text[])", [.textArray(values)])
+        let read = try await database.strings("SELECT unnest($1::text[])", [.texts(values)])
         #expect(read == values)
         #expect(
-            try await database.count("SELECT sum(v) FROM unnest($1::bigint[]) AS v", [.intArray([1, -2, 40])]) == 39)
+            try await database.count("SELECT sum(v) FROM unnest($1::bigint[]) AS v", [.ints([1, -2, 40])]) == 39)
     }
 }
