@@ -99,6 +99,46 @@ struct PostgresStoreTests {
         #expect(try await database.count("SELECT COUNT(*) FROM webhooks WHERE workspace_id = 'ws_3'") == 3)
     }
 
+    /// Four "hosts" (stores with pools of their own) claim one webhook's jobs at once: its limit
+    /// counts every host's leases, so never more than the limit are in flight, and no job is
+    /// claimed twice.
+    @Test func theInFlightLimitOfAWebhookHoldsAcrossHostsClaimingAtOnce() async throws {
+        let t0 = Timestamp(milliseconds: 10_000)
+        let database = try await PostgresTestDatabase.make()
+        defer { database.close() }
+        _ = try await database.webhook()
+        for index in 0..<200 {
+            _ = try await database.store.enqueue(
+                OutboxRow(
+                    sequence: 0, eventID: "evt_\(index)", workspaceID: "ws_1", type: "qr.scanned",
+                    data: Array(#"{"code_id":"qr_1"}"#.utf8), createdAt: Timestamp(milliseconds: 1_000)))
+        }
+        for _ in 0..<10 {
+            let report = try await database.store.ingest(limit: 1000, validator: OutboxValidator(), now: t0)
+            if report.events == 0, !report.hasMore { break }
+        }
+        let url = database.store.location.url
+        var hosts: [PostgresWebhookStore] = []
+        for _ in 0..<4 { hosts.append(try await PostgresWebhookStore(location: PostgresLocation(url: url))) }
+        defer { for host in hosts { host.close() } }
+        let claimed = try await withThrowingTaskGroup(of: [ClaimedJob].self) { group in
+            for (index, host) in hosts.enumerated() {
+                group.addTask {
+                    var mine: [ClaimedJob] = []
+                    for _ in 0..<20 {
+                        mine += try await host.claim(
+                            owner: "host-\(index)", limit: 3, perWebhookLimit: 5, lease: .seconds(60), now: t0)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.count == 5)
+        #expect(Set(claimed.map(\.jobID)).count == claimed.count)
+        #expect(try await database.count("SELECT count(*) FROM jobs WHERE lease_owner IS NOT NULL") == 5)
+    }
+
     @Test func pruneWalksMoreRowsThanOneBatch() async throws {
         let database = try await PostgresTestDatabase.make()
         defer { database.close() }
