@@ -1,6 +1,10 @@
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The real `qr3-webhookd` binary, run as a child process, with its standard error captured.
 ///
 /// Tests wait on what the daemon writes (`waitForLog`) or on its exit, never on fixed sleeps.
@@ -246,28 +250,81 @@ public struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// Runs a command line tool to completion and returns its exit status and output.
+///
+/// With posix_spawn and waitpid (``spawnAndWait(_:environment:)``), not Foundation's Process: full
+/// runs of the suite crashed inside `Process.run()` (a bad pointer in its memcpy) while the
+/// PostgreSQL tests' threads worked, even with every `Process.run()` taken one at a time.
 public func runTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws
     -> (status: Int32, stdout: String, stderr: String)
 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
     var merged = ProcessInfo.processInfo.environment
     for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") { merged[key] = nil }
     merged.merge(environment) { $1 }
-    process.environment = merged
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try spawning { try process.run() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (
-        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
-    )
+    return try spawnAndWait([path] + arguments, environment: merged)
+}
+
+/// Runs `command` to its end with posix_spawn and waitpid, standard output and error in
+/// temporary files; `environment` replaces this process's when given.
+///
+/// The child gets none of this process's other descriptors (each open one is closed in it):
+/// a server it leaves running (`pg_ctl start`) would otherwise hold test receivers' listening
+/// sockets, and so their ports, for ever.
+public func spawnAndWait(_ command: [String], environment: [String: String]? = nil) throws
+    -> (status: Int32, stdout: String, stderr: String)
+{
+    let base = "/tmp/qr3-spawn-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    let (outPath, errPath) = (base + ".out", base + ".err")
+    defer {
+        unlink(outPath)
+        unlink(errPath)
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    // A descriptor closed meanwhile is skipped by posix_spawn (glibc fails only for one out of range).
+    for descriptor in openDescriptors() where descriptor > 2 {
+        posix_spawn_file_actions_addclose(&actions, descriptor)
+    }
+    let arguments = command.map { strdup($0) } + [nil]
+    defer { arguments.forEach { free($0) } }
+    let variables = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+    defer { variables?.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned =
+        if let variables {
+            posix_spawn(&pid, command[0], &actions, nil, arguments, variables)
+        } else {
+            posix_spawn(&pid, command[0], &actions, nil, arguments, environ)
+        }
+    guard spawned == 0 else {
+        throw TestFailure("cannot run \(command[0]): \(String(cString: strerror(spawned)))")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw TestFailure("waitpid \(command[0]) failed: errno \(errno)") }
+    }
+    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    let exited = (status & 0x7f) == 0
+    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout, stderr)
+}
+
+/// The descriptors open in this process, from /proc/self/fd.
+private func openDescriptors() -> [Int32] {
+    guard let directory = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(directory) }
+    let own = dirfd(directory)
+    var descriptors: [Int32] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if let descriptor = Int32(name), descriptor != own { descriptors.append(descriptor) }
+    }
+    return descriptors
 }
 
 /// Foundation's `Process.run()` is not safe to call from several threads at once: a fresh-clone
@@ -275,7 +332,8 @@ public func runTool(_ path: String, _ arguments: [String], environment: [String:
 /// processes in parallel. Starting them one at a time costs milliseconds.
 private let spawnLock = NSLock()
 
-private func spawning<T>(_ body: () throws -> T) rethrows -> T {
+/// Runs `body` (a `Process.run()`) while no other thread of the tests starts a Foundation Process.
+public func spawning<T>(_ body: () throws -> T) rethrows -> T {
     spawnLock.lock()
     defer { spawnLock.unlock() }
     return try body()

@@ -159,37 +159,10 @@ public final class PostgresTestServer: Sendable {
     private static func asServerUser(_ command: [String], always: Bool = false) throws
         -> (status: Int32, stdout: String, stderr: String)
     {
+        // posix_spawn, not Foundation's Process: its wait never returned for `pg_ctl start` run
+        // through runuser (the server it leaves running), leaving the test process hung.
         if always { return getuid() == 0 ? try spawnAndWait(command) : (0, "", "") }
         return try spawnAndWait(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
-    }
-
-    /// Runs `command` to its end with posix_spawn and waitpid, its output in a temporary file.
-    ///
-    /// Not Foundation's Process: its wait never returned for `pg_ctl start` run through runuser
-    /// (the server it leaves running), leaving the test process hung.
-    static func spawnAndWait(_ command: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let output = "/tmp/qr3-pg-spawn-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
-        defer { unlink(output) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = command.map { strdup($0) } + [nil]
-        defer { arguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, arguments, environ)
-        guard spawned == 0 else {
-            throw PostgresTestServerError("cannot run \(command[0]): errno \(spawned)")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw PostgresTestServerError("waitpid failed: errno \(errno)") }
-        }
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        let exited = (status & 0x7f) == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), text, text)
     }
 
     /// The newest `/usr/lib/postgresql/N/bin` with initdb (Debian's layout).

@@ -61,14 +61,15 @@ import WebhookTestSupport
             "retention 20s, \(inserted) events in 75 s; database + WAL bytes every 5 s: "
                 + samples.map { "\($0.seconds)s \($0.database / 1024)+\($0.wal / 1024) KiB" }.joined(separator: ", ")
         )
-        // After the first retention period (and a pass of removals), the file stops growing: it
-        // would more than double by the end without retention; the producer's rate varies with
-        // the machine's load, and so does the size of the last 20 s, hence the margin. The WAL is
-        // reused after each checkpoint; it grows only in steps, to a few MiB.
+        // After the first retention period (and a pass of removals), the file stops growing:
+        // without retention it would grow 2.5 times from 30 s to 75 s. The producer's rate and the
+        // removals' pace vary with the machine's load (a full run of the suite grew it by 27% and
+        // 40% while other suites ran PostgreSQL and daemons beside it), hence the margin of 60%.
+        // The WAL is reused after each checkpoint; it grows only in steps, to a few MiB.
         let settled = try #require(samples.first { $0.seconds >= 30 })
         let last = try #require(samples.last)
         #expect(
-            last.database <= settled.database + settled.database * 3 / 10 + 64 * 1024,
+            last.database <= settled.database + settled.database * 6 / 10 + 64 * 1024,
             "the database grew from \(settled.database) to \(last.database) bytes after the first retention period")
         #expect(last.wal <= max(4 << 20, 2 * settled.wal), "the WAL grew to \(last.wal) bytes")
         // Nothing younger than the retention was removed: the last 15 s of events all have

@@ -24,9 +24,23 @@ import WebhookTestSupport
             for receiver in receivers.withLock({ $0 }) { try await receiver.shutdown() }
         }
 
+        /// Starts a receiver on the same port again. The port may still be held for a moment by
+        /// the old receiver's sockets (a full run saw EADDRINUSE): tried again for up to 10 s, and
+        /// what holds it is named if it never frees.
         func comeBack() async throws {
-            let again = try await TestReceiver.start(port: port)
-            receivers.withLock { $0.append(again) }
+            var lastError: (any Error)?
+            for _ in 0..<100 {
+                do {
+                    let again = try await TestReceiver.start(port: port)
+                    receivers.withLock { $0.append(again) }
+                    return
+                } catch {
+                    lastError = error
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let holders = try? await runToolInBackground("/bin/sh", ["-c", "ss -tanp | grep ':\(port) ' || true"])
+            throw TestFailure("port \(port) stayed in use: \(lastError.map { "\($0)" } ?? "-")\n\(holders?.stdout ?? "")")
         }
 
         /// Every request received, before and after the outage.

@@ -36,8 +36,10 @@ import WebhookTestSupport
         let receiver = try await TestReceiver.start { _ in hang.isOn ? .noAnswer : .status(200) }
         defer { Task { try? await receiver.shutdown() } }
         let webhook = try harness.createWebhook(url: receiver.url)
-        // The first worker claims the job under a 2 s lease and dies with the request unanswered.
-        let first = try await harness.startDaemon(["--request-timeout", "1", "--lease", "2"])
+        // The first worker claims the job under an 8 s lease and dies with the request unanswered,
+        // well before its 4 s request timeout would make it try again itself (a loaded full run
+        // took more than the 1 s timeout this test had to deliver the kill).
+        let first = try await harness.startDaemon(["--request-timeout", "4", "--lease", "8"])
         try harness.insert([("ws_test", "qr.created", "{}")], eventIDs: ["evt_abandoned"])
         _ = try await receiver.waitForRequests(count: 1)
         let killedAt = ContinuousClock.now
@@ -46,7 +48,7 @@ import WebhookTestSupport
         hang.isOn = false
         let second = try await harness.startDaemon()
         defer { second.stop() }
-        let requests = try await receiver.waitForRequests(count: 2)
+        let requests = try await receiver.waitForRequests(count: 2, timeout: .seconds(40))
         #expect(requests.map { $0.header("X-QR3-Event-Id") } == ["evt_abandoned", "evt_abandoned"])
         #expect(requests[1].receivedAt - killedAt > .milliseconds(500), "not before the lease ran out")
         try await second.waitForLog("Delivered")

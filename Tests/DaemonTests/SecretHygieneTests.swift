@@ -201,7 +201,17 @@ import WebhookTestSupport
                 "webhooks", "create", "--workspace", "ws", "--url", "https://example.com/hook", "--database", path,
             ])
         #expect(result.status == 0, "\(result.stderr)")
-        for file in [path, path + "-wal", path + "-shm"] {
+        // SQLite makes the -wal and -shm files when a connection first writes, and removes them
+        // when the last connection closes: they may come a moment after the CLI's write (and a
+        // full run once found the -wal missing). Each is looked for for up to 10 s; the file
+        // itself must exist, and every one of them that does must be its owner's alone.
+        for side in [path + "-wal", path + "-shm"] {
+            for _ in 0..<100 where !FileManager.default.fileExists(atPath: side) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(FileManager.default.fileExists(atPath: path))
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
             let attributes = try FileManager.default.attributesOfItem(atPath: file)
             let mode = (attributes[.posixPermissions] as? Int ?? 0o777) & 0o777
             #expect(mode & 0o077 == 0, "\(file) has mode \(String(mode, radix: 8))")

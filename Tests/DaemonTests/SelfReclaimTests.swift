@@ -49,7 +49,7 @@ import WebhookTestSupport
         defer { running.cancel() }
 
         // The request is held for three seconds; its 200 ms lease runs out many times meanwhile.
-        _ = try await receiver.waitForRequests(count: 1)
+        _ = try await receiver.waitForRequests(count: 1, timeout: .seconds(30))
         try await harness.eventually("the attempt recorded") {
             try harness.count("SELECT COUNT(*) FROM attempts WHERE webhook_id = ?", [webhook]) == 1
         }

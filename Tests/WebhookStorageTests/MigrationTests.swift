@@ -19,7 +19,7 @@ import WebhookTestSupport
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [generator]
-        try process.run()
+        try spawning { try process.run() }
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let after = try embedded.map { try String(contentsOfFile: $0, encoding: .utf8) }

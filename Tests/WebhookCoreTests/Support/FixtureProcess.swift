@@ -1,4 +1,5 @@
 import Foundation
+import WebhookTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -60,7 +61,7 @@ struct FinishedProcess {
             (continuation: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { finished in continuation.resume(returning: finished.terminationStatus) }
             do {
-                try process.run()
+                try spawning { try process.run() }
             } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: error)
@@ -97,7 +98,7 @@ final class LineProcess: Sendable {
             exitContinuation.finish()
         }
         let (lines, lineContinuation) = AsyncStream.makeStream(of: String.self)
-        try process.run()
+        try spawning { try process.run() }
         let reading = pipe.fileHandleForReading
         Thread.detachNewThread {
             var pending: [UInt8] = []
