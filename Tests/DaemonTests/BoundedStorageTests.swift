@@ -61,16 +61,18 @@ import WebhookTestSupport
             "retention 20s, \(inserted) events in 75 s; database + WAL bytes every 5 s: "
                 + samples.map { "\($0.seconds)s \($0.database / 1024)+\($0.wal / 1024) KiB" }.joined(separator: ", ")
         )
-        // After the first retention period (and a pass of removals), the file stops growing:
-        // without retention it would grow 2.5 times from 30 s to 75 s. The producer's rate and the
-        // removals' pace vary with the machine's load (a full run of the suite grew it by 27% and
-        // 40% while other suites ran PostgreSQL and daemons beside it), hence the margin of 60%.
-        // The WAL is reused after each checkpoint; it grows only in steps, to a few MiB.
-        let settled = try #require(samples.first { $0.seconds >= 30 })
+        // Once retention has removed a first period's worth, the file stops growing: from the
+        // sample at 50 s to the last (70 s) it stays within 10%, where without retention it would
+        // grow by two fifths. How soon it
+        // levels off depends on the machine's load (with the suite's PostgreSQL tests beside it,
+        // at 45-50 s rather than 30 s: 1672, 1976, 2308, 2684, 2992, then 3024 KiB to the end), so
+        // the reference is taken late. The WAL is reused after each checkpoint; it grows only in
+        // steps, to a few MiB.
+        let settled = try #require(samples.first { $0.seconds >= 50 })
         let last = try #require(samples.last)
         #expect(
-            last.database <= settled.database + settled.database * 6 / 10 + 64 * 1024,
-            "the database grew from \(settled.database) to \(last.database) bytes after the first retention period")
+            last.database <= settled.database + settled.database / 10 + 64 * 1024,
+            "the database grew from \(settled.database) to \(last.database) bytes after it had levelled off")
         #expect(last.wal <= max(4 << 20, 2 * settled.wal), "the WAL grew to \(last.wal) bytes")
         // Nothing younger than the retention was removed: the last 15 s of events all have
         // their event and their attempt; older ones are gone.
