@@ -60,8 +60,10 @@ import WebhookTestSupport
         }
         // The API shows a grown limit, never above the ceiling (on a loaded machine it may not
         // stay at the ceiling between two reads).
-        #expect(shown.contains { ($0 ?? 0) > 16 }, "the API showed \(shown)")
-        #expect(shown.allSatisfy { ($0 ?? 0) <= ceiling }, "never above the ceiling: \(shown)")
+        // A fresh-clone run with the PostgreSQL tests beside it slowed the answers enough to halve
+        // the limit again and again right after it reached the ceiling (the API read 4 to 13), so
+        // the API is also compared with the metric once nothing is in flight, below.
+        #expect(shown.allSatisfy { ($0 ?? 0) >= 1 && ($0 ?? 0) <= ceiling }, "within the ceiling: \(shown)")
         try await harness.eventually("status shows the limit") {
             let limits = try harness.status()["concurrency_limits"] as? [String: Any]
             let lowest = limits?["lowest_webhooks"] as? [[String: Any]]
@@ -71,6 +73,9 @@ import WebhookTestSupport
         try await harness.eventually(timeout: .seconds(60), "all \(count) delivered") {
             try harness.count("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == count
         }
+        // With nothing in flight the limit holds still: the API shows what the metric shows.
+        let settled = try await scrapeUntil(endpoint, "the settled limit") { $0[series] != nil }
+        #expect(try await apiLimit().map(Double.init) == settled[series], "the API and the metric agree")
         let arrivals = receiver.requests.map(\.receivedAt).sorted()
         let mostOpen = arrivals.indices.map { i in arrivals[...i].count { arrivals[i] - $0 < hold } }.max() ?? 0
         // The first requests went out under the starting limit, 16: no more can have arrived
