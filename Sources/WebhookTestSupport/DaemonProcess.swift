@@ -36,67 +36,95 @@ public final class DaemonProcess: Sendable {
         let standardOutput = Mutex("")
     }
 
-    private let process: Process
     private let captured = Captured()
-
     /// The process id.
-    public var pid: Int32 { process.processIdentifier }
+    public let pid: Int32
 
     /// Starts `qr3-webhookd` with `arguments` and extra `environment` variables.
     ///
     /// `executable` runs another program instead (a wrapper that execs the daemon, for one).
     /// `standardErrorIsJournal` sets `JOURNAL_STREAM` to the device and inode of the child's
     /// standard error, as systemd does when that is a stream to journald.
+    ///
+    /// Started with posix_spawn, its output read and its exit waited for on threads of their
+    /// own: Foundation's `Process.run()` crashed the test process now and then (a bad pointer
+    /// in its memcpy), even one at a time.
     public init(
         arguments: [String],
         environment: [String: String] = [:],
         executable: String? = nil,
         standardErrorIsJournal: Bool = false
     ) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable ?? Self.executablePath)
-        process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         for key in merged.keys where key.hasPrefix("QR3_WEBHOOKD_") || key == "NOTIFY_SOCKET" || key == "JOURNAL_STREAM"
         {
             merged[key] = nil
         }
         merged.merge(environment) { $1 }
-        let errorPipe = Pipe()
+        var errorPipe: [Int32] = [-1, -1]
+        var outputPipe: [Int32] = [-1, -1]
+        guard pipe(&errorPipe) == 0, pipe(&outputPipe) == 0 else {
+            throw TestFailure("cannot make pipes: errno \(errno)")
+        }
+        // Not inherited by other children (every spawn here also closes what it does not pass on).
+        for descriptor in errorPipe + outputPipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         if standardErrorIsJournal {
             var status = stat()
-            guard fstat(errorPipe.fileHandleForWriting.fileDescriptor, &status) == 0 else {
-                throw TestFailure("cannot fstat the standard error pipe")
-            }
+            guard fstat(errorPipe[1], &status) == 0 else { throw TestFailure("cannot fstat the standard error pipe") }
             merged["JOURNAL_STREAM"] = "\(status.st_dev):\(status.st_ino)"
         }
-        process.environment = merged
-        let outputPipe = Pipe()
-        process.standardError = errorPipe
-        process.standardOutput = outputPipe
-        process.standardInput = FileHandle.nullDevice
-        self.process = process
+        let command = [executable ?? Self.executablePath] + arguments
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
+        for descriptor in openDescriptors() where descriptor > 2 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
+        let argv = command.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+        close(errorPipe[1])
+        close(outputPipe[1])
+        guard spawned == 0 else {
+            close(errorPipe[0])
+            close(outputPipe[0])
+            throw TestFailure("cannot run \(command[0]): \(String(cString: strerror(spawned)))")
+        }
+        self.pid = pid
+        let child = pid
         let captured = self.captured
-        errorPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
+        Self.reading(errorPipe[0]) { Self.append($0, exit: nil, to: captured) }
+        Self.reading(outputPipe[0]) { text in captured.standardOutput.withLock { $0 += text } }
+        let waiter = Thread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            let exited = (status & 0x7f) == 0
+            Self.append("", exit: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), to: captured)
+        }
+        waiter.name = "qr3-test-wait"
+        waiter.start()
+    }
+
+    /// Reads `descriptor` to its end on a thread of its own, handing each chunk to `chunk`.
+    private static func reading(_ descriptor: Int32, _ chunk: @escaping @Sendable (String) -> Void) {
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                chunk(String(decoding: buffer[0..<count], as: UTF8.self))
             }
-            Self.append(String(decoding: data, as: UTF8.self), exit: nil, to: captured)
+            close(descriptor)
         }
-        outputPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
-            }
-            captured.standardOutput.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        process.terminationHandler = { finished in
-            Self.append("", exit: finished.terminationStatus, to: captured)
-        }
-        try spawning { try process.run() }
+        reader.name = "qr3-test-read"
+        reader.start()
     }
 
     /// Starts another helper program (a python3 producer, a TLS server) the same way: its
@@ -150,9 +178,8 @@ public final class DaemonProcess: Sendable {
     public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
         _ = await waitFor(timeout: timeout) { _, status in status != nil }
         if let status = captured.output.withLock({ $0.exitStatus }) { return status }
-        // Foundation reports an exit from a thread of its own; should that report be late, the
-        // kernel still tells whether the process ended (a zombie keeps its exit status) or hangs.
-        let pid = process.processIdentifier
+        // The exit is reported by a thread of its own; should that report be late, the kernel
+        // still tells whether the process ended (a zombie keeps its exit status) or hangs.
         if let status = Self.zombieExitStatus(pid) { return status }
         throw TestFailure(
             "daemon did not exit within \(timeout) (\(Self.describe(pid))); log:\n\(log)")
@@ -231,12 +258,12 @@ public final class DaemonProcess: Sendable {
 
     /// Sends `signal` (e.g. SIGTERM, SIGKILL) to the process.
     public func send(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        kill(pid, signal)
     }
 
     /// Kills the process if it still runs (for cleanup).
     public func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if exitStatus == nil { kill(pid, SIGKILL) }
     }
 }
 
@@ -313,7 +340,7 @@ public func spawnAndWait(_ command: [String], environment: [String: String]? = n
 }
 
 /// The descriptors open in this process, from /proc/self/fd.
-private func openDescriptors() -> [Int32] {
+func openDescriptors() -> [Int32] {
     guard let directory = opendir("/proc/self/fd") else { return [] }
     defer { closedir(directory) }
     let own = dirfd(directory)

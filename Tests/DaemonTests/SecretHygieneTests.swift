@@ -191,7 +191,7 @@ import WebhookTestSupport
         let directory = try TemporaryDirectory(prefix: "qr3-modes")
         defer { directory.remove() }
         let path = directory.file("fresh.sqlite")
-        let daemon = try DaemonProcess(arguments: ["run", "--database", path, "--log-level", "info"])
+        let daemon = try DaemonProcess(arguments: ["run", "--database", path, "--log-level", "info", "--listen", "127.0.0.1:0"])
         defer { daemon.stop() }
         try await daemon.waitForLog("qr3-webhookd started")
         // A write makes SQLite create the -wal and -shm files, if the daemon has not yet.
