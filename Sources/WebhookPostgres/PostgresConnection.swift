@@ -188,6 +188,20 @@ public final class PostgresConnection {
         return rows
     }
 
+    /// Runs `body` between `begin` and COMMIT; rolls back (when the connection still works) and
+    /// rethrows when it throws.
+    public func inTransaction<T>(_ begin: String = "BEGIN", _ body: (PostgresConnection) throws -> T) throws -> T {
+        try execute(begin)
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            if isHealthy { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
     /// Runs statements without parameters, `;`-separated (migrations).
     public func execute(_ sql: String) throws {
         try query(sql)

@@ -50,13 +50,9 @@ public final class PostgresDatabase: Sendable {
             var tries = 0
             while true {
                 tries += 1
-                try connection.execute("BEGIN")
                 do {
-                    let value = try body(connection)
-                    try connection.execute("COMMIT")
-                    return value
+                    return try connection.inTransaction { try body($0) }
                 } catch {
-                    if connection.isHealthy { try? connection.execute("ROLLBACK") }
                     if let error = error as? PostgresError, error.isRetryable, tries < 5 {
                         self.retriedTransactions.add(1, ordering: .relaxed)
                         continue

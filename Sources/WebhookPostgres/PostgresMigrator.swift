@@ -19,15 +19,9 @@ enum PostgresMigrator {
     ///
     /// - Throws: ``PostgresError`` when the database was written by a newer qr3-webhookd.
     static func migrate(_ connection: PostgresConnection) throws -> [String] {
-        try connection.execute("BEGIN")
-        do {
+        try connection.inTransaction { connection in
             try connection.query("SELECT pg_advisory_xact_lock($1)", [.int(lockKey)])
-            let names = try apply(connection)
-            try connection.execute("COMMIT")
-            return names
-        } catch {
-            if connection.isHealthy { try? connection.execute("ROLLBACK") }
-            throw error
+            return try apply(connection)
         }
     }
 

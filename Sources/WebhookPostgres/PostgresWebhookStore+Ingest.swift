@@ -69,19 +69,12 @@ extension PostgresWebhookStore {
 
     /// `validator` with this database's key for derived event ids, read once and kept.
     func withEventIDKey(_ validator: OutboxValidator) async throws -> OutboxValidator {
-        guard validator.eventIDKey.isEmpty else { return validator }
-        var keyed = validator
-        if let key = eventIDKey.withLock({ $0 }) {
-            keyed.eventIDKey = key
-            return keyed
+        try await eventIDKey.keyed(validator) {
+            try await database.withConnection { connection in
+                let rows = try connection.query("SELECT value FROM daemon_settings WHERE name = 'event_id_key'")
+                return rows.count == 1 ? rows.string(0, 0) : ""
+            }
         }
-        let key = try await database.withConnection { connection in
-            let rows = try connection.query("SELECT value FROM daemon_settings WHERE name = 'event_id_key'")
-            return rows.count == 1 ? rows.string(0, 0) : ""
-        }
-        eventIDKey.withLock { $0 = key }
-        keyed.eventIDKey = key
-        return keyed
     }
 
     /// Takes in outbox rows as the SQLite store does (see its notes), with one difference:

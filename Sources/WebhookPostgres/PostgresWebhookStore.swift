@@ -22,7 +22,7 @@ public final class PostgresWebhookStore: Sendable {
     public var location: PostgresLocation { database.location }
     let logger: Logger
     /// The key for derived event ids, read from the database at the first ingest.
-    let eventIDKey = Mutex<String?>(nil)
+    let eventIDKey = EventIDKeyCache()
     /// Where the next claim may start its walk of the due jobs (see ``ClaimCursor``).
     let claimCursor = Mutex<ClaimCursor?>(nil)
     /// When `maintain()` last looked whether the queue tables need fresh statistics.
@@ -113,15 +113,7 @@ public final class PostgresWebhookStore: Sendable {
     /// Runs `body` in a read-only transaction (one snapshot for its statements).
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         try await database.withConnection { connection in
-            try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            do {
-                let value = try body(connection)
-                try connection.execute("COMMIT")
-                return value
-            } catch {
-                if connection.isHealthy { try? connection.execute("ROLLBACK") }
-                throw error
-            }
+            try connection.inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
         }
     }
 

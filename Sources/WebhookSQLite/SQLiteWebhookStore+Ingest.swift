@@ -54,18 +54,11 @@ extension SQLiteWebhookStore {
     /// `validator` with this database's key for derived event ids, read once per store and kept
     /// (migration 0003 writes it once; it never changes).
     func withEventIDKey(_ validator: OutboxValidator) async throws -> OutboxValidator {
-        guard validator.eventIDKey.isEmpty else { return validator }
-        var keyed = validator
-        if let key = eventIDKey.withLock({ $0 }) {
-            keyed.eventIDKey = key
-            return keyed
+        try await eventIDKey.keyed(validator) {
+            try await read { db in
+                try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
+            }
         }
-        let key = try await read { db in
-            try String.fetchOne(db, sql: "SELECT value FROM daemon_settings WHERE name = 'event_id_key'") ?? ""
-        }
-        eventIDKey.withLock { $0 = key }
-        keyed.eventIDKey = key
-        return keyed
     }
 
     static func ingest(_ db: Database, limit: Int, jobLimit: Int, validator: OutboxValidator, now: Timestamp) throws

@@ -33,7 +33,7 @@ public final class SQLiteWebhookStore: WebhookStore {
     /// The `synchronous` setting of the connections (upper case).
     let synchronous: String
     /// The key for derived event ids, read from the database at the first ingest.
-    let eventIDKey = Mutex<String?>(nil)
+    let eventIDKey = EventIDKeyCache()
     /// Where the next claim may start its walk of the due jobs (see ``ClaimCursor``).
     let claimCursor = Mutex<ClaimCursor?>(nil)
     /// The connection `maintain()` checkpoints on, opened at its first use.
