@@ -105,6 +105,21 @@ def proc_stats(pid):
     return cpu, hwm
 
 
+def thread_cpu(pid):
+    """CPU seconds by thread name (the delivery thread, the task pool, SQLite's queues...)."""
+    totals = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                text = stat.read()
+        except FileNotFoundError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        totals[name] = totals.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return totals
+
+
 class Database:
     """A database prepared directly with SQL, as fast as possible, before the daemon starts."""
 
@@ -249,6 +264,7 @@ def drain(binary, folder, nginx, name, events, webhook_count, extra=()):
         lambda: not database.has_open_jobs(), timeout=1800, interval=0.05)
     polled = time.monotonic() - begin
     cpu, hwm = daemon.stats()
+    threads = thread_cpu(daemon.process.pid)
     longest_write = daemon.longest_write_ms()
     daemon.stop()
     attempts = database.count("SELECT COUNT(*) FROM attempts")
@@ -258,7 +274,8 @@ def drain(binary, folder, nginx, name, events, webhook_count, extra=()):
     seconds, startup = sending_window(database, daemon)
     return {"deliveries": total, "seconds": seconds, "rps": total / seconds,
             "cpu_us_per_delivery": cpu / total * 1e6, "peak_rss_mib": hwm / 1024,
-            "startup_seconds": startup, "polled_seconds": polled, "longest_write_ms": longest_write}
+            "startup_seconds": startup, "polled_seconds": polled, "longest_write_ms": longest_write,
+            "thread_cpu_us_per_delivery": {name: seconds / total * 1e6 for name, seconds in threads.items()}}
 
 
 def scenario_ceiling(args, folder, nginx):
@@ -475,7 +492,10 @@ def compare(args, folder, nginx):
                 figures[name]["drain"].append(drained)
                 print(f"round {round_index + 1}: {name:<8} drain {drained['ratio']:.0%} of the ceiling "
                       f"({drained['rps']:.0f}/s against {ceiling['rps']:.0f}/s), "
-                      f"{drained['cpu_us_per_delivery']:.1f} us/dlv", flush=True)
+                      f"{drained['cpu_us_per_delivery']:.1f} us/dlv; by thread: "
+                      + ", ".join(f"{thread} {us:.1f}" for thread, us in
+                                  sorted(drained["thread_cpu_us_per_delivery"].items(), key=lambda item: -item[1])
+                                  if us >= 0.1), flush=True)
         if "latency" in wanted:
             for name, binary in order:
                 latency = scenario_latency(args, folder, nginx, binary)
