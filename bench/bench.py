@@ -509,11 +509,13 @@ def compare(args, folder, nginx):
             for name, binary in builds:
                 build_args = argparse.Namespace(**vars(args))
                 build_args.binary = binary
+                build_folder = os.path.join(folder, name)
+                os.makedirs(build_folder, exist_ok=True)
                 if "memory" in wanted:
-                    figures[name].update(slow.scenario_memory(build_args, folder, receiver))
+                    figures[name].update(slow.scenario_memory(build_args, build_folder, receiver))
                     print(f"{name:<8} memory: {slow.notes('memory', figures[name]['memory'])}", flush=True)
                 if "slow" in wanted:
-                    for key, slow_figures in slow.scenario_slow(build_args, folder, receiver).items():
+                    for key, slow_figures in slow.scenario_slow(build_args, build_folder, receiver).items():
                         figures[name][key] = slow_figures
                         print(f"{name:<8} {key}: {slow_figures['rps']:.0f}/s, {slow.notes(key, slow_figures)}, "
                               f"peak RSS {slow_figures['peak_rss_mib']:.0f} Mi", flush=True)
