@@ -62,52 +62,28 @@ final class TransferLoop {
             if deadline >= 0 { timeoutMs = min(timeoutMs, max(0, deadline - cqr3_now_ms())) }
             awaitEvents(timeoutMs: Int32(timeoutMs))
             collectFinished()
-            gatherReadyAnswers()
             publish()
         }
         idle.removeAll()
     }
 
-    /// Adds the answers that are ready already to the batch about to be published, a few looks
-    /// at most: each publication wakes the daemon's collecting task and delivery loop, which cost
-    /// more than a look that finds nothing. A batch of one (a trickle of events) goes out after
-    /// one look that finds nothing, and new submissions end the gathering at once.
-    private func gatherReadyAnswers() {
-        var looks = 0
-        while !batch.isEmpty, batch.count < TransferLoop.gatherBatch, looks < 4 {
-            looks += 1
-            guard awaitEvents(timeoutMs: 0) else { return }
-            collectFinished()
-        }
-    }
-
-    /// The batch size past which ``gatherReadyAnswers()`` stops looking.
-    private static let gatherBatch = 64
-
     /// Waits up to `timeoutMs` for libcurl's sockets or a wake-up, hands each ready socket to
     /// `curl_multi_socket_action`, and runs libcurl's timeouts once they are due. A turn costs
-    /// the sockets that are ready, not every transfer in flight. Returns whether a transfer's
-    /// socket was ready and no wake-up (new submissions) came.
-    @discardableResult
-    private func awaitEvents(timeoutMs: Int32) -> Bool {
+    /// the sockets that are ready, not every transfer in flight.
+    private func awaitEvents(timeoutMs: Int32) {
         let count = cqr3_epoll_wait(
             client.multi.epoll, readySockets.baseAddress, readyActions.baseAddress, Int32(readySockets.count),
             timeoutMs)
         var stillRunning: Int32 = 0
-        var transfers = false
-        var woken = false
         for index in 0..<max(0, Int(count)) {
             let socket = readySockets[index]
             if socket == client.multi.wakeupDescriptor {
                 client.multi.drainWakeups()
-                woken = true
                 continue
             }
-            transfers = true
             check(curl_multi_socket_action(multi, socket, readyActions[index], &stillRunning))
         }
         runDueTimers()
-        return transfers && !woken
     }
 
     /// Runs libcurl's timeouts once they are due. Adding a transfer makes one due at once (that is
