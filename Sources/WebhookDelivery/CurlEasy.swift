@@ -177,7 +177,9 @@ final class CurlEasy {
         guard let ip, ip[0] != 0 else { return nil }
         var port = 0
         cqr3_easy_getinfo_long(handle, CURLINFO_PRIMARY_PORT, &port)
-        if let lastRemote, lastRemote.port == port, lastRemote.ip.withUnsafeBufferPointer({ strcmp($0.baseAddress!, ip) == 0 }) {
+        if let lastRemote, lastRemote.port == port,
+            lastRemote.ip.withUnsafeBufferPointer({ strcmp($0.baseAddress!, ip) == 0 })
+        {
             return lastRemote.text
         }
         let address = String(cString: ip)
