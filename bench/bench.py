@@ -498,7 +498,9 @@ def compare(args, folder, nginx):
                                   if us >= 0.1), flush=True)
         if "latency" in wanted:
             for name, binary in order:
-                latency = scenario_latency(args, folder, nginx, binary)
+                latency_folder = os.path.join(folder, f"latency-{name}-{round_index}")
+                os.makedirs(latency_folder)
+                latency = scenario_latency(args, latency_folder, nginx, binary)
                 figures[name]["latency"].append(latency)
                 print(f"round {round_index + 1}: {name:<8} latency p50 {latency['p50_ms']:.1f} ms, "
                       f"p99 {latency['p99_ms']:.1f} ms, max {latency['max_ms']:.1f} ms, "
