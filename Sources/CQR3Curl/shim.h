@@ -106,19 +106,17 @@ static inline long long cqr3_now_ms(void) {
 #define CQR3_SOCKET_IN 1          // registered for reading
 #define CQR3_SOCKET_OUT 2         // registered for writing
 #define CQR3_SOCKET_REGISTERED 4  // in the epoll set
-#define CQR3_SOCKET_WATCHED 8     // libcurl wants to hear about it
-#define CQR3_SOCKET_OWNED 16      // opened and closed through the easy handles' socket callbacks
+#define CQR3_SOCKET_OWNED 8       // opened through the easy handles' open-socket callback
 
 /// The transfer loop's epoll set and what each socket is registered for.
 ///
-/// A kept-alive connection goes back to libcurl's cache after each transfer (libcurl says
-/// CURL_POLL_REMOVE) and out again for the next (CURL_POLL_IN): deleting it from the epoll set and
-/// adding it again cost two epoll_ctl calls a request, each allocating or freeing the kernel's
-/// entry. A socket the daemon opened itself (`cqr3_epoll_opened`) therefore stays in the set while
-/// it waits in the cache; it is deleted only if it reports an event nobody waits for
-/// (`cqr3_epoll_wait`), and closing it (`cqr3_epoll_close_socket`) takes it out of the set anyway.
-/// Other sockets (the resolver's) are deleted when libcurl says so, since they are closed without
-/// the set knowing. Confined to the transfer-loop thread.
+/// libcurl repeats what it wants for a socket more often than it changes it: the set skips an
+/// epoll_ctl that would change nothing, and adds a socket it knows is not in the set directly
+/// instead of a modification that fails first. A socket the daemon opened (`cqr3_epoll_opened`)
+/// or closed (`cqr3_epoll_close_socket`) starts from a clean entry, so a reused descriptor number
+/// never inherits an old registration. (Keeping a kept-alive connection registered while it waits
+/// in libcurl's cache would save the delete and add of each request too; it was measured and left
+/// out until a rare stall seen once with it is understood.) Confined to the transfer-loop thread.
 struct cqr3_epoll_set {
     int fd;
     int capacity;
@@ -170,7 +168,7 @@ static inline int cqr3_epoll_register(struct cqr3_epoll_set *set, int s, unsigne
     }
     if (state != NULL) {
         unsigned char owned = *state & CQR3_SOCKET_OWNED;
-        *state = result == 0 ? (unsigned char)(owned | CQR3_SOCKET_REGISTERED | CQR3_SOCKET_WATCHED | events) : owned;
+        *state = result == 0 ? (unsigned char)(owned | CQR3_SOCKET_REGISTERED | events) : owned;
     }
     return result;
 }
@@ -182,32 +180,25 @@ static inline int cqr3_socket_epoll(CURL *easy, curl_socket_t s, int what, void 
     struct cqr3_epoll_set *set = userp;
     unsigned char *state = cqr3_epoll_state(set, s);
     if (what == CURL_POLL_REMOVE) {
-        if (state != NULL && (*state & CQR3_SOCKET_OWNED)) {
-            *state &= (unsigned char)~CQR3_SOCKET_WATCHED;
-        } else {
-            epoll_ctl(set->fd, EPOLL_CTL_DEL, s, NULL);
-            if (state != NULL) *state = 0;
-        }
+        epoll_ctl(set->fd, EPOLL_CTL_DEL, s, NULL);
+        if (state != NULL) *state &= (unsigned char)CQR3_SOCKET_OWNED;
         return 0;
     }
     int events = ((what & CURL_POLL_IN) ? CQR3_SOCKET_IN : 0) | ((what & CURL_POLL_OUT) ? CQR3_SOCKET_OUT : 0);
     int registered = CQR3_SOCKET_REGISTERED | CQR3_SOCKET_IN | CQR3_SOCKET_OUT;
-    if (state != NULL && (*state & registered) == (CQR3_SOCKET_REGISTERED | events)) {
-        *state |= CQR3_SOCKET_WATCHED;
-        return 0;
-    }
+    if (state != NULL && (*state & registered) == (CQR3_SOCKET_REGISTERED | events)) return 0;
     cqr3_epoll_register(set, s, state, events);
     return 0;
 }
 
-/// Records a socket the open-socket callback just created: it may wait in the set while idle.
+/// Records a socket the open-socket callback just created: whatever an earlier socket of that number left is gone.
 static inline void cqr3_epoll_opened(struct cqr3_epoll_set *set, int s) {
     unsigned char *state = cqr3_epoll_state(set, s);
     if (state != NULL) *state = CQR3_SOCKET_OWNED;
 }
 
-/// CURLOPT_CLOSESOCKETFUNCTION (`clientp`, the set): forgets the socket and closes it, which also
-/// takes it out of the epoll set.
+/// CURLOPT_CLOSESOCKETFUNCTION (`clientp`, the set): forgets the socket and closes it (which also
+/// takes it out of the epoll set).
 static inline int cqr3_epoll_close_socket(void *clientp, curl_socket_t s) {
     struct cqr3_epoll_set *set = clientp;
     if (s >= 0 && s < set->capacity) set->state[s] = 0;
@@ -244,29 +235,18 @@ static inline int cqr3_epoll_add_reader(struct cqr3_epoll_set *set, int fd) {
 }
 
 /// Waits up to `timeout_ms` for at most `capacity` (up to 512) events; writes each one's socket
-/// and its CURL_CSELECT_* bits. An event on a socket nobody watches (a connection waiting in
-/// libcurl's cache that the peer closed) deletes it from the set and is left out. Returns the
-/// count, or -1 (errno set).
+/// and its CURL_CSELECT_* bits. Returns the count, or -1 (errno set).
 static inline int cqr3_epoll_wait(struct cqr3_epoll_set *set, int *sockets, int *actions, int capacity, int timeout_ms) {
     struct epoll_event events[512];
     if (capacity > 512) capacity = 512;
     int count = epoll_wait(set->fd, events, capacity, timeout_ms);
-    int kept = 0;
     for (int i = 0; i < count; i++) {
-        int s = events[i].data.fd;
-        if (s >= 0 && s < set->capacity && (set->state[s] & CQR3_SOCKET_REGISTERED)
-            && !(set->state[s] & CQR3_SOCKET_WATCHED)) {
-            epoll_ctl(set->fd, EPOLL_CTL_DEL, s, NULL);
-            set->state[s] &= (unsigned char)CQR3_SOCKET_OWNED;
-            continue;
-        }
         unsigned int e = events[i].events;
-        sockets[kept] = s;
-        actions[kept] = ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? CURL_CSELECT_IN : 0)
+        sockets[i] = events[i].data.fd;
+        actions[i] = ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? CURL_CSELECT_IN : 0)
             | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) | ((e & EPOLLERR) ? CURL_CSELECT_ERR : 0);
-        kept++;
     }
-    return count < 0 ? count : kept;
+    return count;
 }
 
 /// The socket argument of curl_multi_socket_action that means "the timer ran out".
