@@ -106,6 +106,21 @@ def proc_stats(pid):
     return cpu, hwm
 
 
+def thread_cpu(pid):
+    """CPU seconds by thread name (the delivery thread, the task pool, SQLite's queues...)."""
+    totals = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                text = stat.read()
+        except FileNotFoundError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        totals[name] = totals.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return totals
+
+
 class Database:
     """A database prepared directly with SQL, as fast as possible, before the daemon starts."""
 
@@ -250,6 +265,7 @@ def drain(binary, folder, nginx, name, events, webhook_count, extra=()):
         lambda: not database.has_open_jobs(), timeout=1800, interval=0.05)
     polled = time.monotonic() - begin
     cpu, hwm = daemon.stats()
+    threads = thread_cpu(daemon.process.pid)
     longest_write = daemon.longest_write_ms()
     daemon.stop()
     attempts = database.count("SELECT COUNT(*) FROM attempts")
@@ -259,7 +275,8 @@ def drain(binary, folder, nginx, name, events, webhook_count, extra=()):
     seconds, startup = sending_window(database, daemon)
     return {"deliveries": total, "seconds": seconds, "rps": total / seconds,
             "cpu_us_per_delivery": cpu / total * 1e6, "peak_rss_mib": hwm / 1024,
-            "startup_seconds": startup, "polled_seconds": polled, "longest_write_ms": longest_write}
+            "startup_seconds": startup, "polled_seconds": polled, "longest_write_ms": longest_write,
+            "thread_cpu_us_per_delivery": {name: seconds / total * 1e6 for name, seconds in threads.items()}}
 
 
 def scenario_ceiling(args, folder, nginx):
@@ -456,6 +473,75 @@ def scenario_soak(args, folder, nginx, binary):
             "samples": samples, "settled_growth": (max(settled) / min(settled) - 1) if len(settled) > 1 else None}
 
 
+def compare(args, folder, nginx):
+    """`--compare`: several builds side by side, alternating, each beside the same ceilings.
+
+    Each round runs the ceiling, then every build's drain (in reverse order every other round,
+    so no build always runs right after the ceiling); the latency runs alternate the same way.
+    The memory and slow scenarios run once per build, one build after the other.
+    """
+    builds = [entry.split("=", 1) for entry in args.compare.split(",")]
+    wanted = args.scenarios.split(",")
+    figures = {name: {"drain": [], "latency": []} for name, _ in builds}
+    for round_index in range(max(1, args.pairs)):
+        order = builds if round_index % 2 == 0 else builds[::-1]
+        if "drain" in wanted:
+            ceiling = scenario_ceiling(args, folder, nginx)
+            for name, binary in order:
+                drained = drain(binary, folder, nginx, f"drain-{name}-{round_index}", args.drain_events, 100)
+                drained["ratio"] = drained["rps"] / ceiling["rps"]
+                figures[name]["drain"].append(drained)
+                print(f"round {round_index + 1}: {name:<8} drain {drained['ratio']:.0%} of the ceiling "
+                      f"({drained['rps']:.0f}/s against {ceiling['rps']:.0f}/s), "
+                      f"{drained['cpu_us_per_delivery']:.1f} us/dlv; by thread: "
+                      + ", ".join(f"{thread} {us:.1f}" for thread, us in
+                                  sorted(drained["thread_cpu_us_per_delivery"].items(), key=lambda item: -item[1])
+                                  if us >= 0.1), flush=True)
+        if "latency" in wanted:
+            for name, binary in order:
+                latency_folder = os.path.join(folder, f"latency-{name}-{round_index}")
+                os.makedirs(latency_folder)
+                latency = scenario_latency(args, latency_folder, nginx, binary)
+                figures[name]["latency"].append(latency)
+                print(f"round {round_index + 1}: {name:<8} latency p50 {latency['p50_ms']:.1f} ms, "
+                      f"p99 {latency['p99_ms']:.1f} ms, max {latency['max_ms']:.1f} ms, "
+                      f"{latency['cpu_us_per_delivery']:.1f} us/dlv", flush=True)
+    if "memory" in wanted or "slow" in wanted:
+        receiver = slow.SlowReceiver(args.receiver)
+        try:
+            for name, binary in builds:
+                build_args = argparse.Namespace(**vars(args))
+                build_args.binary = binary
+                build_folder = os.path.join(folder, name)
+                os.makedirs(build_folder, exist_ok=True)
+                if "memory" in wanted:
+                    figures[name].update(slow.scenario_memory(build_args, build_folder, receiver))
+                    print(f"{name:<8} memory: {slow.notes('memory', figures[name]['memory'])}", flush=True)
+                if "slow" in wanted:
+                    for key, slow_figures in slow.scenario_slow(build_args, build_folder, receiver).items():
+                        figures[name][key] = slow_figures
+                        print(f"{name:<8} {key}: {slow_figures['rps']:.0f}/s, {slow.notes(key, slow_figures)}, "
+                              f"peak RSS {slow_figures['peak_rss_mib']:.0f} Mi", flush=True)
+        finally:
+            receiver.stop()
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2] if values else None
+    print(f"\n{'build':<8} {'drain of ceiling (median; rounds)':<36} {'CPU us/dlv':>10}  latency p50/p99/max ms")
+    for name, _ in builds:
+        drains, latencies = figures[name]["drain"], figures[name]["latency"]
+        ratios = ", ".join(f"{run['ratio']:.0%}" for run in drains)
+        drain_text = f"{median([run['ratio'] for run in drains]):.0%} ({ratios})" if drains else "-"
+        cpu = median([run["cpu_us_per_delivery"] for run in drains])
+        cpu_text = f"{cpu:.1f}" if cpu is not None else "-"
+        latency_text = ", ".join(f"{run['p50_ms']:.1f}/{run['p99_ms']:.1f}/{run['max_ms']:.1f}" for run in latencies)
+        print(f"{name:<8} {drain_text:<36} {cpu_text:>10}  {latency_text or '-'}")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(figures, out, indent=2)
+
+
 def current_rss_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -487,6 +573,9 @@ def main():
     parser.add_argument("--pairs", type=int, default=3,
                         help="ceiling and drain are run this many times, each pair side by side; the median pair is shown")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--compare",
+                        help="NAME=BINARY,NAME=BINARY...: run drain, latency, memory and slow (those of --scenarios) "
+                             "for each build side by side instead, alternating, --pairs rounds")
     slow.add_arguments(parser)
     postgres.add_arguments(parser)
     args = parser.parse_args()
@@ -497,6 +586,9 @@ def main():
     results = {}
     pairs = []
     try:
+        if args.compare:
+            compare(args, folder, nginx)
+            return
         if "ceiling" in wanted and "drain" in wanted:
             # The machine's speed can change between two scenarios, and the ratio with it: each
             # pair is measured back to back, and the pair with the median ratio is the one shown.

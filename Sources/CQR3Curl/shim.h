@@ -99,22 +99,117 @@ static inline long long cqr3_now_ms(void) {
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/// CURLMOPT_SOCKETFUNCTION: keeps the epoll set (`userp`, an int *) in step with what libcurl
-/// wants to wait for on each socket.
+#include <stdlib.h>
+#include <unistd.h>
+
+// What the epoll set knows of each socket, in `cqr3_epoll_set.state` (indexed by descriptor).
+#define CQR3_SOCKET_IN 1          // registered for reading
+#define CQR3_SOCKET_OUT 2         // registered for writing
+#define CQR3_SOCKET_REGISTERED 4  // in the epoll set
+#define CQR3_SOCKET_OWNED 8       // opened through the easy handles' open-socket callback
+
+/// The transfer loop's epoll set and what each socket is registered for.
+///
+/// libcurl repeats what it wants for a socket more often than it changes it: the set skips an
+/// epoll_ctl that would change nothing, and adds a socket it knows is not in the set directly
+/// instead of a modification that fails first. A socket the daemon opened (`cqr3_epoll_opened`)
+/// or closed (`cqr3_epoll_close_socket`) starts from a clean entry, so a reused descriptor number
+/// never inherits an old registration. (Keeping a kept-alive connection registered while it waits
+/// in libcurl's cache would save the delete and add of each request too; it was measured and left
+/// out until a rare stall seen once with it is understood.) Confined to the transfer-loop thread.
+struct cqr3_epoll_set {
+    int fd;
+    int capacity;
+    unsigned char *state;
+};
+
+/// A set with an epoll descriptor (-1 if epoll_create1 failed); free with `cqr3_epoll_set_free`.
+static inline struct cqr3_epoll_set *cqr3_epoll_set_create(void) {
+    struct cqr3_epoll_set *set = calloc(1, sizeof(struct cqr3_epoll_set));
+    if (set == NULL) return NULL;
+    set->fd = epoll_create1(EPOLL_CLOEXEC);
+    return set;
+}
+
+/// Closes the epoll descriptor and frees the set (after curl_multi_cleanup: the cache's sockets are closed through it).
+static inline void cqr3_epoll_set_free(struct cqr3_epoll_set *set) {
+    if (set == NULL) return;
+    if (set->fd >= 0) close(set->fd);
+    free(set->state);
+    free(set);
+}
+
+/// The state of socket `s`, growing the table to hold it; NULL when it cannot.
+static inline unsigned char *cqr3_epoll_state(struct cqr3_epoll_set *set, int s) {
+    if (s < 0) return NULL;
+    if (s >= set->capacity) {
+        int capacity = set->capacity > 0 ? set->capacity : 1024;
+        while (capacity <= s) capacity *= 2;
+        unsigned char *grown = realloc(set->state, (size_t)capacity);
+        if (grown == NULL) return NULL;
+        for (int i = set->capacity; i < capacity; i++) grown[i] = 0;
+        set->state = grown;
+        set->capacity = capacity;
+    }
+    return &set->state[s];
+}
+
+static inline int cqr3_epoll_register(struct cqr3_epoll_set *set, int s, unsigned char *state, int events) {
+    struct epoll_event event = {0};
+    event.events = ((events & CQR3_SOCKET_IN) ? EPOLLIN : 0) | ((events & CQR3_SOCKET_OUT) ? EPOLLOUT : 0);
+    event.data.fd = s;
+    int result;
+    if (state != NULL && (*state & CQR3_SOCKET_REGISTERED)) {
+        result = epoll_ctl(set->fd, EPOLL_CTL_MOD, s, &event);
+        if (result != 0 && errno == ENOENT) result = epoll_ctl(set->fd, EPOLL_CTL_ADD, s, &event);
+    } else {
+        result = epoll_ctl(set->fd, EPOLL_CTL_ADD, s, &event);
+        if (result != 0 && errno == EEXIST) result = epoll_ctl(set->fd, EPOLL_CTL_MOD, s, &event);
+    }
+    if (state != NULL) {
+        unsigned char owned = *state & CQR3_SOCKET_OWNED;
+        *state = result == 0 ? (unsigned char)(owned | CQR3_SOCKET_REGISTERED | events) : owned;
+    }
+    return result;
+}
+
+/// CURLMOPT_SOCKETFUNCTION: keeps the epoll set (`userp`, a struct cqr3_epoll_set *) in step with
+/// what libcurl wants to wait for on each socket, with an epoll_ctl call only when that changes.
 static inline int cqr3_socket_epoll(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
     (void)easy; (void)socketp;
-    int epfd = *(int *)userp;
+    struct cqr3_epoll_set *set = userp;
+    unsigned char *state = cqr3_epoll_state(set, s);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(epfd, EPOLL_CTL_DEL, s, NULL);
+        epoll_ctl(set->fd, EPOLL_CTL_DEL, s, NULL);
+        if (state != NULL) *state &= (unsigned char)CQR3_SOCKET_OWNED;
         return 0;
     }
-    struct epoll_event event = {0};
-    event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    event.data.fd = s;
-    if (epoll_ctl(epfd, EPOLL_CTL_MOD, s, &event) != 0 && errno == ENOENT) {
-        epoll_ctl(epfd, EPOLL_CTL_ADD, s, &event);
-    }
+    int events = ((what & CURL_POLL_IN) ? CQR3_SOCKET_IN : 0) | ((what & CURL_POLL_OUT) ? CQR3_SOCKET_OUT : 0);
+    int registered = CQR3_SOCKET_REGISTERED | CQR3_SOCKET_IN | CQR3_SOCKET_OUT;
+    if (state != NULL && (*state & registered) == (CQR3_SOCKET_REGISTERED | events)) return 0;
+    cqr3_epoll_register(set, s, state, events);
     return 0;
+}
+
+/// Records a socket the open-socket callback just created: whatever an earlier socket of that number left is gone.
+static inline void cqr3_epoll_opened(struct cqr3_epoll_set *set, int s) {
+    unsigned char *state = cqr3_epoll_state(set, s);
+    if (state != NULL) *state = CQR3_SOCKET_OWNED;
+}
+
+/// CURLOPT_CLOSESOCKETFUNCTION (`clientp`, the set): forgets the socket and closes it (which also
+/// takes it out of the epoll set).
+static inline int cqr3_epoll_close_socket(void *clientp, curl_socket_t s) {
+    struct cqr3_epoll_set *set = clientp;
+    if (s >= 0 && s < set->capacity) set->state[s] = 0;
+    return close(s);
+}
+
+/// Points an easy handle's close-socket callback at `set`.
+static inline CURLcode cqr3_easy_use_epoll_close(CURL *handle, struct cqr3_epoll_set *set) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_CLOSESOCKETFUNCTION, cqr3_epoll_close_socket);
+    if (code == CURLE_OK) code = curl_easy_setopt(handle, CURLOPT_CLOSESOCKETDATA, (void *)set);
+    return code;
 }
 
 /// CURLMOPT_TIMERFUNCTION: stores when libcurl wants CURL_SOCKET_TIMEOUT (`userp`, a long long *
@@ -125,29 +220,26 @@ static inline int cqr3_timer_store(CURLM *multi, long timeout_ms, void *userp) {
     return 0;
 }
 
-/// Points the multi handle's socket and timer callbacks at `epfd` and `deadline`.
-static inline CURLMcode cqr3_multi_use_epoll(CURLM *multi, int *epfd, long long *deadline) {
+/// Points the multi handle's socket and timer callbacks at `set` and `deadline`.
+static inline CURLMcode cqr3_multi_use_epoll(CURLM *multi, struct cqr3_epoll_set *set, long long *deadline) {
     CURLMcode code = curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, cqr3_socket_epoll);
-    if (code == CURLM_OK) code = curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, (void *)epfd);
+    if (code == CURLM_OK) code = curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, (void *)set);
     if (code == CURLM_OK) code = curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, cqr3_timer_store);
     if (code == CURLM_OK) code = curl_multi_setopt(multi, CURLMOPT_TIMERDATA, (void *)deadline);
     return code;
 }
 
-/// Adds `fd` to the epoll set for reading (the loop's wake-up eventfd).
-static inline int cqr3_epoll_add_reader(int epfd, int fd) {
-    struct epoll_event event = {0};
-    event.events = EPOLLIN;
-    event.data.fd = fd;
-    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+/// Adds `fd` to the set for reading, as a socket always watched (the loop's wake-up eventfd).
+static inline int cqr3_epoll_add_reader(struct cqr3_epoll_set *set, int fd) {
+    return cqr3_epoll_register(set, fd, cqr3_epoll_state(set, fd), CQR3_SOCKET_IN);
 }
 
 /// Waits up to `timeout_ms` for at most `capacity` (up to 512) events; writes each one's socket
 /// and its CURL_CSELECT_* bits. Returns the count, or -1 (errno set).
-static inline int cqr3_epoll_wait(int epfd, int *sockets, int *actions, int capacity, int timeout_ms) {
+static inline int cqr3_epoll_wait(struct cqr3_epoll_set *set, int *sockets, int *actions, int capacity, int timeout_ms) {
     struct epoll_event events[512];
     if (capacity > 512) capacity = 512;
-    int count = epoll_wait(epfd, events, capacity, timeout_ms);
+    int count = epoll_wait(set->fd, events, capacity, timeout_ms);
     for (int i = 0; i < count; i++) {
         unsigned int e = events[i].events;
         sockets[i] = events[i].data.fd;

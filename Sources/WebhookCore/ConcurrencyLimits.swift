@@ -31,13 +31,16 @@ public struct ConcurrencyLimits: Sendable {
     ) -> ConcurrencyLimit.Change {
         let overload = ConcurrencyLimit.isOverload(outcome)
         guard outcome.isSuccess || overload else { return .unchanged }
-        var state = states[webhookID] ?? ConcurrencyLimit(policy: policy)
+        // One hash of the id for the common case (the state changed in place, the limit did not):
+        // this runs for every attempt.
+        let known = states.count
+        let fresh = ConcurrencyLimit(policy: policy)
         let change =
             overload
-            ? state.onOverload(now: now)
-            : state.onSuccess(latency: .milliseconds(Int64(outcome.responseTimeMs)), now: now, inFlight: inFlight)
-        states[webhookID] = state
-        if limits[webhookID] != state.limit { limits[webhookID] = state.limit }
+            ? states[webhookID, default: fresh].onOverload(now: now)
+            : states[webhookID, default: fresh].onSuccess(
+                latency: .milliseconds(Int64(outcome.responseTimeMs)), now: now, inFlight: inFlight)
+        if change != .unchanged || states.count != known { limits[webhookID] = states[webhookID]?.limit }
         return change
     }
 }

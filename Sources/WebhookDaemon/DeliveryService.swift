@@ -354,8 +354,13 @@ final class DeliveryService: Service {
     private func forget(_ jobs: [ClaimedJob]) {
         state.withLock { state in
             for job in jobs where state.claims.removeValue(forKey: UInt64(bitPattern: job.jobID)) != nil {
-                let left = state.claimsByWebhook[job.webhookID, default: 1] - 1
-                state.claimsByWebhook[job.webhookID] = left > 0 ? left : nil
+                // One hash of the id a job: this runs for every attempt.
+                guard let index = state.claimsByWebhook.index(forKey: job.webhookID) else { continue }
+                if state.claimsByWebhook.values[index] > 1 {
+                    state.claimsByWebhook.values[index] -= 1
+                } else {
+                    state.claimsByWebhook.remove(at: index)
+                }
             }
         }
     }

@@ -5,12 +5,15 @@ import WebhookCore
 /// One reusable libcurl easy handle and the buffers of the request it is sending.
 ///
 /// Confined to the transfer-loop thread: created, prepared, read and recycled there, and
-/// libcurl calls its callbacks from `curl_multi_perform` on that same thread. libcurl holds
+/// libcurl calls its callbacks from `curl_multi_socket_action` on that same thread. libcurl holds
 /// unretained pointers to it (write, open-socket and private data), so the loop keeps every
 /// `CurlEasy` alive until its handle is cleaned up.
 final class CurlEasy {
-    /// libcurl's receive buffer of each handle, in bytes (`CURLOPT_BUFFERSIZE`).
-    static let receiveBufferBytes = 4096
+    /// libcurl's receive buffer of each handle, in bytes (`CURLOPT_BUFFERSIZE`, libcurl's least).
+    static let receiveBufferBytes = 1024
+    /// libcurl's upload buffer of each handle, in bytes (`CURLOPT_UPLOAD_BUFFERSIZE`, libcurl's
+    /// least). libcurl 7.x copies an HTTPS request into it before sending; the default is 64 KiB.
+    static let uploadBufferBytes = 16 * 1024
 
     /// The `CURL *`.
     let handle: UnsafeMutableRawPointer
@@ -22,6 +25,8 @@ final class CurlEasy {
     var activeIndex = -1
 
     private let settings: EasySettings
+    /// The loop's epoll set, told about each socket this handle opens.
+    private let epoll: UnsafeMutablePointer<cqr3_epoll_set>
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private var body: UnsafeMutableRawPointer
     private var bodyCapacity: Int
@@ -30,17 +35,22 @@ final class CurlEasy {
     private var receivedBytes = 0
     private var stoppedForSize = false
     private var refusedAddresses: [String] = []
+    /// The last remote address made into a string, with the address and port it was made from:
+    /// a kept-alive connection answers many requests from the same one.
+    private var lastRemote: (ip: [CChar], port: Int, text: String)?
 
-    /// Creates an easy handle with every option that does not change between requests.
-    init(settings: EasySettings) throws(DeliveryClientError) {
+    /// Creates an easy handle with every option that does not change between requests; the
+    /// sockets it opens are registered with `epoll`, which must outlive the handle.
+    init(settings: EasySettings, epoll: UnsafeMutablePointer<cqr3_epoll_set>) throws(DeliveryClientError) {
         guard let handle = curl_easy_init() else { throw .curl("curl_easy_init returned no handle") }
         self.handle = handle
         self.settings = settings
+        self.epoll = epoll
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
-        bodyCapacity = 1024
+        // Grown to fit the first request; the excerpt grows as an answer arrives (most have no body).
+        bodyCapacity = 256
         body = .allocate(byteCount: bodyCapacity, alignment: 1)
-        excerpt.reserveCapacity(settings.excerptBytes)
 
         let context = Unmanaged.passUnretained(self).toOpaque()
         try check(cqr3_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
@@ -62,6 +72,8 @@ final class CurlEasy {
         // default alone would be 16 KiB a request (64 MiB at 4096). A longer answer is read in
         // more pieces, up to `maximumResponseBytes` as before.
         try check(cqr3_easy_setopt_long(handle, CURLOPT_BUFFERSIZE, CurlEasy.receiveBufferBytes), "BUFFERSIZE")
+        try check(
+            cqr3_easy_setopt_long(handle, CURLOPT_UPLOAD_BUFFERSIZE, CurlEasy.uploadBufferBytes), "UPLOAD_BUFFERSIZE")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP_KEEPALIVE")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPIDLE, 60), "TCP_KEEPIDLE")
         try check(cqr3_easy_setopt_long(handle, CURLOPT_TCP_KEEPINTVL, 30), "TCP_KEEPINTVL")
@@ -82,6 +94,7 @@ final class CurlEasy {
                 let easy = Unmanaged<CurlEasy>.fromOpaque(context!).takeUnretainedValue()
                 return easy.openSocket(address!)
             }, "OPENSOCKETFUNCTION")
+        try check(cqr3_easy_use_epoll_close(handle, epoll), "CLOSESOCKETFUNCTION")
     }
 
     deinit {
@@ -164,9 +177,16 @@ final class CurlEasy {
         guard let ip, ip[0] != 0 else { return nil }
         var port = 0
         cqr3_easy_getinfo_long(handle, CURLINFO_PRIMARY_PORT, &port)
+        if let lastRemote, lastRemote.port == port,
+            lastRemote.ip.withUnsafeBufferPointer({ strcmp($0.baseAddress!, ip) == 0 })
+        {
+            return lastRemote.text
+        }
         let address = String(cString: ip)
         let host = address.contains(":") ? "[" + address + "]" : address
-        return port > 0 ? host + ":" + String(port) : host
+        let text = port > 0 ? host + ":" + String(port) : host
+        lastRemote = (Array(UnsafeBufferPointer(start: ip, count: strlen(ip) + 1)), port, text)
+        return text
     }
 
     /// What the finished transfer came to, from libcurl's result and what the callbacks saw.
@@ -243,7 +263,9 @@ final class CurlEasy {
             if !refusedAddresses.contains(refused) { refusedAddresses.append(refused) }
             return cqr3_bad_socket()
         }
-        return socket(family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
+        let opened = socket(family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
+        if opened >= 0 { cqr3_epoll_opened(epoll, opened) }
+        return opened
     }
 
     private static func ipAddress(of address: UnsafeMutablePointer<curl_sockaddr>) -> IPAddress? {

@@ -13,8 +13,9 @@ import Glibc
 final class CurlMulti: @unchecked Sendable {
     /// The `CURLM *`.
     let handle: UnsafeMutableRawPointer
-    /// The epoll set of libcurl's sockets and the wake-up eventfd (heap: libcurl keeps the pointer).
-    let epoll: UnsafeMutablePointer<Int32>
+    /// The epoll set of libcurl's sockets and the wake-up eventfd, with what each socket is
+    /// registered for (heap: libcurl and the easy handles' close-socket callback keep the pointer).
+    let epoll: UnsafeMutablePointer<cqr3_epoll_set>
     /// The eventfd `wakeup()` writes to.
     let wakeupDescriptor: Int32
     /// When libcurl wants `CURL_SOCKET_TIMEOUT`, in monotonic milliseconds; -1 for never.
@@ -29,13 +30,16 @@ final class CurlMulti: @unchecked Sendable {
             throw .curl("curl_multi_init returned no handle")
         }
         self.handle = handle
-        epoll = .allocate(capacity: 1)
-        epoll.initialize(to: epoll_create1(Int32(EPOLL_CLOEXEC)))
+        guard let epoll = cqr3_epoll_set_create() else {
+            curl_multi_cleanup(handle)
+            throw .curl("could not allocate the transfer loop's epoll set")
+        }
+        self.epoll = epoll
         wakeupDescriptor = cqr3_wakeup_descriptor()
         deadline = .allocate(capacity: 1)
         deadline.initialize(to: -1)
-        guard epoll.pointee >= 0, wakeupDescriptor >= 0,
-            cqr3_epoll_add_reader(epoll.pointee, wakeupDescriptor) == 0
+        guard epoll.pointee.fd >= 0, wakeupDescriptor >= 0,
+            cqr3_epoll_add_reader(epoll, wakeupDescriptor) == 0
         else {
             throw .curl("could not create the transfer loop's epoll set: \(String(cString: strerror(errno)))")
         }
@@ -49,10 +53,10 @@ final class CurlMulti: @unchecked Sendable {
     }
 
     deinit {
+        // The cache's connections are closed here, through the set's close-socket callback: free it after.
         curl_multi_cleanup(handle)
         if wakeupDescriptor >= 0 { close(wakeupDescriptor) }
-        if epoll.pointee >= 0 { close(epoll.pointee) }
-        epoll.deallocate()
+        cqr3_epoll_set_free(epoll)
         deadline.deallocate()
     }
 

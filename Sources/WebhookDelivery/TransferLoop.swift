@@ -14,8 +14,9 @@ final class TransferLoop {
     private let maximumRunning: Int
     private var idle: [CurlEasy] = []
     private var running: [CurlEasy] = []
-    /// Requests not started yet, each with the time it was queued.
-    private var waiting: [(request: OutboundRequest, since: ContinuousClock.Instant)] = []
+    /// Requests not started yet, each with the time it was queued; those before `waitingHead` have
+    /// started and are nil, so their headers and body are not kept alive until the array is compacted.
+    private var waiting: [(request: OutboundRequest?, since: ContinuousClock.Instant)] = []
     private var waitingHead = 0
     private let maximumQueueWait: Duration?
     private var batch: [CompletedRequest] = []
@@ -52,8 +53,11 @@ final class TransferLoop {
                 break
             }
             startWaiting()
+            runDueTimers()
+            collectFinished()
+            // Something finished while starting (a refused address): report it before waiting.
             let canStartMore = running.count < maximumRunning && waitingHead < waiting.count
-            var timeoutMs: Int64 = canStartMore ? 0 : running.isEmpty ? 10_000 : 1000
+            var timeoutMs: Int64 = canStartMore || !batch.isEmpty ? 0 : running.isEmpty ? 10_000 : 1000
             let deadline = client.multi.deadline.pointee
             if deadline >= 0 { timeoutMs = min(timeoutMs, max(0, deadline - cqr3_now_ms())) }
             awaitEvents(timeoutMs: Int32(timeoutMs))
@@ -68,7 +72,7 @@ final class TransferLoop {
     /// the sockets that are ready, not every transfer in flight.
     private func awaitEvents(timeoutMs: Int32) {
         let count = cqr3_epoll_wait(
-            client.multi.epoll.pointee, readySockets.baseAddress, readyActions.baseAddress, Int32(readySockets.count),
+            client.multi.epoll, readySockets.baseAddress, readyActions.baseAddress, Int32(readySockets.count),
             timeoutMs)
         var stillRunning: Int32 = 0
         for index in 0..<max(0, Int(count)) {
@@ -79,11 +83,17 @@ final class TransferLoop {
             }
             check(curl_multi_socket_action(multi, socket, readyActions[index], &stillRunning))
         }
+        runDueTimers()
+    }
+
+    /// Runs libcurl's timeouts once they are due. Adding a transfer makes one due at once (that is
+    /// where libcurl starts it): running it in the same turn saves a turn and an `epoll_wait`.
+    private func runDueTimers() {
         let deadline = client.multi.deadline.pointee
-        if deadline >= 0, cqr3_now_ms() >= deadline {
-            client.multi.deadline.pointee = -1
-            check(curl_multi_socket_action(multi, cqr3_socket_timeout(), 0, &stillRunning))
-        }
+        guard deadline >= 0, cqr3_now_ms() >= deadline else { return }
+        client.multi.deadline.pointee = -1
+        var stillRunning: Int32 = 0
+        check(curl_multi_socket_action(multi, cqr3_socket_timeout(), 0, &stillRunning))
     }
 
     private func check(_ code: CURLMcode) {
@@ -108,7 +118,11 @@ final class TransferLoop {
     private func startWaiting() {
         let now = ContinuousClock.now
         while running.count < maximumRunning, waitingHead < waiting.count {
-            let (request, since) = waiting[waitingHead]
+            let since = waiting[waitingHead].since
+            guard let request = waiting[waitingHead].request.take() else {
+                waitingHead += 1
+                continue
+            }
             waitingHead += 1
             if let maximumQueueWait, now - since > maximumQueueWait {
                 complete(request, outcome: DeliveryClient.abortedOutcome(responseTimeMs: 0))
@@ -119,7 +133,7 @@ final class TransferLoop {
                 easy = reused
             } else {
                 do {
-                    easy = try CurlEasy(settings: settings)
+                    easy = try CurlEasy(settings: settings, epoll: client.multi.epoll)
                 } catch {
                     client.logger.error("could not create a transfer", metadata: ["error": "\(error)"])
                     complete(request, failure: .other, excerpt: "The delivery client could not create a transfer.")
@@ -178,7 +192,7 @@ final class TransferLoop {
                 CompletedRequest(tag: easy.tag, outcome: DeliveryClient.abortedOutcome(responseTimeMs: elapsed)))
             retire(easy)
         }
-        for (request, _) in waiting[waitingHead...] {
+        for case (let request?, _) in waiting[waitingHead...] {
             complete(request, failure: .aborted, excerpt: DeliveryClient.abortedExcerpt)
         }
         waiting.removeAll()
