@@ -107,21 +107,41 @@ static inline long long cqr3_now_ms(void) {
 #define CQR3_SOCKET_OUT 2         // registered for writing
 #define CQR3_SOCKET_REGISTERED 4  // in the epoll set
 #define CQR3_SOCKET_OWNED 8       // opened through the easy handles' open-socket callback
+#define CQR3_SOCKET_WANTED 16     // libcurl wants it watched (it has not said CURL_POLL_REMOVE since)
 
 /// The transfer loop's epoll set and what each socket is registered for.
 ///
-/// libcurl repeats what it wants for a socket more often than it changes it: the set skips an
-/// epoll_ctl that would change nothing, and adds a socket it knows is not in the set directly
-/// instead of a modification that fails first. A socket the daemon opened (`cqr3_epoll_opened`)
-/// or closed (`cqr3_epoll_close_socket`) starts from a clean entry, so a reused descriptor number
-/// never inherits an old registration. (Keeping a kept-alive connection registered while it waits
-/// in libcurl's cache would save the delete and add of each request too; it was measured and left
-/// out until a rare stall seen once with it is understood.) Confined to the transfer-loop thread.
+/// libcurl says what it wants for each socket through the socket callback, and repeats itself more
+/// often than it changes its mind; most of the calls are for kept-alive connections, told to
+/// watch for an answer when a request goes out and removed when the answer is in. The set saves
+/// the system calls that would change nothing:
+/// - a request that wants what its socket is registered for already costs no epoll_ctl;
+/// - a socket the daemon opened (OWNED: through the open-socket callback, closed through the
+///   close-socket callback) stays registered when libcurl removes it, while its connection waits in
+///   libcurl's cache for the next request. If it becomes ready meanwhile (the receiver closed an
+///   idle connection), `cqr3_epoll_wait` takes it out of the set then, without reporting it (libcurl
+///   finds the closed connection itself before it reuses it);
+/// - a socket libcurl made itself (the resolver's) is added and deleted as libcurl says, every time:
+///   it may be closed without the close-socket callback, so what is known of it could be stale.
+/// Opening or closing a socket starts it from a clean entry, so a reused descriptor number never
+/// inherits an old registration. Confined to the transfer-loop thread.
 struct cqr3_epoll_set {
     int fd;
     int capacity;
     unsigned char *state;
+    /// How many descriptors are in the epoll set (read from other threads: `cqr3_epoll_registered`).
+    int registered;
 };
+
+/// Counts a descriptor going into (+1) or out of (-1) the epoll set.
+static inline void cqr3_epoll_count(struct cqr3_epoll_set *set, int change) {
+    __atomic_fetch_add(&set->registered, change, __ATOMIC_RELAXED);
+}
+
+/// How many descriptors are in the epoll set (the wake-up eventfd included); any thread.
+static inline int cqr3_epoll_registered(struct cqr3_epoll_set *set) {
+    return __atomic_load_n(&set->registered, __ATOMIC_RELAXED);
+}
 
 /// A set with an epoll descriptor (-1 if epoll_create1 failed); free with `cqr3_epoll_set_free`.
 static inline struct cqr3_epoll_set *cqr3_epoll_set_create(void) {
@@ -154,6 +174,7 @@ static inline unsigned char *cqr3_epoll_state(struct cqr3_epoll_set *set, int s)
     return &set->state[s];
 }
 
+/// Registers `s` for `events` (CQR3_SOCKET_IN / _OUT), adding or modifying as the kernel needs.
 static inline int cqr3_epoll_register(struct cqr3_epoll_set *set, int s, unsigned char *state, int events) {
     struct epoll_event event = {0};
     event.events = ((events & CQR3_SOCKET_IN) ? EPOLLIN : 0) | ((events & CQR3_SOCKET_OUT) ? EPOLLOUT : 0);
@@ -167,10 +188,21 @@ static inline int cqr3_epoll_register(struct cqr3_epoll_set *set, int s, unsigne
         if (result != 0 && errno == EEXIST) result = epoll_ctl(set->fd, EPOLL_CTL_MOD, s, &event);
     }
     if (state != NULL) {
+        int was = (*state & CQR3_SOCKET_REGISTERED) != 0;
+        if (result == 0 && !was) cqr3_epoll_count(set, 1);
+        if (result != 0 && was) cqr3_epoll_count(set, -1);
         unsigned char owned = *state & CQR3_SOCKET_OWNED;
-        *state = result == 0 ? (unsigned char)(owned | CQR3_SOCKET_REGISTERED | events) : owned;
+        *state = result == 0 ? (unsigned char)(owned | CQR3_SOCKET_WANTED | CQR3_SOCKET_REGISTERED | events)
+                             : (unsigned char)(owned | CQR3_SOCKET_WANTED);
     }
     return result;
+}
+
+/// Takes `s` out of the epoll set.
+static inline void cqr3_epoll_unregister(struct cqr3_epoll_set *set, int s, unsigned char *state) {
+    epoll_ctl(set->fd, EPOLL_CTL_DEL, s, NULL);
+    if (state != NULL && (*state & CQR3_SOCKET_REGISTERED)) cqr3_epoll_count(set, -1);
+    if (state != NULL) *state &= (unsigned char)CQR3_SOCKET_OWNED;
 }
 
 /// CURLMOPT_SOCKETFUNCTION: keeps the epoll set (`userp`, a struct cqr3_epoll_set *) in step with
@@ -180,13 +212,19 @@ static inline int cqr3_socket_epoll(CURL *easy, curl_socket_t s, int what, void 
     struct cqr3_epoll_set *set = userp;
     unsigned char *state = cqr3_epoll_state(set, s);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(set->fd, EPOLL_CTL_DEL, s, NULL);
-        if (state != NULL) *state &= (unsigned char)CQR3_SOCKET_OWNED;
+        if (state != NULL && (*state & CQR3_SOCKET_OWNED) && (*state & CQR3_SOCKET_REGISTERED)) {
+            *state &= (unsigned char)~CQR3_SOCKET_WANTED;
+        } else {
+            cqr3_epoll_unregister(set, s, state);
+        }
         return 0;
     }
     int events = ((what & CURL_POLL_IN) ? CQR3_SOCKET_IN : 0) | ((what & CURL_POLL_OUT) ? CQR3_SOCKET_OUT : 0);
-    int registered = CQR3_SOCKET_REGISTERED | CQR3_SOCKET_IN | CQR3_SOCKET_OUT;
-    if (state != NULL && (*state & registered) == (CQR3_SOCKET_REGISTERED | events)) return 0;
+    int known = CQR3_SOCKET_OWNED | CQR3_SOCKET_REGISTERED | CQR3_SOCKET_IN | CQR3_SOCKET_OUT;
+    if (state != NULL && (*state & known) == (CQR3_SOCKET_OWNED | CQR3_SOCKET_REGISTERED | events)) {
+        *state |= CQR3_SOCKET_WANTED;
+        return 0;
+    }
     cqr3_epoll_register(set, s, state, events);
     return 0;
 }
@@ -194,14 +232,20 @@ static inline int cqr3_socket_epoll(CURL *easy, curl_socket_t s, int what, void 
 /// Records a socket the open-socket callback just created: whatever an earlier socket of that number left is gone.
 static inline void cqr3_epoll_opened(struct cqr3_epoll_set *set, int s) {
     unsigned char *state = cqr3_epoll_state(set, s);
-    if (state != NULL) *state = CQR3_SOCKET_OWNED;
+    if (state == NULL) return;
+    // The number was free, so whatever held it before was closed, and left the set with it.
+    if (*state & CQR3_SOCKET_REGISTERED) cqr3_epoll_count(set, -1);
+    *state = CQR3_SOCKET_OWNED;
 }
 
 /// CURLOPT_CLOSESOCKETFUNCTION (`clientp`, the set): forgets the socket and closes it (which also
 /// takes it out of the epoll set).
 static inline int cqr3_epoll_close_socket(void *clientp, curl_socket_t s) {
     struct cqr3_epoll_set *set = clientp;
-    if (s >= 0 && s < set->capacity) set->state[s] = 0;
+    if (s >= 0 && s < set->capacity) {
+        if (set->state[s] & CQR3_SOCKET_REGISTERED) cqr3_epoll_count(set, -1);
+        set->state[s] = 0;
+    }
     return close(s);
 }
 
@@ -235,18 +279,30 @@ static inline int cqr3_epoll_add_reader(struct cqr3_epoll_set *set, int fd) {
 }
 
 /// Waits up to `timeout_ms` for at most `capacity` (up to 512) events; writes each one's socket
-/// and its CURL_CSELECT_* bits. Returns the count, or -1 (errno set).
+/// and its CURL_CSELECT_* bits. A socket libcurl does not want watched (a kept-alive connection
+/// waiting in its cache, left registered) is taken out of the set instead of being reported.
+/// Returns the count, or -1 (errno set).
 static inline int cqr3_epoll_wait(struct cqr3_epoll_set *set, int *sockets, int *actions, int capacity, int timeout_ms) {
     struct epoll_event events[512];
     if (capacity > 512) capacity = 512;
     int count = epoll_wait(set->fd, events, capacity, timeout_ms);
+    int reported = 0;
     for (int i = 0; i < count; i++) {
+        int s = events[i].data.fd;
+        if (s >= 0 && s < set->capacity) {
+            unsigned char state = set->state[s];
+            if ((state & CQR3_SOCKET_REGISTERED) && !(state & CQR3_SOCKET_WANTED)) {
+                cqr3_epoll_unregister(set, s, &set->state[s]);
+                continue;
+            }
+        }
         unsigned int e = events[i].events;
-        sockets[i] = events[i].data.fd;
-        actions[i] = ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? CURL_CSELECT_IN : 0)
+        sockets[reported] = s;
+        actions[reported] = ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? CURL_CSELECT_IN : 0)
             | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) | ((e & EPOLLERR) ? CURL_CSELECT_ERR : 0);
+        reported++;
     }
-    return count;
+    return count < 0 ? count : reported;
 }
 
 /// The socket argument of curl_multi_socket_action that means "the timer ran out".

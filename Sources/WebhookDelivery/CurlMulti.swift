@@ -72,6 +72,10 @@ final class CurlMulti: @unchecked Sendable {
         _ = read(wakeupDescriptor, &count, 8)
     }
 
+    /// How many descriptors the epoll set holds (the wake-up eventfd included); any thread. A
+    /// kept-alive connection stays in the set while it waits in libcurl's cache.
+    var registeredDescriptors: Int { Int(cqr3_epoll_registered(epoll)) }
+
     private func set(_ option: CURLMoption, _ value: Int) throws(DeliveryClientError) {
         let code = cqr3_multi_setopt_long(handle, option, value)
         guard code == CURLM_OK else {

@@ -37,6 +37,9 @@ public final class DeliveryClient: Sendable {
     /// Number of submitted requests not yet completed.
     public var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
+    /// How many descriptors the transfer loop's epoll set holds (its wake-up included), for tests.
+    var registeredDescriptors: Int { multi.registeredDescriptors }
+
     /// Runs the transfer loop on a dedicated thread until `shutdown()`; returns when the loop has ended.
     ///
     /// Cancelling the calling task shuts the client down. Returns at once if the loop already ran

@@ -1,27 +1,18 @@
 import WebhookCore
 
 /// A job claimed for delivery, with everything needed to send it.
+///
+/// The texts (URL, secrets, identifiers, payload, headers) live in one shared, immutable box: a
+/// claim is copied several times between the claim, the sender and the recorder, and a copy
+/// then retains one object instead of ten. Setting one of them makes a new box.
 public struct ClaimedJob: Sendable, Hashable {
     public var jobID: Int64
     /// The fencing token of this claim; the result is written only if it still matches.
     public var leaseToken: Int64
     /// The attempt this claim makes (1 for the first).
     public var attempt: Int
-    public var webhookID: String
-    public var url: String
-    /// The webhook's signing secret. Never logged.
-    public var secret: String
-    public var eventID: String
-    public var eventType: String
-    /// The exact body to sign and send.
-    public var payload: [UInt8]
     /// When the producer created the event, for end-to-end latency.
     public var eventCreatedAt: Timestamp
-    /// The owner of an earlier claim whose lease ran out before it recorded a result, if any:
-    /// that worker died or hung, and this claim takes the job over.
-    public var reclaimedFrom: String?
-    /// The workspace of the webhook, for the operator's log lines.
-    public var workspaceID: String
     /// Attempts made before the job's current run of attempts (a recovered delivery starts a new
     /// run): the retry schedule applies to `attempt - attemptBase`.
     public var attemptBase: Int
@@ -31,17 +22,62 @@ public struct ClaimedJob: Sendable, Hashable {
     public var failuresWhenClaimed: Int
     /// A recovery probe of a disabled webhook: its success enables the webhook again.
     public var isRecoveryProbe: Bool
-    /// The secret the current one replaced, while it is valid. Never logged.
-    public var previousSecret: String?
     /// When ``previousSecret`` stops signing.
     public var previousSecretExpiresAt: Timestamp?
-    /// The webhook's own request headers. Their values are never logged.
-    public var headers: CustomHeaders
     /// `webhook-timestamp` of the request sent for this claim, set by the sender and logged with
     /// the attempt.
     public var signedAt: Int64?
     /// How many signatures `webhook-signature` carried (two during a rotation's overlap).
     public var signatureCount = 0
+    private var texts: TextBox
+
+    public var webhookID: String {
+        get { texts.fields.webhookID }
+        set { texts = texts.changing { $0.webhookID = newValue } }
+    }
+    public var url: String {
+        get { texts.fields.url }
+        set { texts = texts.changing { $0.url = newValue } }
+    }
+    /// The webhook's signing secret. Never logged.
+    public var secret: String {
+        get { texts.fields.secret }
+        set { texts = texts.changing { $0.secret = newValue } }
+    }
+    public var eventID: String {
+        get { texts.fields.eventID }
+        set { texts = texts.changing { $0.eventID = newValue } }
+    }
+    public var eventType: String {
+        get { texts.fields.eventType }
+        set { texts = texts.changing { $0.eventType = newValue } }
+    }
+    /// The exact body to sign and send.
+    public var payload: [UInt8] {
+        get { texts.fields.payload }
+        set { texts = texts.changing { $0.payload = newValue } }
+    }
+    /// The owner of an earlier claim whose lease ran out before it recorded a result, if any:
+    /// that worker died or hung, and this claim takes the job over.
+    public var reclaimedFrom: String? {
+        get { texts.fields.reclaimedFrom }
+        set { texts = texts.changing { $0.reclaimedFrom = newValue } }
+    }
+    /// The workspace of the webhook, for the operator's log lines.
+    public var workspaceID: String {
+        get { texts.fields.workspaceID }
+        set { texts = texts.changing { $0.workspaceID = newValue } }
+    }
+    /// The secret the current one replaced, while it is valid. Never logged.
+    public var previousSecret: String? {
+        get { texts.fields.previousSecret }
+        set { texts = texts.changing { $0.previousSecret = newValue } }
+    }
+    /// The webhook's own request headers. Their values are never logged.
+    public var headers: CustomHeaders {
+        get { texts.fields.headers }
+        set { texts = texts.changing { $0.headers = newValue } }
+    }
 
     /// The secrets of the webhook when it was claimed.
     public var rotation: SecretRotation {
@@ -72,22 +108,55 @@ public struct ClaimedJob: Sendable, Hashable {
         self.jobID = jobID
         self.leaseToken = leaseToken
         self.attempt = attempt
-        self.webhookID = webhookID
-        self.url = url
-        self.secret = secret
-        self.eventID = eventID
-        self.eventType = eventType
-        self.payload = payload
         self.eventCreatedAt = eventCreatedAt
-        self.reclaimedFrom = reclaimedFrom
-        self.workspaceID = workspaceID
         self.attemptBase = attemptBase
         self.claimedAt = claimedAt
         self.failuresWhenClaimed = failuresWhenClaimed
         self.isRecoveryProbe = isRecoveryProbe
-        self.previousSecret = previousSecret
         self.previousSecretExpiresAt = previousSecretExpiresAt
-        self.headers = headers
+        texts = TextBox(
+            TextFields(
+                webhookID: webhookID, url: url, secret: secret, eventID: eventID, eventType: eventType,
+                payload: payload, reclaimedFrom: reclaimedFrom, workspaceID: workspaceID,
+                previousSecret: previousSecret, headers: headers))
+    }
+
+    /// The reference-counted fields of a claim.
+    private struct TextFields: Sendable, Hashable {
+        var webhookID: String
+        var url: String
+        var secret: String
+        var eventID: String
+        var eventType: String
+        var payload: [UInt8]
+        var reclaimedFrom: String?
+        var workspaceID: String
+        var previousSecret: String?
+        var headers: CustomHeaders
+    }
+
+    /// An immutable box of ``TextFields``, shared by every copy of a claim; equal by contents.
+    private final class TextBox: Sendable, Hashable {
+        let fields: TextFields
+
+        init(_ fields: TextFields) {
+            self.fields = fields
+        }
+
+        /// A new box with one change.
+        func changing(_ change: (inout TextFields) -> Void) -> TextBox {
+            var fields = fields
+            change(&fields)
+            return TextBox(fields)
+        }
+
+        static func == (left: TextBox, right: TextBox) -> Bool {
+            left === right || left.fields == right.fields
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(fields)
+        }
     }
 
     /// The attempt as the job rules see it (every store asks ``DeliveryRules`` with this).

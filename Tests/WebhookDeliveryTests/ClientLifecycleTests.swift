@@ -1,7 +1,7 @@
 import Logging
 import Testing
 import WebhookCore
-import WebhookDelivery
+@testable import WebhookDelivery
 import WebhookTestSupport
 
 @Suite struct ClientLifecycleTests {
@@ -22,6 +22,33 @@ import WebhookTestSupport
         #expect(receiver.connectionCount <= 128, "\(receiver.connectionCount) connections for 1000 requests")
         await harness.stop()
         try await receiver.shutdown()
+    }
+
+    /// A kept-alive connection stays in the loop's epoll set while it waits for the next request
+    /// (no epoll_ctl a request); once the receiver closes it, the loop takes it out instead of
+    /// being woken by it again and again, and the next request goes out on a new connection.
+    @Test func anIdleConnectionTheReceiverClosesLeavesTheEpollSetAndIsNotReused() async throws {
+        let receiver = try await TestReceiver.startOnAFixedPort()
+        let port = receiver.port
+        let harness = try Harness.start()
+
+        #expect(try await harness.deliver(receiver.url).statusCode == 200)
+        // The wake-up eventfd and the idle connection.
+        #expect(harness.client.registeredDescriptors == 2)
+
+        try await receiver.shutdown()
+        let left = try await withDeadline(.seconds(20)) {
+            while harness.client.registeredDescriptors != 1 { try await Task.sleep(for: .milliseconds(5)) }
+            return harness.client.registeredDescriptors
+        }
+        #expect(left == 1)
+
+        let back = try await TestReceiver.start(port: port)
+        #expect(try await harness.deliver(back.url).statusCode == 200)
+        #expect(back.connectionCount == 1)
+        #expect(harness.client.registeredDescriptors == 2)
+        await harness.stop()
+        try await back.shutdown()
     }
 
     @Test func connectionsPerHostAreLimited() async throws {
