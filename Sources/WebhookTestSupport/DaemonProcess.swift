@@ -61,6 +61,9 @@ public final class DaemonProcess: Sendable {
             merged[key] = nil
         }
         merged.merge(environment) { $1 }
+        // Which test process started the daemon: `scripts/test` kills one whose owner is gone (a
+        // test process that crashed could not stop it).
+        merged["QR3_TEST_OWNER_PID"] = String(getpid())
         var errorPipe: [Int32] = [-1, -1]
         var outputPipe: [Int32] = [-1, -1]
         guard pipe(&errorPipe) == 0, pipe(&outputPipe) == 0 else {

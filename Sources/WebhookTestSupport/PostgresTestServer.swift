@@ -42,6 +42,9 @@ public final class PostgresTestServer: Sendable {
     private init() throws {
         binaries = try Self.findBinaries()
         directory = try TemporaryDirectory(prefix: "qr3-pg")
+        // Which process started the cluster: `scripts/test` stops a cluster whose owner is gone (a
+        // test process that crashed never ran its exit handler).
+        try "\(getpid())\n".write(toFile: directory.file("owner.pid"), atomically: true, encoding: .utf8)
         let data = directory.file("data")
         try Self.asServerUser(["/bin/chown", "-R", "postgres:postgres", directory.path], always: true)
         let initdb = try Self.asServerUser([
