@@ -83,9 +83,7 @@ public final class DaemonProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
-        for descriptor in openDescriptors() where descriptor > 2 {
-            posix_spawn_file_actions_addclose(&actions, descriptor)
-        }
+        closeDescriptorsFromThree(&actions)
         let argv = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -314,10 +312,7 @@ public func spawnAndWait(_ command: [String], environment: [String: String]? = n
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    // A descriptor closed meanwhile is skipped by posix_spawn (glibc fails only for one out of range).
-    for descriptor in openDescriptors() where descriptor > 2 {
-        posix_spawn_file_actions_addclose(&actions, descriptor)
-    }
+    closeDescriptorsFromThree(&actions)
     let arguments = command.map { strdup($0) } + [nil]
     defer { arguments.forEach { free($0) } }
     let variables = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
@@ -342,20 +337,20 @@ public func spawnAndWait(_ command: [String], environment: [String: String]? = n
     return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout, stderr)
 }
 
-/// The descriptors open in this process, from /proc/self/fd.
-func openDescriptors() -> [Int32] {
-    guard let directory = opendir("/proc/self/fd") else { return [] }
-    defer { closedir(directory) }
-    let own = dirfd(directory)
-    var descriptors: [Int32] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if let descriptor = Int32(name), descriptor != own { descriptors.append(descriptor) }
-    }
-    return descriptors
+/// Makes the child close every descriptor from 3 up, whatever this process opened meanwhile.
+///
+/// A list of the descriptors open before the spawn would miss one another thread opens in
+/// between (a test receiver accepting a connection): the child, a daemon that lives on, would hold
+/// it, and the receiver's close would then never reach the client, whose next request on that
+/// connection waited for its timeout. glibc's closefrom action closes them in the child itself.
+func closeDescriptorsFromThree(_ actions: inout posix_spawn_file_actions_t) {
+    _ = posix_spawn_file_actions_addclosefrom(&actions, 3)
 }
+
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func posix_spawn_file_actions_addclosefrom(
+    _ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32
+) -> Int32
 
 /// Foundation's `Process.run()` is not safe to call from several threads at once: a fresh-clone
 /// run of the whole suite crashed in it (a bad pointer in its memcpy) while tests started
