@@ -62,13 +62,13 @@ import WebhookTestSupport
                 + samples.map { "\($0.seconds)s \($0.database / 1024)+\($0.wal / 1024) KiB" }.joined(separator: ", ")
         )
         // Once retention has removed a first period's worth, the file stops growing: from the
-        // sample at 50 s to the last (70 s) it stays within 10%, where without retention it would
-        // grow by two fifths. How soon it
-        // levels off depends on the machine's load (with the suite's PostgreSQL tests beside it,
-        // at 45-50 s rather than 30 s: 1672, 1976, 2308, 2684, 2992, then 3024 KiB to the end), so
-        // the reference is taken late. The WAL is reused after each checkpoint; it grows only in
+        // sample at 55 s to the last (70 s) it stays within 10%, where without retention it would
+        // grow by more than a quarter. How soon it levels off depends on the machine's load (with
+        // the suite's PostgreSQL tests beside it, at 45-50 s rather than 30 s: 1672, 1976, 2308,
+        // 2684, 2992, then 3024 KiB to the end; in a full run whose first checkpoint came at 25 s,
+        // at 55-60 s: 2864, 3240, then 3484 KiB to the end), so the reference is taken late. The WAL is reused after each checkpoint; it grows only in
         // steps, to a few MiB.
-        let settled = try #require(samples.first { $0.seconds >= 50 })
+        let settled = try #require(samples.first { $0.seconds >= 55 })
         let last = try #require(samples.last)
         #expect(
             last.database <= settled.database + settled.database / 10 + 64 * 1024,

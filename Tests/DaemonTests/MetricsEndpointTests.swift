@@ -64,7 +64,10 @@ import WebhookTestSupport
         let receiver = try await TestReceiver.start { _ in hang.isOn ? .noAnswer : .status(200) }
         defer { Task { try? await receiver.shutdown() } }
         _ = try harness.createWebhook(url: receiver.url)
-        let first = try await harness.startDaemon(["--request-timeout", "1", "--lease", "2"])
+        // The request hangs for longer than the kill takes on a loaded machine: with a 1 s request
+        // timeout a full run's load let the first daemon record the attempt as timed out before it
+        // was killed, and there was no lease left to run out.
+        let first = try await harness.startDaemon(["--request-timeout", "5", "--lease", "10"])
         try harness.insert([("ws_test", "qr.created", "{}")], eventIDs: ["evt_reclaimed"])
         _ = try await receiver.waitForRequests(count: 1)
         first.send(SIGKILL)
@@ -73,7 +76,7 @@ import WebhookTestSupport
         // Metrics on a listener of their own: the API serves none.
         let second = try await harness.startDaemon(["--metrics-listen", "127.0.0.1:0"])
         defer { second.stop() }
-        try await second.waitForLog("<4>Lease expired; job claimed again ")
+        try await second.waitForLog("<4>Lease expired; job claimed again ", timeout: .seconds(40))
         #expect(second.log.contains("event_id=evt_reclaimed"))
         let endpoint = try await second.loggedAddress("Metrics listening")
         let api = try await second.loggedAddress("API listening")

