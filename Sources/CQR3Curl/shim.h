@@ -198,11 +198,17 @@ static inline int cqr3_epoll_register(struct cqr3_epoll_set *set, int s, unsigne
     return result;
 }
 
+/// Forgets what the set knew of a socket that has left the epoll set (deleted, or closed): it is
+/// no longer counted, and its entry starts again as `fresh`.
+static inline void cqr3_epoll_forget(struct cqr3_epoll_set *set, unsigned char *state, unsigned char fresh) {
+    if (*state & CQR3_SOCKET_REGISTERED) cqr3_epoll_count(set, -1);
+    *state = fresh;
+}
+
 /// Takes `s` out of the epoll set.
 static inline void cqr3_epoll_unregister(struct cqr3_epoll_set *set, int s, unsigned char *state) {
     epoll_ctl(set->fd, EPOLL_CTL_DEL, s, NULL);
-    if (state != NULL && (*state & CQR3_SOCKET_REGISTERED)) cqr3_epoll_count(set, -1);
-    if (state != NULL) *state &= (unsigned char)CQR3_SOCKET_OWNED;
+    if (state != NULL) cqr3_epoll_forget(set, state, *state & CQR3_SOCKET_OWNED);
 }
 
 /// CURLMOPT_SOCKETFUNCTION: keeps the epoll set (`userp`, a struct cqr3_epoll_set *) in step with
@@ -232,20 +238,15 @@ static inline int cqr3_socket_epoll(CURL *easy, curl_socket_t s, int what, void 
 /// Records a socket the open-socket callback just created: whatever an earlier socket of that number left is gone.
 static inline void cqr3_epoll_opened(struct cqr3_epoll_set *set, int s) {
     unsigned char *state = cqr3_epoll_state(set, s);
-    if (state == NULL) return;
     // The number was free, so whatever held it before was closed, and left the set with it.
-    if (*state & CQR3_SOCKET_REGISTERED) cqr3_epoll_count(set, -1);
-    *state = CQR3_SOCKET_OWNED;
+    if (state != NULL) cqr3_epoll_forget(set, state, CQR3_SOCKET_OWNED);
 }
 
 /// CURLOPT_CLOSESOCKETFUNCTION (`clientp`, the set): forgets the socket and closes it (which also
 /// takes it out of the epoll set).
 static inline int cqr3_epoll_close_socket(void *clientp, curl_socket_t s) {
     struct cqr3_epoll_set *set = clientp;
-    if (s >= 0 && s < set->capacity) {
-        if (set->state[s] & CQR3_SOCKET_REGISTERED) cqr3_epoll_count(set, -1);
-        set->state[s] = 0;
-    }
+    if (s >= 0 && s < set->capacity) cqr3_epoll_forget(set, &set->state[s], 0);
     return close(s);
 }
 
