@@ -84,19 +84,15 @@ public final class DaemonProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
         closeDescriptorsFromThree(&actions)
-        let argv = command.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+        let pid: pid_t
+        do {
+            pid = try spawn(command, environment: merged, actions: &actions)
+        } catch {
+            for descriptor in errorPipe + outputPipe { close(descriptor) }
+            throw error
+        }
         close(errorPipe[1])
         close(outputPipe[1])
-        guard spawned == 0 else {
-            close(errorPipe[0])
-            close(outputPipe[0])
-            throw TestFailure("cannot run \(command[0]): \(String(cString: strerror(spawned)))")
-        }
         self.pid = pid
         let child = pid
         let captured = self.captured
@@ -105,8 +101,7 @@ public final class DaemonProcess: Sendable {
         let waiter = Thread {
             var status: Int32 = 0
             while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-            let exited = (status & 0x7f) == 0
-            Self.append("", exit: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), to: captured)
+            Self.append("", exit: exitCode(status), to: captured)
         }
         waiter.name = "qr3-test-wait"
         waiter.start()
@@ -313,6 +308,20 @@ public func spawnAndWait(_ command: [String], environment: [String: String]? = n
     posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     closeDescriptorsFromThree(&actions)
+    let pid = try spawn(command, environment: environment, actions: &actions)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw TestFailure("waitpid \(command[0]) failed: errno \(errno)") }
+    }
+    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return (exitCode(status), stdout, stderr)
+}
+
+/// Starts `command` with posix_spawn and `actions`, with `environment` (this process's when nil).
+private func spawn(
+    _ command: [String], environment: [String: String]?, actions: inout posix_spawn_file_actions_t
+) throws -> pid_t {
     let arguments = command.map { strdup($0) } + [nil]
     defer { arguments.forEach { free($0) } }
     let variables = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
@@ -327,14 +336,12 @@ public func spawnAndWait(_ command: [String], environment: [String: String]? = n
     guard spawned == 0 else {
         throw TestFailure("cannot run \(command[0]): \(String(cString: strerror(spawned)))")
     }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        guard errno == EINTR else { throw TestFailure("waitpid \(command[0]) failed: errno \(errno)") }
-    }
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    let exited = (status & 0x7f) == 0
-    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout, stderr)
+    return pid
+}
+
+/// A `waitpid` status as a shell shows it: the exit status, or 128 plus the signal that ended it.
+private func exitCode(_ status: Int32) -> Int32 {
+    (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
 /// Makes the child close every descriptor from 3 up, whatever this process opened meanwhile.

@@ -27,10 +27,6 @@ public final class TestReceiver: Sendable {
         serverChannel.close(promise: nil)
     }
 
-    /// Starts a receiver; `behaviour` is called on an event loop for each complete request.
-    ///
-    /// `port` 0 takes a free one; a receiver that was shut down can be started again on its port
-    /// (a receiver that goes away and comes back, as in an outage).
     /// A receiver on a port below the kernel's ephemeral range (32768 and up), for a test that
     /// stops it and starts it again on the same port: no outgoing connection of this machine can
     /// take such a port as its source meanwhile, as one could take a port the kernel handed out.
@@ -48,6 +44,10 @@ public final class TestReceiver: Sendable {
         throw lastError ?? TestReceiverError.shutDown
     }
 
+    /// Starts a receiver; `behaviour` is called on an event loop for each complete request.
+    ///
+    /// `port` 0 takes a free one; a receiver that was shut down can be started again on its port
+    /// (a receiver that goes away and comes back, as in an outage).
     public static func start(
         port requestedPort: Int = 0,
         behaviour: @escaping @Sendable (ReceivedRequest) -> Response = { _ in .status(200) }
