@@ -94,10 +94,15 @@ class BlackHole:
         self.socket.close()
 
 
+def stat_cpu_seconds(text):
+    """User + system CPU seconds from the text of a /proc/PID/stat (or .../task/TID/stat)."""
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def proc_stats(pid):
     with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        cpu = stat_cpu_seconds(stat.read())
     hwm = 0
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -116,8 +121,7 @@ def thread_cpu(pid):
         except FileNotFoundError:
             continue
         name = text[text.index("(") + 1:text.rindex(")")]
-        fields = text.rsplit(")", 1)[1].split()
-        totals[name] = totals.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        totals[name] = totals.get(name, 0) + stat_cpu_seconds(text)
     return totals
 
 

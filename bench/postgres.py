@@ -76,8 +76,7 @@ class Cluster:
                 if not (command.startswith(b"postgres:") or (b"bin/postgres" in command and self.data.encode() in command)):
                     continue
                 with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / bench.CLK_TCK
+                    total += bench.stat_cpu_seconds(stat.read())
             except OSError:
                 continue
         return total
